@@ -1,0 +1,191 @@
+"""`Answer` / `Citation`, quote selection, abstention, and rendering (JSON and escaped Markdown).
+
+Every quote is `document.text[start:end]`; rendering checks that once more and refuses to show
+a quote that fails (that would be a bug, never something a reader should see).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .chunking import Sentence
+from .document import Document
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Why this passage: ranks among all sentences (1 = best) and the question words it contains."""
+
+    dense_rank: int
+    bm25_rank: int | None  # None when no question word occurs in the sentence's paragraph
+    fused_score: float
+    matched_terms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Citation:
+    document: str
+    paragraph: int
+    section: str
+    quote: str
+    start: int
+    end: int
+    score: float
+    title: str = ""
+    evidence: Evidence | None = None
+
+    def to_json(self) -> dict:
+        out = {"document": self.document, "paragraph": self.paragraph, "section": self.section,
+               "quote": self.quote, "start": self.start, "end": self.end, "score": round(self.score, 4)}
+        if self.evidence:
+            out["evidence"] = asdict(self.evidence) | {"matched_terms": list(self.evidence.matched_terms)}
+        return out
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    found: bool
+    answer: str | None
+    citations: tuple[Citation, ...]
+    index_version: str
+    documents: int = 1  # how many documents the index holds (citations name them when > 1)
+    notes: tuple[str, ...] = field(default=())
+
+    def to_json(self) -> dict:
+        return {"question": self.question, "found": self.found, "answer": self.answer,
+                "citations": [c.to_json() for c in self.citations], "index_version": self.index_version}
+
+
+# --- quote selection ---------------------------------------------------------------------
+
+def quote_span(sentences: list[Sentence], scores: np.ndarray, best: int, margin: float,
+               max_sentences: int = 3) -> tuple[int, int]:
+    """Grow the quote from sentence `best` to contiguous neighbours (same paragraph) that score
+    within `margin` of it, up to `max_sentences`. Returns (first, last) sentence indices."""
+    lo = hi = best
+    floor = scores[best] - margin
+    while hi - lo + 1 < max_sentences:
+        left = lo - 1 if lo > 0 and sentences[lo - 1].para == sentences[best].para and sentences[lo - 1].doc == sentences[best].doc else None
+        right = hi + 1 if hi + 1 < len(sentences) and sentences[hi + 1].para == sentences[best].para and sentences[hi + 1].doc == sentences[best].doc else None
+        cands = [i for i in (left, right) if i is not None and scores[i] >= floor]
+        if not cands:
+            break
+        pick = max(cands, key=lambda i: scores[i])
+        lo, hi = min(lo, pick), max(hi, pick)
+    return lo, hi
+
+
+def make_citation(doc: Document, first: Sentence, last: Sentence, score: float, evidence: Evidence | None) -> Citation:
+    para = doc.paragraph(first.para)
+    return Citation(doc.id, para.number, para.section, doc.text[first.start:last.end], first.start, last.end,
+                    float(score), doc.title, evidence)
+
+
+def verify(citation: Citation, doc: Document) -> bool:
+    return doc.text[citation.start:citation.end] == citation.quote
+
+
+# --- rendering ---------------------------------------------------------------------------
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>$<&])")
+
+
+def escape_markdown(text: str) -> str:
+    """Document text -> Markdown that shows it literally: HTML escaped, Markdown syntax escaped.
+
+    >>> escape_markdown("<b>x</b> *y* $z$")
+    '&lt;b&gt;x&lt;/b&gt; \\\\*y\\\\* \\\\$z\\\\$'
+    """
+    text = " ".join(text.split())
+    out = []
+    for ch in text:
+        if ch in "<>&\"'":
+            out.append(html.escape(ch))
+        elif _MD_SPECIAL.match(ch):
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def label(c: Citation, multi_doc: bool) -> str:
+    """'¶5 · Historical context' (or 'Normans ¶12 · Legacy' when several documents are indexed)."""
+    where = f"¶{c.paragraph}"
+    if multi_doc:
+        where = f"{_short(c.title or c.document)} {where}"
+    return f"{where} · {c.section}" if c.section else where
+
+
+def _short(title: str, n: int = 40) -> str:
+    return title if len(title) <= n else title[: n - 1].rstrip() + "…"
+
+
+def to_markdown(ans: Answer, docs: dict[str, Document], stale: bool = False) -> str:
+    """The chat message: the answer quoted and cited, then supporting quotes (all escaped)."""
+    multi = ans.documents > 1
+    cites = [c for c in ans.citations if c.document in docs and verify(c, docs[c.document])]
+    lines = []
+    if stale:
+        lines.append("_From a previous index version; ask again for an answer from the current text._\n")
+    if ans.found and cites:
+        top, rest = cites[0], cites[1:]
+        lines.append(f"> {escape_markdown(top.quote)}\n\n— **{escape_markdown(label(top, multi))}**")
+        if rest:
+            lines.append("\n**Also relevant:**")
+            lines += [f"- “{escape_markdown(c.quote)}” — *{escape_markdown(label(c, multi))}*" for c in rest]
+    else:
+        lines.append("**Not in this document.** I could not find a passage that answers this question.")
+        if cites:
+            lines.append("\n**Closest passages, but not an answer:**")
+            lines += [f"- “{escape_markdown(c.quote)}” — *{escape_markdown(label(c, multi))}*" for c in cites]
+    return "\n".join(lines)
+
+
+def to_text(ans: Answer) -> str:
+    """Plain terminal rendering (no escaping needed: nothing interprets it)."""
+    multi = ans.documents > 1
+    out = []
+    if ans.found and ans.citations:
+        top = ans.citations[0]
+        out += [f"{top.quote}", f"  — {label(top, multi)}"]
+        if len(ans.citations) > 1:
+            out.append("Also relevant:")
+            out += [f"  • {c.quote}  — {label(c, multi)}" for c in ans.citations[1:]]
+    else:
+        out.append("Not in this document.")
+        if ans.citations:
+            out.append("Closest passages, but not an answer:")
+            out += [f"  • {c.quote}  — {label(c, multi)}" for c in ans.citations]
+    return "\n".join(out)
+
+
+def sources_html(ans: Answer, docs: dict[str, Document]) -> str:
+    """The sources panel: each cited paragraph in full, the quoted part highlighted, all escaped."""
+    multi = ans.documents > 1
+    parts = []
+    heading = "Cited passages" if ans.found else "Closest passages (not an answer)"
+    parts.append(f"<h3>{heading}</h3>")
+    for i, c in enumerate(ans.citations):
+        doc = docs.get(c.document)
+        if doc is None or not verify(c, doc):
+            continue
+        p = doc.paragraph(c.paragraph)
+        before, quote, after = doc.text[p.start:c.start], doc.text[c.start:c.end], doc.text[c.end:p.end]
+        ev = ""
+        if c.evidence:
+            e = c.evidence
+            terms = ", ".join(e.matched_terms) or "none"
+            ev = (f"<div class='qa-evidence'>fused score {e.fused_score:.3f} · dense rank {e.dense_rank} · "
+                  f"BM25 rank {e.bm25_rank if e.bm25_rank else '–'} · matched terms: {html.escape(terms)}</div>")
+        open_attr = " open" if i == 0 else ""
+        parts.append(
+            f"<details class='qa-source'{open_attr}><summary><b>{html.escape(label(c, multi))}</b></summary>"
+            f"<p>{html.escape(before)}<mark>{html.escape(quote)}</mark>{html.escape(after)}</p>{ev}</details>")
+    if len(parts) == 1:
+        parts.append("<p>No passages.</p>")
+    return "\n".join(parts)

@@ -1,0 +1,212 @@
+"""`qa build / ask / chat / eval / documents / serve`: parse, call the engine, print.
+
+Errors from the package (`QAError`) are printed as one line and exit with status 2; nothing
+here holds business rules.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .config import Settings
+from .errors import QAError
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--index", type=Path, help="index folder (default: QA_INDEX_DIR or ./index)")
+    p.add_argument("--model", help="embedding model id or folder (default: the embedded all-MiniLM-L6-v2)")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="qa", description="Ask questions about a document; answers are verbatim quotes with paragraph citations.")
+    ap.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    b = sub.add_parser("build", help="build (or rebuild) the index from documents")
+    b.add_argument("--source", type=Path, action="append", help="file or folder (.txt, .md, .html); repeatable (default: ./source)")
+    b.add_argument("--add", action="store_true", help="add to the documents already indexed instead of replacing them")
+    _common(b)
+
+    a = sub.add_parser("ask", help="answer a question ('-' reads one question per line from stdin)")
+    a.add_argument("question")
+    a.add_argument("--json", action="store_true", help="print the JSON answer object (one per line)")
+    a.add_argument("-k", type=int, help="number of citations (default: QA_TOP_K or 4)")
+    _common(a)
+
+    c = sub.add_parser("chat", help="terminal chat (reads piped stdin too); '/reset' starts a new conversation")
+    c.add_argument("--json", action="store_true", help="print one JSON answer object per question")
+    c.add_argument("-k", type=int, help="number of citations")
+    _common(c)
+
+    e = sub.add_parser("eval", help="measure Hit@1/Hit@3/MRR@5 and abstention on a question set")
+    e.add_argument("--qa", type=Path, action="append", required=True, help="JSONL question set; repeatable")
+    e.add_argument("--source", type=Path, help="build a temporary index of this document and ask it")
+    e.add_argument("--no-history", action="store_true", help="ask the last turn of conversations without its history")
+    e.add_argument("--json", action="store_true", help="print the figures as JSON")
+    _common(e)
+
+    d = sub.add_parser("documents", help="list the documents in the index")
+    _common(d)
+
+    s = sub.add_parser("serve", help="run the web app (same as python app.py)")
+    s.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    s.add_argument("--port", type=int, help="port (default 7860)")
+    _common(s)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        settings = Settings.from_env(index_dir=getattr(args, "index", None), model=getattr(args, "model", None),
+                                     host=getattr(args, "host", None), port=getattr(args, "port", None))
+        return COMMANDS[args.cmd](args, settings)
+    except QAError as exc:
+        print(f"qa: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _engine(settings: Settings, ensure: bool = True):
+    from .engine import Engine
+
+    engine = Engine(settings)
+    if ensure:
+        reason = engine.ensure_index()
+        if reason:
+            print(f"qa: index rebuilt because {reason}", file=sys.stderr)
+    return engine
+
+
+def cmd_build(args, settings: Settings) -> int:
+    from .engine import Engine
+
+    sources = args.source or [settings.source_dir]
+    engine = Engine(settings)
+    last = [0.0]
+
+    def progress(frac: float, msg: str) -> None:
+        if sys.stderr.isatty() or time.monotonic() - last[0] > 1 or frac >= 1:
+            print(f"[{frac:4.0%}] {msg}", file=sys.stderr)
+            last[0] = time.monotonic()
+
+    report = engine.build(sources, add=args.add, progress=progress)
+    print(f"Built index version {report['version']} in {report['seconds']:.1f} s: {report['documents']} document(s), "
+          f"{report['paragraphs']} paragraphs, {report['chunks']} chunks ({report['encoded']} passages embedded, "
+          f"{report['reused']} reused).")
+    return 0
+
+
+def _print_answer(answer, as_json: bool) -> None:
+    from .answer import to_text
+
+    if as_json:
+        print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
+    else:
+        print(to_text(answer), flush=True)
+
+
+def cmd_ask(args, settings: Settings) -> int:
+    engine = _engine(settings)
+    questions = [line for line in sys.stdin.read().splitlines() if line.strip()] if args.question == "-" else [args.question]
+    status = 0
+    for q in questions:
+        try:
+            _print_answer(engine.ask(q, k=args.k), args.json)
+        except QAError as exc:
+            status = 2
+            if args.json:
+                print(json.dumps({"question": q, "error": str(exc)}, ensure_ascii=False), flush=True)
+            else:
+                print(f"qa: {exc}", file=sys.stderr)
+        if not args.json and len(questions) > 1:
+            print()
+    return status
+
+
+def cmd_chat(args, settings: Settings) -> int:
+    engine = _engine(settings)
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print("Ask about the document. '/reset' starts a new conversation, Ctrl-D quits.")
+    history: list[str] = []
+    while True:
+        if interactive:
+            print("> ", end="", flush=True)
+        line = sys.stdin.readline()
+        if not line:
+            return 0
+        q = line.strip()
+        if not q:
+            continue
+        if q == "/reset":
+            history = []
+            if not args.json:
+                print("(new conversation)", flush=True)
+            continue
+        try:
+            _print_answer(engine.ask(q, history, k=args.k), args.json)
+            history.append(q)
+        except QAError as exc:
+            msg = {"question": q, "error": str(exc)} if args.json else f"qa: {exc}"
+            print(json.dumps(msg, ensure_ascii=False) if args.json else msg, flush=True)
+        if not args.json:
+            print(flush=True)
+
+
+def cmd_eval(args, settings: Settings) -> int:
+    from . import evaluate
+    from .engine import Engine
+
+    records = [r for path in args.qa for r in evaluate.read_records(path)]
+    with tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp:
+        if args.source:
+            settings = settings.with_(index_dir=Path(tmp))
+            engine = Engine(settings)
+            engine.build([args.source])
+        else:
+            engine = _engine(settings)
+        t0 = time.perf_counter()
+        rows = evaluate.run(engine, records, use_history=not args.no_history)
+        summary = evaluate.summarise(rows)
+        elapsed = time.perf_counter() - t0
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(evaluate.format_table(summary))
+        print(f"({len(records)} questions in {elapsed:.1f} s)")
+    return 0
+
+
+def cmd_documents(args, settings: Settings) -> int:
+    from . import store
+
+    manifest = store.read_manifest(settings.index_dir)
+    print(f"Index version {manifest['version']} ({manifest['created']}), model {manifest['model']}")
+    for d in manifest["documents"]:
+        print(f"- {d['id']}: {d['title']} — {d['paragraphs']} paragraphs, {d['sections']} sections"
+              + (f" ({d['source']})" if d.get("source") else ""))
+    return 0
+
+
+def cmd_serve(args, settings: Settings) -> int:
+    from .ui import serve
+
+    serve(settings)
+    return 0
+
+
+COMMANDS = {"build": cmd_build, "ask": cmd_ask, "chat": cmd_chat, "eval": cmd_eval,
+            "documents": cmd_documents, "serve": cmd_serve}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,260 @@
+"""Source text -> `Document` of numbered `Paragraph`s; reading files (txt, md, html) safely.
+
+Numbering rule (DESIGN.md §4): blocks are separated by blank lines; body paragraphs are
+numbered 1..n in source order. The first block is the title when it looks like one (a single
+line without sentence-ending punctuation); later heading-like blocks (a short single line, or
+a Markdown `#` line) become the `section` of the paragraphs under them. Comment-form
+boilerplate ("Leave a Reply", ...) is dropped. Everything else is a citable paragraph.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+
+from .errors import InputError
+
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm")
+
+_BLOCK = re.compile(r"[^\n]*\S[^\n]*(?:\n[^\n]*\S[^\n]*)*")
+_MD_HEADING = re.compile(r"^#{1,6}\s+(.*?)\s*#*\s*$")
+_BOILERPLATE = re.compile(
+    r"^(leave a (reply|comment)|cancel reply|post comment|submit comment"
+    r"|your email address will not be published.*|required fields are marked.*"
+    r"|save my name, email,? and website.*)$",
+    re.IGNORECASE,
+)
+_SENTENCE_END = tuple(".!?;:,")
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    number: int  # 1-based, body paragraphs only
+    section: str  # heading above it ("" before the first heading)
+    start: int  # offsets into Document.text
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Document:
+    id: str
+    title: str
+    text: str
+    paragraphs: tuple[Paragraph, ...]
+    source: str = ""  # file path it was read from ("" for pasted text)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+    @property
+    def sections(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(p.section for p in self.paragraphs if p.section))
+
+    def paragraph(self, number: int) -> Paragraph:
+        return self.paragraphs[number - 1]
+
+
+def parse(text: str, doc_id: str = "", source: str = "", fallback_title: str = "") -> Document:
+    """Split text into numbered paragraphs.
+
+    >>> d = parse("Title\\n\\nFirst para.\\n\\nA heading\\n\\nSecond para.")
+    >>> [(p.number, p.section, p.text) for p in d.paragraphs]
+    [(1, '', 'First para.'), (2, 'A heading', 'Second para.')]
+    """
+    text = normalise_newlines(text)
+    blocks = [(m.start(), m.end()) for m in _BLOCK.finditer(text)]
+    blocks = [_trim(text, s, e) for s, e in blocks]
+    blocks = [(s, e) for s, e in blocks if e > s and not _BOILERPLATE.match(text[s:e].strip())]
+    if not blocks:
+        raise InputError("The text has no paragraphs: it is empty or whitespace only. Paste or upload some text.")
+    title = ""
+    if len(blocks) > 1 and _is_title(text[blocks[0][0] : blocks[0][1]]):
+        title = _heading_text(text[blocks[0][0] : blocks[0][1]])
+        blocks = blocks[1:]
+    paragraphs: list[Paragraph] = []
+    section = ""
+    seen: dict[str, int] = {}
+    duplicates = 0
+    for i, (s, e) in enumerate(blocks):
+        block = text[s:e]
+        is_last = i == len(blocks) - 1
+        if not is_last and _is_heading(block):
+            section = _heading_text(block)
+            continue
+        key = " ".join(block.split()).lower()
+        if key in seen:
+            duplicates += 1
+            continue
+        seen[key] = len(paragraphs) + 1
+        paragraphs.append(Paragraph(len(paragraphs) + 1, section, s, e, block))
+    title = title or fallback_title or _first_words(paragraphs[0].text)
+    warnings = (f"{duplicates} duplicate paragraph(s) merged",) if duplicates else ()
+    return Document(doc_id or slugify(title), title, text, tuple(paragraphs), source, warnings)
+
+
+def normalise_newlines(text: str) -> str:
+    return text.replace("\ufeff", "").replace("\r\n", "\n").replace("\r", "\n")
+
+
+_SLUG_STOP = {"the", "a", "an", "of", "and", "or", "in", "on", "to", "for", "by", "with", "at", "from",
+              "how", "is", "are", "was", "were"}
+
+
+def slugify(title: str, max_len: int = 40) -> str:
+    """'The Normans: a history' -> 'normans-history' (stopwords dropped, cut at a word boundary)."""
+    words = [w for w in re.findall(r"[a-z0-9]+", title.lower()) if w not in _SLUG_STOP]
+    slug = ""
+    for w in words:
+        if len(slug) + len(w) + 1 > max_len and slug:
+            break
+        slug = f"{slug}-{w}" if slug else w
+    return slug or "document"
+
+
+def _trim(text: str, s: int, e: int) -> tuple[int, int]:
+    while s < e and text[s].isspace():
+        s += 1
+    while e > s and text[e - 1].isspace():
+        e -= 1
+    return s, e
+
+
+def _is_title(block: str) -> bool:
+    return "\n" not in block and len(block) <= 300 and not block.rstrip().endswith(_SENTENCE_END)
+
+
+def _is_heading(block: str) -> bool:
+    if _MD_HEADING.match(block) and "\n" not in block:
+        return True
+    return "\n" not in block and len(block.split()) <= 15 and not block.rstrip().endswith(_SENTENCE_END)
+
+
+def _heading_text(block: str) -> str:
+    m = _MD_HEADING.match(block)
+    return (m.group(1) if m else block).strip()
+
+
+def _first_words(text: str, n: int = 8) -> str:
+    words = text.split()
+    return " ".join(words[:n]) + ("…" if len(words) > n else "")
+
+
+# --- reading files -------------------------------------------------------------------------
+
+def decode(data: bytes, name: str = "input") -> str:
+    """Bytes -> str: UTF-8 (with or without BOM), UTF-16/32 with BOM, else Windows-1252/Latin-1.
+
+    Refuses binary data (NUL bytes or many control characters) with a clear message.
+    """
+    for bom, codec in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe\x00\x00", "utf-32"),
+                       (b"\x00\x00\xfe\xff", "utf-32"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
+        if data.startswith(bom):
+            try:
+                return data.decode(codec)
+            except UnicodeDecodeError:
+                raise InputError(f"{name} starts with a {codec} byte-order mark but is not valid {codec}.") from None
+    if b"\x00" in data[:8192]:
+        raise InputError(f"{name} looks like a binary file, not text. Upload a .txt, .md or .html file.")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        try:
+            text = data.decode("cp1252")
+        except UnicodeDecodeError:
+            text = data.decode("latin-1")
+    controls = sum(1 for ch in text[:65536] if (ord(ch) < 32 and ch not in "\t\n\r\f") or 0x7F <= ord(ch) < 0xA0)
+    if controls > max(2, len(text[:65536]) // 100):
+        raise InputError(f"{name} looks like a binary file or an unknown encoding. Save it as UTF-8 text.")
+    return text
+
+
+def read_bytes(path: Path, max_bytes: int) -> bytes:
+    if not path.is_file():
+        raise InputError(f"{path} is not a file. Give a .txt, .md or .html file or a folder of them.")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise InputError(f"{path.name} is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit (QA_MAX_FILE_MB).")
+    return path.read_bytes()
+
+
+def load(data: bytes | str, name: str, max_bytes: int, doc_id: str = "", source: str = "") -> Document:
+    """Read one document from bytes or text named `name` (its suffix picks the format)."""
+    suffix = Path(name).suffix.lower()
+    if suffix and suffix not in SUPPORTED_SUFFIXES:
+        raise InputError(f"{name}: unsupported format {suffix!r}. Use one of {', '.join(SUPPORTED_SUFFIXES)}.")
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    if len(data) > max_bytes:
+        raise InputError(f"{name} is {len(data) / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit (QA_MAX_FILE_MB).")
+    text = decode(data, name)
+    if suffix in (".html", ".htm") or (not suffix and _looks_like_html(text)):
+        text = html_to_text(text)
+    text = text.encode("utf-8", "replace").decode("utf-8")  # lone surrogates -> U+FFFD
+    return parse(text, doc_id=doc_id, source=source, fallback_title=Path(name).stem)
+
+
+def load_file(path: Path, max_bytes: int, doc_id: str = "") -> Document:
+    return load(read_bytes(path, max_bytes), path.name, max_bytes, doc_id=doc_id, source=str(path))
+
+
+def expand_sources(paths: list[Path]) -> list[Path]:
+    """Files and folders -> sorted list of supported files (folders are not recursed into)."""
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files.extend(sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES))
+        elif p.exists():
+            files.append(p)
+        else:
+            raise InputError(f"{p} does not exist. Check the path given to --source.")
+    return files
+
+
+def _looks_like_html(text: str) -> bool:
+    head = text[:2000].lower()
+    return "<html" in head or "<!doctype html" in head or "<body" in head
+
+
+class _TextExtractor(HTMLParser):
+    """Collects readable text; block elements become blank-line separated blocks."""
+
+    BLOCKS = {"p", "div", "section", "article", "li", "blockquote", "pre", "tr", "br", "hr",
+              "h1", "h2", "h3", "h4", "h5", "h6", "title", "header", "footer", "ul", "ol", "table"}
+    SKIP = {"script", "style", "noscript", "template", "iframe", "svg", "head", "object", "embed", "nav", "form"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.SKIP:
+            self.skip += 1
+        elif tag in self.BLOCKS:
+            self.parts.append("\n\n")
+
+    def handle_endtag(self, tag):
+        if tag in self.SKIP:
+            self.skip = max(0, self.skip - 1)
+        elif tag in self.BLOCKS:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data):
+        if not self.skip:
+            self.parts.append(re.sub(r"\s+", " ", data))
+
+
+def html_to_text(markup: str) -> str:
+    """'<h1>T</h1><p>a <b>b</b></p><script>x</script>' -> 'T\\n\\na b'"""
+    parser = _TextExtractor()
+    parser.feed(markup)
+    parser.close()
+    blocks = [" ".join(b.split()) for b in "".join(parser.parts).split("\n\n")]
+    return "\n\n".join(html.unescape(b) if "&" in b else b for b in blocks if b)

@@ -1,0 +1,86 @@
+"""Word-level text handling shared by indexing and querying: tokens, stems, BM25 (bm25s).
+
+>>> tokenize("When did Che Guevara visit Pyongyang?")
+['che', 'guevara', 'visit', 'pyongyang']
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from functools import lru_cache
+
+import numpy as np
+
+STOPWORDS = frozenset("""
+a about above after again against all also am an and any are as at be because been before being
+below between both but by can could did do does doing done down during each else ever few for from
+further had has have having he her here hers herself him himself his how i if in into is it its
+itself just me more most my myself no nor not now of off on once only or other our ours ourselves
+out over own same she should so some such than that the their theirs them themselves then there
+these they this those through to too under until up upon us very was we were what whatever when
+where whether which while who whom whose why will with would you your yours yourself yourselves
+tell according article document say said says one ones many much
+""".split())
+
+logging.getLogger("bm25s").setLevel(logging.WARNING)
+
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased words, possessive 's dropped: "Kim's regime" -> ['kim', 'regime']."""
+    out = []
+    for w in _WORD.findall(text.lower()):
+        w = re.sub(r"['’]s$", "", w)
+        out.append(w.replace("’", "'"))
+    return out
+
+
+def tokenize(text: str) -> list[str]:
+    """Content words, stemmed; what BM25 and term matching see."""
+    return [_stem(w) for w in words(text) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
+
+
+@lru_cache(maxsize=100_000)
+def _stem(word: str) -> str:
+    return _stemmer().stemWord(word)
+
+
+class BM25:
+    """Thin wrapper over bm25s: build from texts, save/load a folder, score every document."""
+
+    def __init__(self, model=None):
+        self.model = model
+
+    @classmethod
+    def build(cls, texts: list[str]) -> "BM25":
+        import bm25s
+
+        model = bm25s.BM25()
+        corpus = [tokenize(t) or ["\u2400"] for t in texts]  # bm25s needs a token per document
+        model.index(corpus, show_progress=False)
+        return cls(model)
+
+    def save(self, folder) -> None:
+        self.model.save(str(folder), show_progress=False)
+
+    @classmethod
+    def load(cls, folder) -> "BM25":
+        import bm25s
+
+        return cls(bm25s.BM25.load(str(folder), show_progress=False))
+
+    def scores(self, query_tokens: list[str], n: int) -> np.ndarray:
+        """BM25 score of every document (zeros when no query token is in the vocabulary)."""
+        known = [t for t in query_tokens if t in self.model.vocab_dict]
+        if not known:
+            return np.zeros(n, dtype=np.float32)
+        return np.asarray(self.model.get_scores(known), dtype=np.float32)

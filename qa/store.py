@@ -1,0 +1,266 @@
+"""The on-disk index: versioned folders, manifest with checksums, atomic publish, verified load.
+
+    index/
+      CURRENT                  one line: the id of the version being served
+      .lock                    held while a build runs (two builds never overlap)
+      versions/<id>/           manifest.json, documents.jsonl, sentences.jsonl, chunks.jsonl,
+                               vectors.faiss, *_vectors.npy, bm25_sentences/, bm25_paragraphs/
+
+A build writes `versions/<id>.partial/`, fsyncs it, renames it to `versions/<id>/` and then
+atomically replaces CURRENT (os.replace). A reader loads what CURRENT names and checks every
+file against the manifest's sha256, so a half-written or tampered version is never served.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .chunking import Chunk, Sentence
+from .document import Document, Paragraph
+from .errors import BuildInProgress, IndexCorrupt, IndexMissing
+from .lexical import BM25
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True, eq=False)
+class IndexData:
+    """Everything one index version holds, in memory. Rows of the vector arrays align with
+    `sentences` (sentence_vectors), `chunks` (chunk_vectors) and `paragraph_keys`."""
+
+    version: str
+    manifest: dict
+    documents: tuple[Document, ...]
+    sentences: tuple[Sentence, ...]
+    chunks: tuple[Chunk, ...]
+    paragraph_keys: tuple[tuple[str, int], ...]
+    sentence_vectors: np.ndarray
+    chunk_vectors: np.ndarray
+    paragraph_vectors: np.ndarray
+    faiss_index: object
+    bm25_sentences: BM25
+    bm25_paragraphs: BM25
+
+    def document(self, doc_id: str) -> Document:
+        for d in self.documents:
+            if d.id == doc_id:
+                return d
+        raise KeyError(doc_id)
+
+
+# --- paths and locking -------------------------------------------------------------------
+
+def versions_dir(index_dir: Path) -> Path:
+    return Path(index_dir) / "versions"
+
+
+def current_version(index_dir: Path) -> str | None:
+    try:
+        return (Path(index_dir) / "CURRENT").read_text("utf-8").strip() or None
+    except FileNotFoundError:
+        return None
+
+
+@contextlib.contextmanager
+def build_lock(index_dir: Path):
+    """Exclusive, non-blocking: a second build is told one is in progress instead of waiting."""
+    Path(index_dir).mkdir(parents=True, exist_ok=True)
+    with open(Path(index_dir) / ".lock", "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BuildInProgress("A rebuild is already in progress; try again when it has finished.") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def new_version_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+# --- writing -----------------------------------------------------------------------------
+
+def write_version(index_dir: Path, data: IndexData, manifest: dict) -> Path:
+    """Write all files to versions/<id>.partial, fsync, rename to versions/<id>. Returns the path."""
+    import faiss
+
+    root = versions_dir(index_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / (data.version + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        _write_jsonl(tmp / "documents.jsonl", (_doc_record(d) for d in data.documents))
+        _write_jsonl(tmp / "sentences.jsonl", ([s.doc, s.para, s.index, s.start, s.end] for s in data.sentences))
+        _write_jsonl(tmp / "chunks.jsonl", ({"id": c.id, "doc": c.doc, "para": c.para, "center": c.center,
+                                             "start": c.start, "end": c.end, "text": c.text} for c in data.chunks))
+        np.save(tmp / "sentence_vectors.npy", data.sentence_vectors)
+        np.save(tmp / "chunk_vectors.npy", data.chunk_vectors)
+        np.save(tmp / "paragraph_vectors.npy", data.paragraph_vectors)
+        faiss.write_index(data.faiss_index, str(tmp / "vectors.faiss"))
+        data.bm25_sentences.save(tmp / "bm25_sentences")
+        data.bm25_paragraphs.save(tmp / "bm25_paragraphs")
+        manifest = dict(manifest, format=FORMAT_VERSION, version=data.version, files=_checksums(tmp))
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), "utf-8")
+        _fsync_tree(tmp)
+        final = root / data.version
+        os.replace(tmp, final)
+        _fsync_dir(root)
+        return final
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def publish(index_dir: Path, version: str) -> None:
+    """Atomically point CURRENT at `version`."""
+    tmp = Path(index_dir) / f"CURRENT.{uuid.uuid4().hex[:8]}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(version + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, Path(index_dir) / "CURRENT")
+    _fsync_dir(Path(index_dir))
+
+
+def prune(index_dir: Path, keep: int = 2) -> None:
+    """Delete leftovers (*.partial, stray CURRENT tmp files) and all but the newest `keep` versions;
+    the published version is always kept. Call only while holding the build lock."""
+    root = versions_dir(index_dir)
+    if not root.exists():
+        return
+    current = current_version(index_dir)
+    for tmp in Path(index_dir).glob("CURRENT.*.tmp"):
+        tmp.unlink(missing_ok=True)
+    done = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.endswith(".partial")), key=lambda p: p.name)
+    keepers = {p.name for p in done[-keep:]} | {current}
+    for p in root.iterdir():
+        if p.name not in keepers:
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+
+
+# --- reading -----------------------------------------------------------------------------
+
+def read_manifest(index_dir: Path, version: str | None = None) -> dict:
+    version = version or current_version(index_dir)
+    if not version:
+        raise IndexMissing(f"No index in {index_dir}: run `qa build` first.")
+    path = versions_dir(index_dir) / version / "manifest.json"
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise IndexCorrupt(f"Index version {version} named by {index_dir}/CURRENT has no manifest; rebuild with `qa build`.") from None
+    except json.JSONDecodeError:
+        raise IndexCorrupt(f"Index version {version} has an unreadable manifest; rebuild with `qa build`.") from None
+
+
+def load(index_dir: Path, version: str | None = None) -> IndexData:
+    """Load and verify the version CURRENT names (or `version`)."""
+    import faiss
+
+    version = version or current_version(index_dir)
+    manifest = read_manifest(index_dir, version)
+    folder = versions_dir(index_dir) / version
+    if manifest.get("format") != FORMAT_VERSION:
+        raise IndexCorrupt(f"Index version {version} has format {manifest.get('format')}, this program reads "
+                           f"{FORMAT_VERSION}; rebuild with `qa build`.")
+    actual = _checksums(folder, exclude={"manifest.json"})
+    if actual != manifest.get("files"):
+        bad = sorted(set(actual.items()) ^ set(manifest.get("files", {}).items()))
+        names = sorted({name for name, _ in bad})
+        raise IndexCorrupt(f"Index version {version} fails its checksum check ({', '.join(names[:5])}); "
+                           "it will not be served. Rebuild with `qa build`.")
+    try:
+        documents = tuple(_doc_from(r) for r in _read_jsonl(folder / "documents.jsonl"))
+        texts = {d.id: d.text for d in documents}
+        sentences = tuple(Sentence(doc, para, i, s, e, texts[doc][s:e])
+                          for doc, para, i, s, e in _read_jsonl(folder / "sentences.jsonl"))
+        chunks = tuple(Chunk(r["id"], r["doc"], r["para"], r["center"], r["start"], r["end"], r["text"])
+                       for r in _read_jsonl(folder / "chunks.jsonl"))
+        data = IndexData(
+            version=version, manifest=manifest, documents=documents, sentences=sentences, chunks=chunks,
+            paragraph_keys=tuple((d.id, p.number) for d in documents for p in d.paragraphs),
+            sentence_vectors=np.load(folder / "sentence_vectors.npy"),
+            chunk_vectors=np.load(folder / "chunk_vectors.npy"),
+            paragraph_vectors=np.load(folder / "paragraph_vectors.npy"),
+            faiss_index=faiss.read_index(str(folder / "vectors.faiss")),
+            bm25_sentences=BM25.load(folder / "bm25_sentences"),
+            bm25_paragraphs=BM25.load(folder / "bm25_paragraphs"),
+        )
+    except (KeyError, ValueError, OSError, RuntimeError) as exc:
+        raise IndexCorrupt(f"Index version {version} could not be read ({exc}); rebuild with `qa build`.") from exc
+    if not (len(sentences) == len(data.sentence_vectors) == len(chunks) == data.faiss_index.ntotal
+            and len(data.paragraph_keys) == len(data.paragraph_vectors)):
+        raise IndexCorrupt(f"Index version {version} has inconsistent row counts; rebuild with `qa build`.")
+    return data
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+def _doc_record(d: Document) -> dict:
+    return {"id": d.id, "title": d.title, "source": d.source, "warnings": list(d.warnings), "text": d.text,
+            "paragraphs": [[p.number, p.section, p.start, p.end] for p in d.paragraphs]}
+
+
+def _doc_from(r: dict) -> Document:
+    text = r["text"]
+    paras = tuple(Paragraph(n, sec, s, e, text[s:e]) for n, sec, s, e in r["paragraphs"])
+    return Document(r["id"], r["title"], text, paras, r.get("source", ""), tuple(r.get("warnings", ())))
+
+
+def _write_jsonl(path: Path, rows) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _read_jsonl(path: Path) -> list:
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def _checksums(folder: Path, exclude: set[str] = frozenset()) -> dict[str, str]:
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder).as_posix()
+        if p.is_file() and rel not in exclude and rel != "manifest.json":
+            out[rel] = sha256_file(p)
+    return out
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fsync_tree(folder: Path) -> None:
+    for p in folder.rglob("*"):
+        if p.is_file():
+            with open(p, "rb") as fh:
+                os.fsync(fh.fileno())
+    for d in [folder, *(p for p in folder.rglob("*") if p.is_dir())]:
+        _fsync_dir(d)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
