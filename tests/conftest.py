@@ -1,0 +1,70 @@
+"""Shared fixtures: a deterministic hashing encoder for fast unit tests, the real model for
+integration tests (always available offline, never skipped), and tmp index folders."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa.config import Settings
+from qa.engine import Engine
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTICLE = ROOT / "source" / "000_81a114a99364fef0.txt"
+SHARED = ROOT.parent / "shared"
+EVAL = SHARED / "eval"
+
+
+class HashEncoder:
+    """Bag-of-words hashed into 64 dims, L2-normalised: similar words -> similar vectors, no model."""
+
+    name = "hash-64"
+    dim = 64
+
+    def encode(self, texts):
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for w in t.lower().split():
+                h = int(hashlib.md5(w.strip(".,;:!?\"'()").encode()).hexdigest(), 16)
+                out[i, h % self.dim] += 1.0
+            out[i] /= max(np.linalg.norm(out[i]), 1e-9)
+        return out
+
+
+@pytest.fixture
+def hash_encoder():
+    return HashEncoder()
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    """Settings whose index and source folders live in tmp_path (never the working tree)."""
+    src = tmp_path / "source"
+    src.mkdir()
+    shutil.copy(ARTICLE, src / ARTICLE.name)
+    return Settings(index_dir=tmp_path / "index", source_dir=src)
+
+
+@pytest.fixture
+def fake_engine(settings, hash_encoder) -> Engine:
+    engine = Engine(settings.with_(model="hash-64"), encoder=hash_encoder)
+    engine.build([settings.source_dir])
+    return engine
+
+
+@pytest.fixture(scope="session")
+def real_index(tmp_path_factory) -> Settings:
+    """One real-model index of the shipped article, built once per test session."""
+    root = tmp_path_factory.mktemp("real")
+    settings = Settings(index_dir=root / "index", source_dir=ARTICLE.parent)
+    Engine(settings).build([ARTICLE])
+    return settings
+
+
+@pytest.fixture(scope="session")
+def real_engine(real_index) -> Engine:
+    return Engine(real_index)
