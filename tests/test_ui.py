@@ -1,0 +1,257 @@
+"""The web app: handler functions with the hashing encoder, then one real-model HTTP round trip."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from qa.config import Settings
+from qa.engine import Engine
+from qa.errors import BuildInProgress, NotAllowed
+from qa.ui import (
+    BUILDING,
+    GENERIC_ERROR,
+    Handlers,
+    Startup,
+    access,
+    build_app,
+    check_admin,
+    friendly,
+    launch_kwargs,
+    mark_stale,
+    previous_questions,
+    safe_file_name,
+)
+
+QUESTION = "When did Che Guevara visit Pyongyang?"
+JSON_KEYS = {"question", "found", "answer", "citations", "index_version"}
+PASTED = "Kangaroo notes\n\nThe kangaroo lives in Australia and hops.\n\nFood\n\nKangaroos eat grass at night."
+
+
+@pytest.fixture
+def handlers(fake_engine, settings) -> Handlers:
+    return Handlers(fake_engine, fake_engine.settings)
+
+
+def test_previous_questions_reads_gradio6_messages_and_strings():
+    history = [
+        {"role": "user", "content": "Who visited?"},
+        {"role": "assistant", "content": "Che."},
+        {"role": "user", "content": [{"type": "text", "text": "When"}, {"type": "text", "text": "exactly?"}]},
+        {"role": "user", "content": [{"type": "file", "file": {"path": "x.png"}}]},
+        {"role": "user", "content": "   "},
+        "And why?",
+    ]
+    assert previous_questions(history) == ["Who visited?", "When exactly?", "And why?"]
+    assert previous_questions(None) == []
+
+
+def test_respond_answers_with_citation_and_sources(handlers):
+    box, chat, versions, sources = handlers.respond(QUESTION, [], [])
+    assert box == "" and [m["role"] for m in chat] == ["user", "assistant"]
+    assert "¶" in chat[1]["content"] and versions[0]["version"] == handlers.current_version()
+    assert "<mark>" in sources and "Cited passages" in sources
+
+
+def test_respond_passes_previous_questions_as_history(handlers, monkeypatch):
+    seen = []
+    real_ask = handlers.engine.ask
+    monkeypatch.setattr(handlers.engine, "ask", lambda q, h=(): seen.append(list(h)) or real_ask(q, h))
+    _, chat, versions, _ = handlers.respond(QUESTION, [], [])
+    handlers.respond("Who received him?", chat, versions)
+    assert seen[0] == [] and seen[-1] == [QUESTION]
+
+
+@pytest.mark.parametrize("question, expected", [("   ", "Please type a question."), ("x" * 2001, "limit is 2000")])
+def test_bad_question_becomes_friendly_message(handlers, question, expected):
+    _, chat, versions, _ = handlers.respond(question, [], [])
+    assert expected in chat[-1]["content"] and versions == [None]
+    assert "error" in handlers.api_answer_json(question) and expected in handlers.api_ask(question)
+
+
+def test_unexpected_error_shows_generic_message_not_traceback(handlers, monkeypatch):
+    def boom(*a, **k):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(handlers.engine, "ask", boom)
+    _, chat, _, _ = handlers.respond(QUESTION, [], [])
+    assert chat[-1]["content"] == GENERIC_ERROR
+    assert "secret" not in handlers.api_ask(QUESTION) and "Traceback" not in handlers.api_ask(QUESTION)
+
+
+def test_index_still_building_at_startup(tmp_path, hash_encoder):
+    engine = Engine(Settings(index_dir=tmp_path / "index", source_dir=tmp_path), encoder=hash_encoder)
+    h = Handlers(engine, engine.settings, Startup())  # startup not done yet
+    assert h.respond(QUESTION, [], [])[1][-1]["content"] == BUILDING
+    assert h.api_answer_json(QUESTION)["error"] == BUILDING
+
+
+def test_build_in_progress_message():
+    assert friendly(BuildInProgress("locked")) == "A rebuild is already in progress; try again when it has finished."
+
+
+def test_quoted_script_tag_is_shown_as_text(tmp_path, hash_encoder):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "x.txt").write_text("Tags\n\nThe page had <script>alert(1)</script> inside the kangaroo body.\n\n"
+                               "Another paragraph about nothing.", "utf-8")
+    engine = Engine(Settings(index_dir=tmp_path / "index", source_dir=src, model="hash-64"), encoder=hash_encoder)
+    engine.build([src])
+    h = Handlers(engine, engine.settings)
+    _, chat, _, sources = h.respond("What did the page have inside the kangaroo body?", [], [])
+    md = chat[-1]["content"]
+    assert "&lt;script&gt;" in md and "<script" not in md
+    assert "&lt;script&gt;" in sources and "<script" not in sources
+
+
+def test_earlier_answers_marked_stale_after_rebuild(handlers):
+    _, chat, versions, _ = handlers.respond(QUESTION, [], [])
+    assert handlers.rebuild(None, PASTED, "", "Add", "").startswith("Added")
+    _, chat, versions, _ = handlers.respond("Where does the kangaroo live?", chat, versions)
+    assert chat[1]["content"].startswith("_From a previous index version")
+    assert not chat[3]["content"].startswith("_From a previous")
+    assert mark_stale(chat, versions, None) == chat  # no index: leave messages alone
+
+
+def test_preview_shows_counts_sections_and_clear_errors(handlers, tmp_path):
+    text = handlers.preview(None, PASTED, "My kangaroos")
+    assert "My kangaroos" in text and "2 paragraph(s)" in text and "Food" in text
+    binary, pdf, empty = tmp_path / "b.txt", tmp_path / "c.pdf", tmp_path / "e.md"
+    binary.write_bytes(b"\x00\x01\x02binary")
+    pdf.write_bytes(b"%PDF-1.4")
+    empty.write_text("  \n", "utf-8")
+    text = handlers.preview([str(binary), str(pdf), str(empty)], "", "")
+    assert "binary" in text and "unsupported format" in text and "no paragraphs" in text
+    assert "Traceback" not in text
+    assert "Paste some text" in handlers.preview(None, "", "")
+
+
+def test_admin_gate():
+    local = Settings(host="127.0.0.1")
+    assert access(local) == "open" and access(Settings(host="0.0.0.0")) == "readonly"
+    guarded = Settings(host="0.0.0.0", admin_password="s3cret")
+    assert access(guarded) == "password" and access(Settings(share=True, admin_password="x")) == "password"
+    check_admin(local, None)
+    check_admin(guarded, "s3cret")
+    for settings, password in ((guarded, "wrong"), (guarded, None), (Settings(host="0.0.0.0"), "anything")):
+        with pytest.raises(NotAllowed):
+            check_admin(settings, password)
+
+
+def test_rebuild_refused_without_password_writes_nothing(fake_engine, settings):
+    public = fake_engine.settings.with_(host="0.0.0.0", admin_password="s3cret")
+    h = Handlers(fake_engine, public)
+    before = sorted(p.name for p in settings.source_dir.iterdir())
+    assert "Wrong or missing admin password" in h.rebuild(None, PASTED, "", "Replace", "nope")
+    assert "Wrong or missing admin password" in h.remove("anything", "")
+    assert sorted(p.name for p in settings.source_dir.iterdir()) == before
+    assert "Replaced." in h.rebuild(None, PASTED, "", "Replace", "s3cret")
+
+
+def test_add_then_replace_then_remove(handlers, settings, tmp_path):
+    assert len(handlers.documents_table()) == 1
+    report = handlers.rebuild(None, PASTED, "Kangaroo notes", "Add", "", progress=lambda f, m: None)
+    assert "2 document(s)" in report
+    assert (settings.source_dir / "kangaroo-notes.txt").is_file()
+    upload = tmp_path / "My Wombat (v2).MD"
+    upload.write_text("Wombats\n\nThe wombat digs burrows in the forest.\n", "utf-8")
+    assert "1 document(s)" in handlers.rebuild([str(upload)], "", "", "Replace", "")
+    assert (settings.source_dir / "my-wombat-v2.md").is_file()
+    assert [row[0] for row in handlers.documents_table()] == ["Wombats"]
+    assert "only document" in handlers.remove("wombats", "")
+    handlers.rebuild(None, PASTED, "", "Add", "")
+    assert "Removed" in handlers.remove("wombats", "")
+    assert [row[1] for row in handlers.documents_table()] == ["kangaroo-notes"]
+    # a restart serves the same set: the recorded sources are still there and unchanged
+    assert handlers.engine.staleness() is None
+
+
+class _WithoutRemove:
+    """An engine as it was before `remove_document` existed (exercises the rebuild fallback)."""
+
+    def __init__(self, engine):
+        self._engine = engine
+
+    def __getattr__(self, name):
+        if name == "remove_document":
+            raise AttributeError(name)
+        return getattr(self._engine, name)
+
+
+def test_remove_falls_back_to_rebuild_without_the_document(handlers):
+    handlers.rebuild(None, PASTED, "", "Add", "")
+    old = Handlers(_WithoutRemove(handlers.engine), handlers.settings)
+    assert "No document with id" in old.remove("nope", "")
+    assert "Removed" in old.remove("kangaroo-notes", "")
+    assert [row[1] for row in old.documents_table()] == ["unbreakable-alliance-cuba-north-korea"]
+    assert "only document" in old.remove("unbreakable-alliance-cuba-north-korea", "")
+
+
+def test_rebuild_with_bad_file_changes_nothing(handlers, settings, tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"\x00\x00binary")
+    version = handlers.current_version()
+    assert "Nothing was changed" in handlers.rebuild([str(bad)], PASTED, "", "Replace", "")
+    assert handlers.current_version() == version and not (settings.source_dir / "kangaroo-notes.txt").exists()
+
+
+def test_safe_file_name():
+    assert safe_file_name("../../etc/My Notes (v2).MD") == "my-notes-v2.md"
+    assert safe_file_name("évil\\..\\x.exe") == "x.txt"
+    assert safe_file_name("...") == "document.txt"
+
+
+# --- integration: the real model over HTTP --------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_app(real_index, tmp_path_factory):
+    from gradio_client import Client
+
+    settings = real_index.with_(source_dir=tmp_path_factory.mktemp("ui-source"), port=_free_port())
+    demo = build_app(Engine(settings), settings)
+    demo.launch(**(launch_kwargs(settings) | {"prevent_thread_lock": True, "quiet": True}))
+    try:
+        yield Client(f"http://127.0.0.1:{settings.port}/", verbose=False)
+    finally:
+        demo.close()
+
+
+@pytest.mark.slow
+def test_http_api_with_real_model(live_app):
+    md = live_app.predict(QUESTION, api_name="/ask")
+    assert "Che Guevara" in md and "¶4" in md
+    data = live_app.predict(QUESTION, [], api_name="/answer_json")
+    assert JSON_KEYS <= set(data) and data["found"] and data["citations"][0]["paragraph"] == 4
+    follow = live_app.predict("Who received him?", [QUESTION], api_name="/answer_json")
+    assert JSON_KEYS <= set(follow)
+    assert "error" in live_app.predict("   ", api_name="/answer_json")
+    assert set(live_app.view_api(return_format="dict", print_info=False)["named_endpoints"]) == {"/ask", "/answer_json"}
+
+
+def test_safe_launch_defaults_and_read_only_app(fake_engine):
+    kw = launch_kwargs(Settings())
+    assert kw["server_name"] == "127.0.0.1" and kw["share"] is False and kw["show_error"] is False
+    assert kw["max_file_size"] == Settings().max_file_bytes and kw["enable_monitoring"] is False
+    public = fake_engine.settings.with_(host="0.0.0.0")
+    demo = build_app(fake_engine, public)  # read-only documents tab still builds
+    assert demo.get_config_file()["analytics_enabled"] is False
+    assert "no admin password is set" in Handlers(fake_engine, public).rebuild(None, PASTED, "", "Add", "")
+
+
+def test_startup_builds_missing_index_and_reports_failure(settings, hash_encoder):
+    engine = Engine(settings.with_(model="hash-64"), encoder=hash_encoder)
+    startup = Startup()
+    startup.start(engine).join(60)
+    assert startup.done.is_set() and startup.error is None and Handlers(engine, engine.settings).current_version()
+    broken = Engine(settings.with_(model="hash-64", source_dir=settings.source_dir / "missing",
+                                   index_dir=settings.index_dir.parent / "other"), encoder=hash_encoder)
+    failed = Startup()
+    failed.run(broken)
+    assert failed.error and "could not be built" in Handlers(broken, broken.settings, failed).api_ask(QUESTION)
