@@ -21,11 +21,12 @@ import numpy as np
 
 from . import answer as ans
 from . import document, store
-from .build import CHUNKING, Progress, build_index
+from .build import CHUNKING, Progress, SourceFolder, Sources, build_index, read_documents, resolve
 from .config import Settings
 from .errors import IndexCorrupt, IndexMissing, InputError, QAError
 from .lexical import tokenize, words
-from .retrieval import Signals, Weights, best_per_group, dense_scores, fuse, ranks
+from .retrieval import (Signals, Weights, answer_type_scores, best_per_group, coverage, dense_scores, fuse,
+                        idf_table, question_type, ranks)
 
 log = logging.getLogger("qa")
 
@@ -39,10 +40,13 @@ class Policy:
     """Ranking and answering knobs, chosen by measurement (README, "How ranking was tuned")."""
 
     weights: Weights = Weights()
-    quote_margin: float = 0.04  # neighbours within this fused-score margin join the quote
-    abstain_below: float = 0.42  # top fused score under this -> "not in this document"
+    quote_margin: float = 0.06  # neighbours within this fused-score margin join the quote
+    abstain_below: float = 0.825  # top fused score under this -> "not in this document"
+    abstain_missing: float = 0.7  # ...or this share of the question's word weight is absent from
+    abstain_missing_below: float = 1.05  # the documents and the top score is under this
     followup_weight: float = 0.6  # weight of the previous question's vector in a follow-up
     followup_boost: float = 0.05  # bonus for sentences in the paragraph the last answer cited
+    diverse: bool = True  # citations 2 and 3 include the best purely semantic matches
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,14 @@ class Snapshot:
     def sentence_tokens(self) -> list[set[str]]:
         return [set(tokenize(s.text)) for s in self.data.sentences]
 
+    @cached_property
+    def window_tokens(self) -> list[set[str]]:
+        return [set(tokenize(c.text)) for c in self.data.chunks]
+
+    @cached_property
+    def idf(self) -> dict[str, float]:
+        return idf_table(self.sentence_tokens)
+
     @property
     def version(self) -> str:
         return self.data.version
@@ -81,6 +93,7 @@ class Engine:
         self.policy = policy
         self._snap: Snapshot | None = None
         self._snap_lock = threading.Lock()
+        self._broken: str | None = None  # a published version that failed to load (not retried)
 
     # -- encoder and snapshot ------------------------------------------------------------
     @property
@@ -96,8 +109,8 @@ class Engine:
         index_dir = self.settings.index_dir
         current = store.current_version(index_dir)
         snap = self._snap
-        if snap is not None and (current is None or current == snap.version):
-            return snap  # keep serving what we have if CURRENT vanished or is unchanged
+        if snap is not None and (current is None or current == snap.version or current == self._broken):
+            return snap  # keep serving what we have if CURRENT vanished, is unchanged or names a broken version
         if current is None:
             raise IndexMissing(f"No index in {index_dir}: run `qa build` (or start the app, which builds it).")
         with self._snap_lock:
@@ -108,6 +121,7 @@ class Engine:
                 except IndexCorrupt:
                     if self._snap is None:
                         raise
+                    self._broken = current
                     log.exception("new index version %s is broken; still serving %s", current, self._snap.version)
             return self._snap
 
@@ -138,7 +152,7 @@ class Engine:
             qtokens = qtokens + [t for t in tokenize(history[-1]) if t not in qtokens]
             prev = self._rank(snap, history[-1], history[:-1])
             boost_rows = [int(snap.sentence_para_rows[int(np.argmax(prev.fused))])]
-        ranked = score(snap, qvec, qtokens, p.weights)
+        ranked = score(snap, qvec, qtokens, p.weights, question)
         if boost_rows:
             mask = np.isin(snap.sentence_para_rows, boost_rows)
             ranked = Ranked(ranked.fused + p.followup_boost * mask, ranked.signals, ranked.qtokens, ranked.qwords)
@@ -149,7 +163,7 @@ class Engine:
         data, p = snap.data, self.policy
         if not data.sentences:
             return ans.Answer(question, False, None, (), data.version, len(data.documents))
-        best = best_per_group(r.fused, snap.groups, k)
+        best = pick_citations(r, snap.groups, k, self.policy.diverse)
         dense_rank = ranks(r.signals.dense_sent + r.signals.dense_win)
         bm25_rank = ranks(r.signals.bm25_sent + r.signals.bm25_para)
         citations = []
@@ -163,108 +177,320 @@ class Engine:
             ev = ans.Evidence(int(dense_rank[i]), int(bm25_rank[i]) if has_bm25 else None,
                               round(float(r.fused[i]), 4), matched)
             citations.append(ans.make_citation(snap.docs[first.doc], first, last, float(r.fused[i]), ev))
-        found = float(r.fused[best[0]]) >= p.abstain_below
+        found = decide_found(float(r.fused[best[0]]), missing_share(list(r.qtokens), snap.idf), p)
         return ans.Answer(question, found, citations[0].quote if found else None, tuple(citations),
                           data.version, len(data.documents))
 
     # -- building ------------------------------------------------------------------------
     def build(self, sources: list[Path] | None = None, add: bool = False, progress: Progress | None = None,
               documents: list[document.Document] | None = None) -> dict:
-        """Build a new version from files (and/or parsed documents) and publish it atomically.
+        """Build a new index version from files and folders (and/or parsed `documents`); publish it.
 
-        With `add`, the documents already indexed are kept (a document with the same id is
-        replaced). Returns a report: version, counts, seconds. The old version keeps serving
-        until the new one is published; on any error nothing is published.
+        Replace (default): the new version holds exactly these documents, and `sources` are
+        recorded in its manifest as what the index is built from (`staleness`, restarts).
+
+        Add (`add=True`): the documents already indexed are kept. A document is identified by
+        its file name: a file named like an indexed document's file replaces that document and
+        keeps its id (a parsed document replaces one with the same id); any other is added.
+        When the index follows `settings.source_dir` (that folder is one of its recorded
+        sources, as for the default index `qa build` makes), a file given from elsewhere is
+        first copied into source_dir -- a different file of that name there is moved to
+        `source_dir/.removed/` -- so a restart serves the same set.
+
+        Files named explicitly must be readable documents (else InputError, nothing changes);
+        unreadable files found by scanning a folder are skipped and listed under "skipped".
+        The old version keeps serving until the new one is published atomically; on any error
+        or interruption nothing is published and file changes in source_dir are undone.
+        Raises BuildInProgress when another build holds the index's lock. Returns a report:
+        version, seconds, counts, documents_list, skipped, copied.
         """
-        t0 = time.perf_counter()
-        s = self.settings
-        say = progress or (lambda f, m: None)
-        with store.build_lock(s.index_dir):
-            previous = self._previous()
-            files = document.expand_sources([Path(x) for x in (sources or [])])
-            docs = [document.load_file(f, s.max_file_bytes) for f in files] + list(documents or [])
-            recorded = [str(Path(x).resolve()) for x in (sources or [])]
-            if add and previous is not None:
-                recorded = list(dict.fromkeys(previous.manifest.get("sources", []) + recorded))
-                new_ids = {d.id for d in docs}
-                docs = [d for d in previous.documents if d.id not in new_ids] + docs
-            if not docs:
-                raise InputError("Nothing to index: no .txt, .md or .html documents were given.")
-            docs = _unique_ids(docs)
-            data, manifest = build_index(docs, self.encoder, s.model, recorded, previous, s.ann_threshold, say)
-            say(0.95, "writing the index")
-            store.write_version(s.index_dir, data, manifest)
-            store.publish(s.index_dir, data.version)
-            store.prune(s.index_dir)
-        self.snapshot()
-        seconds = time.perf_counter() - t0
-        say(1.0, "done")
-        return {"version": data.version, "seconds": round(seconds, 2), **manifest["counts"],
-                "documents_list": [d["title"] for d in manifest["documents"]]}
+        return self._locked(lambda folder, say: self._build(sources or [], add, documents or [], folder, say),
+                            progress)
 
-    def _previous(self) -> store.IndexData | None:
+    def add_text(self, name: str, content: str | bytes, add: bool = True, progress: Progress | None = None) -> dict:
+        """Save pasted or uploaded content as a file in `settings.source_dir`, then build with it.
+
+        `name` is the name the user gave (an upload's file name, or a title for pasted text);
+        its suffix picks the format (.txt, .md, .html; none -> .txt). `content` is the text (str)
+        or the file's bytes. The content is checked first with the same rules as files (size
+        limit, encoding, binary, empty, format) and refused with InputError before anything is
+        written. It is saved under a sanitised, unique name (`document.safe_filename`; never
+        overwriting: notes.txt, notes-2.txt, ...; an identical file already there is reused), so
+        a restart serves it again. `add=True` adds it to the indexed documents as
+        `build(add=True)` does; `add=False` makes it the only document. If the build fails the
+        saved file is removed again and the old version keeps serving. Returns the build report
+        plus "saved" (the file's path).
+        """
+        data = content.encode("utf-8") if isinstance(content, str) else bytes(content)
+        fname = document.safe_filename(name or "pasted", content=data)
+        document.load(content, fname, self.settings.max_file_bytes)  # refuse bad input before writing
+
+        def run(folder: SourceFolder, say: Progress) -> dict:
+            path = folder.save(fname, data)
+            return {**self._build([path], add, [], folder, say), "saved": str(path)}
+
+        return self._locked(run, progress)
+
+    def remove_document(self, doc_id: str, progress: Progress | None = None) -> dict:
+        """Rebuild without document `doc_id`, with the same safety as `build`.
+
+        So that a restart does not bring it back, its file is moved to `source_dir/.removed/`
+        when it lives in `settings.source_dir` (never deleted; a file outside source_dir is
+        never touched), dropped from the recorded sources when it was named explicitly, and
+        recorded as excluded when it lies in another recorded folder. InputError for an unknown
+        id or the only document; the file move is undone if the build fails.
+        """
+        return self._locked(lambda folder, say: self._remove(doc_id, folder, say), progress)
+
+    def _locked(self, run, progress: Progress | None) -> dict:
+        """Run one build step under the index's lock; undo source_dir changes if it fails."""
+        t0 = time.perf_counter()
+        say = progress or (lambda f, m: None)
+        with store.build_lock(self.settings.index_dir):
+            folder = SourceFolder(self.settings.source_dir)
+            try:
+                report = run(folder, say)
+            except BaseException:
+                folder.undo()
+                raise
+        self.snapshot()
+        say(1.0, "done")
+        return {**report, "seconds": round(time.perf_counter() - t0, 2)}
+
+    def _build(self, sources: list[Path], add: bool, documents: list[document.Document], folder: SourceFolder,
+               say: Progress) -> dict:
+        from dataclasses import replace
+
+        previous = self._previous(required=add)
+        add = add and previous is not None
+        paths = [resolve(p) for p in sources]
+        srcs = Sources.of(previous.manifest) if add else Sources([str(p) for p in paths])
+        docs, shas, skipped = read_documents(paths, self.settings.max_file_bytes, set(srcs.excluded) if add else set())
+        follows = add and srcs.follows(folder.folder)
+        copied = []
+        if follows:  # keep the default index's documents in source_dir
+            for i, d in enumerate(docs):
+                if not folder.holds(Path(d.source)):
+                    target = folder.copy_in(Path(d.source))
+                    shas[str(target)] = shas.pop(d.source)
+                    docs[i] = replace(d, source=str(target))
+                    copied.append(str(target))
+            skipped = {k: v for k, v in skipped.items() if folder.holds(Path(k))}
+        if add:
+            for p in [Path(d.source) for d in docs] if follows else paths:
+                srcs.record(p)
+            for k in shas:
+                srcs.skipped.pop(k, None)
+            by_name = {Path(d.source).name: i for i, d in enumerate(docs)}
+            new_ids = {d.id for d in documents}
+            kept, used = [], set()
+            for d in previous.documents:
+                i = by_name.get(Path(d.source).name) if d.source else None
+                if i is not None:  # same file name: the new file replaces it, in place, and keeps its id
+                    if d.source != docs[i].source:
+                        srcs.forget(Path(d.source))
+                    if i not in used:
+                        kept.append(replace(docs[i], id=d.id))
+                        used.add(i)
+                elif d.source or d.id not in new_ids:
+                    kept.append(d)
+            docs = kept + [d for i, d in enumerate(docs) if i not in used]
+        srcs.files.update(shas)
+        srcs.skipped.update(skipped)
+        return {**self._publish(docs + list(documents), srcs, previous, say), "copied": copied}
+
+    def _remove(self, doc_id: str, folder: SourceFolder, say: Progress) -> dict:
+        previous = self._previous(required=True)
+        if previous is None:
+            raise IndexMissing(f"No index in {self.settings.index_dir}: there is nothing to remove.")
+        try:
+            doc = previous.document(doc_id)
+        except KeyError:
+            raise InputError(f"No document {doc_id!r} in the index; `qa documents` lists the ids.") from None
+        if len(previous.documents) == 1:
+            raise InputError(f"{doc_id!r} is the only document; build from another document instead of removing it.")
+        srcs = Sources.of(previous.manifest)
+        moved = None
+        if doc.source:
+            path = Path(doc.source)
+            if folder.holds(path) and path.is_file():
+                moved = folder.move_aside(path)
+            srcs.forget(path, moved_aside=moved is not None)
+        docs = [d for d in previous.documents if d.id != doc_id]
+        return {**self._publish(docs, srcs, previous, say), "removed": doc_id,
+                "moved_aside": str(moved) if moved else None}
+
+    def _rebuild(self, manifest: dict, say: Progress) -> dict:
+        """Rebuild from the sources a manifest records (documents without a file are kept)."""
+        previous = self._previous()
+        srcs = Sources.of(manifest)
+        docs, shas, skipped = read_documents([Path(r) for r in srcs.recorded], self.settings.max_file_bytes,
+                                             set(srcs.excluded))
+        carried = [d for d in previous.documents if not d.source] if previous else []
+        return self._publish(docs + carried, Sources(srcs.recorded, srcs.excluded, shas, skipped), previous, say)
+
+    def _publish(self, docs: list[document.Document], srcs: Sources, previous: store.IndexData | None,
+                 say: Progress) -> dict:
+        """Index `docs`, write the version beside the served one, publish it via CURRENT, prune."""
+        s = self.settings
+        if not docs:
+            raise InputError("Nothing to index: no .txt, .md or .html documents were given.")
+        docs = _unique_ids(docs)
+        data, manifest = build_index(docs, self.encoder, s.model, srcs.recorded, previous, s.ann_threshold, say)
+        srcs.add_to(manifest)
+        say(0.95, "writing the index")
+        try:
+            store.write_version(s.index_dir, data, manifest)
+        except OSError as exc:  # e.g. ENOSPC: write_version has removed its half-written folder
+            served = f"version {previous.version} is still being served" if previous else "nothing was published"
+            raise QAError(f"Could not write the new index version to {s.index_dir} ({exc.strerror or exc}); "
+                          f"{served}. Free some disk space and rebuild.") from exc
+        store.publish(s.index_dir, data.version)
+        store.prune(s.index_dir, keep=[previous.version] if previous is not None else [])
+        return {"version": data.version, **manifest["counts"],
+                "documents_list": [d["title"] for d in manifest["documents"]], "skipped": srcs.skipped}
+
+    def _previous(self, required: bool = False) -> store.IndexData | None:
+        """The version being served (its vectors seed the embedding cache), or None.
+
+        With `required` (adding to or removing from the index) an unreadable index is an error
+        rather than None, so its documents are never silently dropped."""
         try:
             return self.snapshot().data
-        except QAError:
+        except IndexMissing:
+            return None
+        except IndexCorrupt as exc:
+            if required:
+                raise IndexCorrupt(f"{exc} Nothing can be added to or removed from it; replace it "
+                                   "with `qa build --source ...`.") from exc
             return None
 
     def staleness(self) -> str | None:
-        """Why the index must be (re)built, or None when it is fresh."""
+        """Why the index must be (re)built, or None when it is fresh.
+
+        Judged against the sources the served version's manifest records -- never against
+        source_dir unless it is one of them: a recorded file changed or vanished, a file
+        appeared in or left a recorded folder, the model or chunking changed, or the index is
+        missing or unreadable.
+        """
         s = self.settings
         try:
-            manifest = store.read_manifest(s.index_dir)
-            self.snapshot()
+            snap = self.snapshot()
         except IndexMissing:
             return f"no index in {s.index_dir}"
         except IndexCorrupt as exc:
             return f"the index is unreadable ({exc})"
+        current = store.current_version(s.index_dir)
+        if current is not None and current != snap.version:
+            return f"the published version {current[:40]!r} is unreadable (still serving {snap.version})"
+        manifest = snap.data.manifest
         if manifest.get("model") != s.model:
             return f"the model changed ({manifest.get('model')} -> {s.model})"
         if manifest.get("chunking") != CHUNKING:
             return "the chunking parameters changed"
-        recorded = manifest.get("sources") or []
+        srcs = Sources.of(manifest)
         try:
-            files = document.expand_sources([Path(x) for x in recorded])
-        except QAError:
-            return "a recorded source is missing"
-        want = {d["source"]: d["sha256"] for d in manifest.get("documents", []) if d.get("source")}
-        have = {}
-        for f in files:
-            try:
-                have[str(f)] = document.load_file(f, s.max_file_bytes).sha256
-            except QAError:
-                have[str(f)] = "unreadable"
+            have = srcs.scan()
+        except (InputError, OSError) as exc:
+            return str(exc)
+        want = srcs.expected()
         if have != want:
-            return "the source documents changed"
+            parts = [f"{label}: {', '.join(sorted(Path(p).name for p in group)[:3])}" for label, group in (
+                ("new", have.keys() - want.keys()), ("changed", {k for k in have.keys() & want.keys() if have[k] != want[k]}),
+                ("gone", want.keys() - have.keys())) if group]
+            return "the source documents changed (" + "; ".join(parts) + ")"
         return None
 
-    def ensure_index(self, default_sources: list[Path] | None = None) -> str | None:
-        """Rebuild when missing, stale or corrupt; returns the reason (None if nothing was done)."""
+    def ensure_index(self, default_sources: list[Path] | None = None, build_missing: bool = True) -> str | None:
+        """Rebuild when the index is missing, unreadable or stale; returns why (None if nothing was done).
+
+        A stale or unreadable index is rebuilt from the sources its manifest records (excluded
+        files stay out; documents without a file are kept); a missing one from `default_sources`
+        (default: source_dir), unless `build_missing` is False (an index folder named
+        explicitly) -- then IndexMissing. When a version is being served but cannot be rebuilt
+        (a recorded source vanished or became unreadable, another build holds the lock), a
+        warning is logged and the served version stays.
+        """
         reason = self.staleness()
         if reason is None:
             return None
+        s = self.settings
         try:
-            recorded = store.read_manifest(self.settings.index_dir).get("sources")
+            serving = self.snapshot().data.manifest
         except QAError:
-            recorded = None
-        sources = [Path(x) for x in recorded] if recorded else (default_sources or [self.settings.source_dir])
-        log.warning("rebuilding the index: %s", reason)
-        self.build(sources)
+            serving = None
+        try:
+            manifest = store.read_manifest(s.index_dir)
+        except QAError:
+            manifest = serving
+        try:
+            if manifest is not None and (manifest.get("sources") or serving is not None):
+                self._locked(lambda folder, say: self._rebuild(manifest, say), None)
+            elif build_missing or store.current_version(s.index_dir) is not None:
+                self.build(default_sources or [s.source_dir])
+            else:
+                raise IndexMissing(f"No index in {s.index_dir}: build it with `qa build --index {s.index_dir} "
+                                   "--source FILE_OR_FOLDER`.")
+        except QAError as exc:
+            if serving is None:
+                raise
+            log.warning("the index is stale (%s) but was not rebuilt: %s; still serving version %s",
+                        reason, exc, self.snapshot().version)
+            return None
+        log.warning("rebuilt the index: %s", reason)
         return reason
 
 
-def score(snap: Snapshot, qvec: np.ndarray, qtokens: list[str], weights: Weights) -> Ranked:
+def score(snap: Snapshot, qvec: np.ndarray, qtokens: list[str], weights: Weights, question: str = "") -> Ranked:
     data = snap.data
     rows = snap.sentence_para_rows
     n = len(data.sentences)
+    qtype = question_type(question)
     sig = Signals(
         dense_sent=dense_scores(qvec, data.sentence_vectors),
         dense_win=dense_scores(qvec, data.chunk_vectors),
         dense_para=dense_scores(qvec, data.paragraph_vectors)[rows],
         bm25_sent=data.bm25_sentences.scores(qtokens, n),
         bm25_para=data.bm25_paragraphs.scores(qtokens, len(data.paragraph_keys))[rows],
+        coverage=coverage(qtokens, snap.window_tokens, snap.idf) if weights.coverage else None,
+        answer_type=answer_type_scores(qtype, [s.text for s in data.sentences], set(words(question)))
+        if weights.answer_type and qtype else None,
     )
     return Ranked(fuse(sig, weights), sig, tuple(qtokens), ())
+
+
+def missing_share(qtokens: list[str], idf: dict[str, float]) -> float:
+    """Share of the question's idf weight carried by words that occur nowhere in the index
+    (an unseen word weighs as much as the rarest seen one): "capital of Australia" -> high."""
+    q = list(dict.fromkeys(qtokens))
+    if not q:
+        return 1.0
+    unseen = max(idf.values(), default=1.0) + 1.0
+    weights = {t: idf.get(t, unseen) for t in q}
+    return sum(v for t, v in weights.items() if t not in idf) / sum(weights.values())
+
+
+def decide_found(top_score: float, missing: float, p: Policy) -> bool:
+    """The calibrated "is this answered here?" rule (README, "When it says not in this document")."""
+    if top_score < p.abstain_below:
+        return False
+    return not (missing >= p.abstain_missing and top_score < p.abstain_missing_below)
+
+
+def pick_citations(r: Ranked, groups: list, k: int, diverse: bool) -> list[int]:
+    """Sentence indices to cite, one per paragraph: the fused best first; with `diverse`, the best
+    sentence and the best window by meaning alone come next (a paraphrase the words miss), then
+    the fused order."""
+    order = best_per_group(r.fused, groups, max(k, 3) + 2)
+    if diverse and len(order) > 1:
+        extra = [int(np.argmax(r.signals.dense_sent)), int(np.argmax(r.signals.dense_win))]
+        order = order[:1] + extra + order[1:]
+    out, seen = [], set()
+    for i in order:
+        if groups[i] not in seen:
+            seen.add(groups[i])
+            out.append(i)
+    return out[:k]
 
 
 def is_followup(question: str) -> bool:
@@ -291,12 +517,17 @@ def clean_question(text: str, max_chars: int, strict: bool = True) -> str:
 
 
 def _unique_ids(docs: list[document.Document]) -> list[document.Document]:
+    """Make document ids unique, first come first served: a later 'x' becomes 'x-2' (or 'x-3', ...)."""
     from dataclasses import replace
 
-    seen: dict[str, int] = {}
+    taken = {d.id for d in docs}
+    seen: set[str] = set()
     out = []
     for d in docs:
-        n = seen.get(d.id, 0)
-        seen[d.id] = n + 1
-        out.append(d if n == 0 else replace(d, id=f"{d.id}-{n + 1}"))
+        doc_id, n = d.id, 1
+        while doc_id in seen or (n > 1 and doc_id in taken):
+            n += 1
+            doc_id = f"{d.id}-{n}"
+        seen.add(doc_id)
+        out.append(d if doc_id == d.id else replace(d, id=doc_id))
     return out

@@ -11,6 +11,9 @@ The weights were chosen by measurement (README, "How ranking was tuned").
 
 from __future__ import annotations
 
+import math
+import re
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,11 +21,13 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Weights:
-    sent: float = 0.35
-    win: float = 0.25
-    para: float = 0.15
-    bm25_sent: float = 0.15
-    bm25_para: float = 0.10
+    sent: float = 0.3
+    win: float = 0.4
+    para: float = 0.0
+    bm25_sent: float = 0.3
+    bm25_para: float = 0.2
+    coverage: float = 0.0
+    answer_type: float = 0.2
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,8 @@ class Signals:
     dense_para: np.ndarray  # already mapped to sentences
     bm25_sent: np.ndarray
     bm25_para: np.ndarray  # already mapped to sentences
+    coverage: np.ndarray | None = None  # idf-weighted share of question words in the window
+    answer_type: np.ndarray | None = None  # 1 where the sentence holds the kind of thing asked for
 
 
 def dense_scores(query: np.ndarray, vectors: np.ndarray) -> np.ndarray:
@@ -50,8 +57,76 @@ def max_normalise(scores: np.ndarray) -> np.ndarray:
 
 
 def fuse(sig: Signals, w: Weights = Weights()) -> np.ndarray:
-    return (w.sent * sig.dense_sent + w.win * sig.dense_win + w.para * sig.dense_para
-            + w.bm25_sent * max_normalise(sig.bm25_sent) + w.bm25_para * max_normalise(sig.bm25_para))
+    out = (w.sent * sig.dense_sent + w.win * sig.dense_win + w.para * sig.dense_para
+           + w.bm25_sent * max_normalise(sig.bm25_sent) + w.bm25_para * max_normalise(sig.bm25_para))
+    if sig.coverage is not None and w.coverage:
+        out = out + w.coverage * sig.coverage
+    if sig.answer_type is not None and w.answer_type:
+        out = out + w.answer_type * sig.answer_type
+    return out
+
+
+# --- lexical coverage and answer type ----------------------------------------------------
+
+def idf_table(token_sets: list[set[str]]) -> dict[str, float]:
+    """Inverse document frequency of each token over a list of token sets."""
+    df = Counter(t for ts in token_sets for t in ts)
+    n = len(token_sets)
+    return {t: math.log((n + 1) / (c + 0.5)) for t, c in df.items()}
+
+
+def coverage(qtokens: list[str], token_sets: list[set[str]], idf: dict[str, float]) -> np.ndarray:
+    """Share of the question's idf weight found in each token set.
+
+    >>> coverage(["che", "visit"], [{"che"}, {"che", "visit"}, set()], {"che": 2.0, "visit": 1.0}).tolist()
+    [0.6666666865348816, 1.0, 0.0]
+    """
+    q = {t: idf.get(t, 0.0) for t in dict.fromkeys(qtokens)}
+    total = sum(q.values())
+    if total <= 0:
+        return np.zeros(len(token_sets), dtype=np.float32)
+    return np.array([sum(v for t, v in q.items() if t in ts) / total for ts in token_sets], dtype=np.float32)
+
+
+_TYPES = [
+    ("when", re.compile(r"^(when\b|(in |during |by )?(what|which) (year|decade|century|date|month|day|time|period)\b"
+                        r"|how long ago\b)", re.I)),
+    ("number", re.compile(r"^(how (many|much|long|large|big|old|far|tall|high|often|fast)\b"
+                          r"|(what|which) (percentage|percent|number|amount|size|proportion)\b)", re.I)),
+    ("who", re.compile(r"^(who|whom|whose)\b|^(what|which) (person|man|woman|king|leader|group|people|organization)\b", re.I)),
+    ("where", re.compile(r"^(where\b|(in |to |from )?(what|which) (country|city|region|place|area|town|island|continent|state)\b)", re.I)),
+]
+_DATE = re.compile(r"\b(1\d{3}|20\d{2}|\d{1,2}(st|nd|rd|th) century|\d{2,4}s)\b|\b(January|February|March|April|May|June|July|"
+                   r"August|September|October|November|December)\b|\bcentur(y|ies)\b", re.I)
+_NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|"
+                     r"hundred|hundreds|thousand|thousands|million|millions|billion|dozen|half|several)\b", re.I)
+_PROPER = re.compile(r"(?<=[a-z,;:()] )[A-Z][\w’'-]+")
+
+
+def question_type(question: str) -> str:
+    """'When did Che visit?' -> 'when'; 'How many rifles?' -> 'number'; otherwise ''."""
+    q = re.sub(r"^(and|so|but|then)\s+", "", question.strip(), flags=re.I)
+    for name, pattern in _TYPES:
+        if pattern.search(q):
+            return name
+    return ""
+
+
+def answer_type_scores(qtype: str, sentences: list[str], question_words: set[str]) -> np.ndarray:
+    """1.0 where a sentence contains what the question type asks for (a date, a number, a name
+    not already in the question), else 0.0; all zeros for other questions."""
+    out = np.zeros(len(sentences), dtype=np.float32)
+    if not qtype:
+        return out
+    for i, text in enumerate(sentences):
+        if qtype == "when":
+            hit = bool(_DATE.search(text))
+        elif qtype == "number":
+            hit = bool(_NUMBER.search(text))
+        else:
+            hit = any(m.group(0).lower().strip("’'") not in question_words for m in _PROPER.finditer(text))
+        out[i] = float(hit)
+    return out
 
 
 def ranks(scores: np.ndarray) -> np.ndarray:
