@@ -11,7 +11,6 @@ DOCS: dict[str, str] = {
     "index_dir": "Folder of the built index (versions, CURRENT, lock).",
     "source_dir": "Folder of the documents the default index is built from.",
     "model": "sentence-transformers model id or local folder; the default is the embedded all-MiniLM-L6-v2.",
-    "reranker": "Optional CrossEncoder id or folder used to rerank candidates; empty means off.",
     "host": "Address the web app binds to; anything but loopback makes rebuilding need the admin password.",
     "port": "Port of the web app.",
     "top_k": "Citations per answer (best first, one per paragraph).",
@@ -33,7 +32,6 @@ class Settings:
     index_dir: Path = Path("index")
     source_dir: Path = Path("source")
     model: str = "all-MiniLM-L6-v2"
-    reranker: str = ""
     host: str = "127.0.0.1"
     port: int = 7860
     top_k: int = 4
