@@ -28,7 +28,13 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = ap.add_subparsers(dest="cmd", required=True)
 
-    b = sub.add_parser("build", help="build (or rebuild) the index from documents")
+    b = sub.add_parser("build", help="build (or rebuild) the index from documents",
+                       description="Build a new index version beside the one being served and publish it atomically. "
+                                   "Without --add the index holds exactly the given sources (default: ./source). "
+                                   "With --add the indexed documents are kept; a file named like an indexed one "
+                                   "replaces it (same id). Files added to an index built from ./source are copied "
+                                   "into ./source so a restart serves the same set. Files over QA_MAX_FILE_MB "
+                                   "(default 5 MB) are refused.")
     b.add_argument("--source", type=Path, action="append", help="file or folder (.txt, .md, .html); repeatable (default: ./source)")
     b.add_argument("--add", action="store_true", help="add to the documents already indexed instead of replacing them")
     _common(b)
@@ -51,7 +57,11 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print the figures as JSON")
     _common(e)
 
-    d = sub.add_parser("documents", help="list the documents in the index")
+    d = sub.add_parser("documents", help="list the documents in the index, or remove one")
+    d.add_argument("--remove", metavar="ID", action="append",
+                   help="rebuild the index without this document (its file in the source folder is moved to "
+                        "source/.removed/, so a restart does not bring it back); repeatable")
+    d.add_argument("--json", action="store_true", help="print the index's manifest entries as JSON")
     _common(d)
 
     s = sub.add_parser("serve", help="run the web app (same as python app.py)")
@@ -80,7 +90,8 @@ def _engine(settings: Settings, ensure: bool = True):
 
     engine = Engine(settings)
     if ensure:
-        reason = engine.ensure_index()
+        # an index folder named with --index is never built from ./source behind the user's back
+        reason = engine.ensure_index(build_missing=settings.index_dir == Settings.from_env().index_dir)
         if reason:
             print(f"qa: index rebuilt because {reason}", file=sys.stderr)
     return engine
@@ -99,10 +110,20 @@ def cmd_build(args, settings: Settings) -> int:
             last[0] = time.monotonic()
 
     report = engine.build(sources, add=args.add, progress=progress)
-    print(f"Built index version {report['version']} in {report['seconds']:.1f} s: {report['documents']} document(s), "
+    _print_report("Built", report)
+    return 0
+
+
+def _print_report(what: str, report: dict) -> None:
+    print(f"{what} index version {report['version']} in {report['seconds']:.1f} s: {report['documents']} document(s), "
           f"{report['paragraphs']} paragraphs, {report['chunks']} chunks ({report['encoded']} passages embedded, "
           f"{report['reused']} reused).")
-    return 0
+    for path in report.get("copied") or []:
+        print(f"  copied into the source folder: {path}")
+    if report.get("moved_aside"):
+        print(f"  its file was moved to {report['moved_aside']}")
+    for path, info in (report.get("skipped") or {}).items():
+        print(f"  skipped {path}: {info.get('reason', '')}", file=sys.stderr)
 
 
 def _print_answer(answer, as_json: bool) -> None:
@@ -188,12 +209,27 @@ def cmd_eval(args, settings: Settings) -> int:
 
 def cmd_documents(args, settings: Settings) -> int:
     from . import store
+    from .engine import Engine
 
+    if args.remove:
+        engine = Engine(settings)
+        for doc_id in args.remove:
+            _print_report(f"Removed {doc_id!r}; serving", engine.remove_document(doc_id))
+        return 0
     manifest = store.read_manifest(settings.index_dir)
+    if args.json:
+        keys = ("version", "created", "model", "sources", "excluded", "skipped", "documents", "counts")
+        print(json.dumps({k: manifest.get(k) for k in keys}, ensure_ascii=False, indent=2))
+        return 0
     print(f"Index version {manifest['version']} ({manifest['created']}), model {manifest['model']}")
+    print("Built from: " + (", ".join(manifest.get("sources") or []) or "pasted text only"))
     for d in manifest["documents"]:
         print(f"- {d['id']}: {d['title']} — {d['paragraphs']} paragraphs, {d['sections']} sections"
               + (f" ({d['source']})" if d.get("source") else ""))
+    for path in manifest.get("excluded") or []:
+        print(f"  (removed, left out of rebuilds: {path})")
+    for path, info in (manifest.get("skipped") or {}).items():
+        print(f"  (skipped {path}: {info.get('reason', '')})")
     return 0
 
 

@@ -3,14 +3,23 @@
 Numbering rule (DESIGN.md §4): blocks are separated by blank lines; body paragraphs are
 numbered 1..n in source order. The first block is the title when it looks like one (a single
 line without sentence-ending punctuation); later heading-like blocks (a short single line, or
-a Markdown `#` line) become the `section` of the paragraphs under them. Comment-form
-boilerplate ("Leave a Reply", ...) is dropped. Everything else is a citable paragraph.
+a Markdown `#` line) become the `section` of the paragraphs under them. A Markdown `#` line
+directly above text (no blank line) is split off as a heading too. Comment-form boilerplate
+("Leave a Reply", ...) and blocks without a letter or digit (`---`, `***`) are dropped; a
+paragraph repeated word for word is kept once (with a warning). Everything else is a citable
+paragraph, and every paragraph's `text == document.text[start:end]`.
+
+Input checks (`load`, `load_file`): empty or whitespace-only text, binary data, undecodable
+bytes, files over the size limit (QA_MAX_FILE_MB, default 5 MB) and unsupported formats are
+refused with `InputError` and a message saying what to do. UTF-8 (with or without BOM),
+UTF-16/32 with BOM (and BOM-less UTF-16 of mostly ASCII text), and Windows-1252/Latin-1 are
+decoded; HTML is reduced to its readable text (script, style, nav and forms dropped) with its
+block elements kept as paragraphs.
 """
 
 from __future__ import annotations
 
 import hashlib
-import html
 import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -28,7 +37,9 @@ _BOILERPLATE = re.compile(
     r"|save my name, email,? and website.*)$",
     re.IGNORECASE,
 )
-_SENTENCE_END = tuple(".!?;:,")
+_SENTENCE_END = tuple(".!?;:,…")
+_CLOSERS = "\"'”’»)]*_ \t"
+_FORMAT_SUFFIX = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,4}")
 
 
 @dataclass(frozen=True)
@@ -69,9 +80,10 @@ def parse(text: str, doc_id: str = "", source: str = "", fallback_title: str = "
     [(1, '', 'First para.'), (2, 'A heading', 'Second para.')]
     """
     text = normalise_newlines(text)
-    blocks = [(m.start(), m.end()) for m in _BLOCK.finditer(text)]
-    blocks = [_trim(text, s, e) for s, e in blocks]
-    blocks = [(s, e) for s, e in blocks if e > s and not _BOILERPLATE.match(text[s:e].strip())]
+    blocks = [_trim(text, m.start(), m.end()) for m in _BLOCK.finditer(text)]
+    blocks = [b for s, e in blocks for b in _split_md_heading(text, s, e)]
+    blocks = [(s, e) for s, e in blocks if e > s and _has_content(text[s:e])
+              and not _BOILERPLATE.match(text[s:e].strip())]
     if not blocks:
         raise InputError("The text has no paragraphs: it is empty or whitespace only. Paste or upload some text.")
     title = ""
@@ -126,14 +138,33 @@ def _trim(text: str, s: int, e: int) -> tuple[int, int]:
     return s, e
 
 
+def _split_md_heading(text: str, s: int, e: int) -> list[tuple[int, int]]:
+    """A block whose first line is a Markdown heading with text right below it -> two blocks."""
+    nl = text.find("\n", s, e)
+    if nl < 0 or not _MD_HEADING.match(text[s:nl]):
+        return [(s, e)]
+    return [_trim(text, s, nl), *_split_md_heading(text, *_trim(text, nl + 1, e))]
+
+
+def _has_content(block: str) -> bool:
+    return any(ch.isalnum() for ch in block)
+
+
+def _ends_sentence(block: str) -> bool:
+    """'He said “no.”' ends a sentence (closing quotes and brackets are looked through)."""
+    return block.rstrip(_CLOSERS).endswith(_SENTENCE_END)
+
+
 def _is_title(block: str) -> bool:
-    return "\n" not in block and len(block) <= 300 and not block.rstrip().endswith(_SENTENCE_END)
+    if _MD_HEADING.match(block) and "\n" not in block:
+        return True
+    return "\n" not in block and len(block) <= 300 and not _ends_sentence(block)
 
 
 def _is_heading(block: str) -> bool:
     if _MD_HEADING.match(block) and "\n" not in block:
         return True
-    return "\n" not in block and len(block.split()) <= 15 and not block.rstrip().endswith(_SENTENCE_END)
+    return "\n" not in block and len(block.split()) <= 15 and not _ends_sentence(block)
 
 
 def _heading_text(block: str) -> str:
@@ -149,7 +180,8 @@ def _first_words(text: str, n: int = 8) -> str:
 # --- reading files -------------------------------------------------------------------------
 
 def decode(data: bytes, name: str = "input") -> str:
-    """Bytes -> str: UTF-8 (with or without BOM), UTF-16/32 with BOM, else Windows-1252/Latin-1.
+    """Bytes -> str: UTF-8 (with or without BOM), UTF-16/32 with BOM, BOM-less UTF-16 of mostly
+    ASCII text, else Windows-1252/Latin-1.
 
     Refuses binary data (NUL bytes or many control characters) with a clear message.
     """
@@ -160,6 +192,12 @@ def decode(data: bytes, name: str = "input") -> str:
                 return data.decode(codec)
             except UnicodeDecodeError:
                 raise InputError(f"{name} starts with a {codec} byte-order mark but is not valid {codec}.") from None
+    utf16 = _bomless_utf16(data)
+    if utf16:
+        try:
+            return _check_text(data.decode(utf16), name)
+        except UnicodeDecodeError:
+            pass
     if b"\x00" in data[:8192]:
         raise InputError(f"{name} looks like a binary file, not text. Upload a .txt, .md or .html file.")
     try:
@@ -169,10 +207,33 @@ def decode(data: bytes, name: str = "input") -> str:
             text = data.decode("cp1252")
         except UnicodeDecodeError:
             text = data.decode("latin-1")
+    return _check_text(text, name)
+
+
+def _check_text(text: str, name: str) -> str:
     controls = sum(1 for ch in text[:65536] if (ord(ch) < 32 and ch not in "\t\n\r\f") or 0x7F <= ord(ch) < 0xA0)
-    if controls > max(2, len(text[:65536]) // 100):
+    if "\x00" in text[:65536] or controls > max(2, len(text[:65536]) // 100):
         raise InputError(f"{name} looks like a binary file or an unknown encoding. Save it as UTF-8 text.")
     return text
+
+
+def _bomless_utf16(data: bytes) -> str | None:
+    """'utf-16-le'/'utf-16-be' when every other byte is NUL (ASCII-heavy UTF-16 without a BOM)."""
+    head = data[:4096]
+    if len(head) < 4 or len(head) % 2:
+        return None
+    even, odd = head[0::2], head[1::2]
+    if odd.count(0) > 0.9 * len(odd) and even.count(0) < 0.1 * len(even):
+        return "utf-16-le"
+    if even.count(0) > 0.9 * len(even) and odd.count(0) < 0.1 * len(odd):
+        return "utf-16-be"
+    return None
+
+
+def _too_big(name: str, size: int, max_bytes: int) -> InputError:
+    mb = 1024 * 1024
+    return InputError(f"{name} is {size / mb:.1f} MB, over the {max_bytes / mb:g} MB limit "
+                      "(set QA_MAX_FILE_MB to allow bigger files).")
 
 
 def read_bytes(path: Path, max_bytes: int) -> bytes:
@@ -180,36 +241,83 @@ def read_bytes(path: Path, max_bytes: int) -> bytes:
         raise InputError(f"{path} is not a file. Give a .txt, .md or .html file or a folder of them.")
     size = path.stat().st_size
     if size > max_bytes:
-        raise InputError(f"{path.name} is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit (QA_MAX_FILE_MB).")
+        raise _too_big(path.name, size, max_bytes)
     return path.read_bytes()
 
 
-def load(data: bytes | str, name: str, max_bytes: int, doc_id: str = "", source: str = "") -> Document:
-    """Read one document from bytes or text named `name` (its suffix picks the format)."""
+def check_format(name: str) -> str:
+    """The format suffix of `name` ('' for none); refuses unsupported formats such as .pdf or .docx."""
     suffix = Path(name).suffix.lower()
-    if suffix and suffix not in SUPPORTED_SUFFIXES:
-        raise InputError(f"{name}: unsupported format {suffix!r}. Use one of {', '.join(SUPPORTED_SUFFIXES)}.")
+    if suffix and suffix not in SUPPORTED_SUFFIXES and _FORMAT_SUFFIX.fullmatch(suffix):
+        raise InputError(f"{Path(name).name}: unsupported format {suffix!r}. Use one of {', '.join(SUPPORTED_SUFFIXES)} "
+                         "(save other formats as plain text first).")
+    return suffix if suffix in SUPPORTED_SUFFIXES else ""
+
+
+def load(data: bytes | str, name: str, max_bytes: int, doc_id: str = "", source: str = "") -> Document:
+    """Read one document from bytes (a file's content) or str (pasted text) named `name`;
+    its suffix picks the format (none: plain text, or HTML when it looks like HTML)."""
+    suffix = check_format(name)
     if isinstance(data, str):
-        data = data.encode("utf-8", "surrogatepass")
-    if len(data) > max_bytes:
-        raise InputError(f"{name} is {len(data) / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit (QA_MAX_FILE_MB).")
-    text = decode(data, name)
+        size = len(data.encode("utf-8", "surrogatepass"))
+        if size > max_bytes:
+            raise _too_big(name, size, max_bytes)
+        text = _check_text(data, name)
+    else:
+        if len(data) > max_bytes:
+            raise _too_big(name, len(data), max_bytes)
+        text = decode(bytes(data), name)
     if suffix in (".html", ".htm") or (not suffix and _looks_like_html(text)):
         text = html_to_text(text)
-    text = text.encode("utf-8", "replace").decode("utf-8")  # lone surrogates -> U+FFFD
-    return parse(text, doc_id=doc_id, source=source, fallback_title=Path(name).stem)
+    text = text.encode("utf-8", "replace").decode("utf-8")  # lone surrogates -> "?"
+    stem = Path(name).stem if suffix else Path(name).name
+    return parse(text, doc_id=doc_id, source=source, fallback_title=stem)
 
 
 def load_file(path: Path, max_bytes: int, doc_id: str = "") -> Document:
     return load(read_bytes(path, max_bytes), path.name, max_bytes, doc_id=doc_id, source=str(path))
 
 
+def safe_filename(name: str, default_suffix: str = ".txt", content: bytes | str | None = None) -> str:
+    """A file name that is safe to create in the source folder.
+
+    >>> safe_filename("../My Notes (v2).MD")
+    'My-Notes-v2.md'
+    >>> safe_filename("Report 1.0")
+    'Report-1.0.txt'
+
+    No folders, no leading dot, only letters, digits, '.', '-' and '_' (others become '-'),
+    at most 80 characters, and a supported suffix: when it has none, `.html` if `content`
+    looks like an HTML page, else `default_suffix`. An unsupported format suffix (.pdf) is
+    refused with InputError.
+    """
+    import unicodedata
+
+    base = Path(str(name).replace("\\", "/")).name
+    suffix = check_format(base)
+    stem = base[: -len(suffix)] if suffix else base
+    stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode("ascii")
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip(".-_ ")
+    stem = re.sub(r"-{2,}", "-", stem)[:76].rstrip(".-_") or "document"
+    if not suffix and content is not None:
+        head = content[:2000].decode("utf-8", "ignore") if isinstance(content, bytes) else content[:2000]
+        default_suffix = ".html" if _looks_like_html(head) else default_suffix
+    return stem + (suffix or default_suffix)
+
+
+def is_candidate(path: Path) -> bool:
+    """Would a folder scan pick this file up? (supported suffix; not hidden, not a backup)"""
+    return (path.suffix.lower() in SUPPORTED_SUFFIXES and not path.name.startswith((".", "~"))
+            and not path.name.endswith("~"))
+
+
 def expand_sources(paths: list[Path]) -> list[Path]:
-    """Files and folders -> sorted list of supported files (folders are not recursed into)."""
+    """Files and folders -> sorted list of supported files (folders are not recursed into;
+    hidden files such as editors' temporaries and `.removed/` are skipped)."""
     files: list[Path] = []
     for p in paths:
         if p.is_dir():
-            files.extend(sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES))
+            files.extend(sorted(f for f in p.iterdir() if f.is_file() and is_candidate(f)))
         elif p.exists():
             files.append(p)
         else:
@@ -225,7 +333,7 @@ def _looks_like_html(text: str) -> bool:
 class _TextExtractor(HTMLParser):
     """Collects readable text; block elements become blank-line separated blocks."""
 
-    BLOCKS = {"p", "div", "section", "article", "li", "blockquote", "pre", "tr", "br", "hr",
+    BLOCKS = {"p", "div", "section", "article", "li", "blockquote", "pre", "tr", "hr", "main", "aside",
               "h1", "h2", "h3", "h4", "h5", "h6", "title", "header", "footer", "ul", "ol", "table"}
     SKIP = {"script", "style", "noscript", "template", "iframe", "svg", "head", "object", "embed", "nav", "form"}
 
@@ -237,6 +345,8 @@ class _TextExtractor(HTMLParser):
     def handle_starttag(self, tag, attrs):
         if tag in self.SKIP:
             self.skip += 1
+        elif tag == "br":
+            self.parts.append(" ")
         elif tag in self.BLOCKS:
             self.parts.append("\n\n")
 
@@ -257,4 +367,4 @@ def html_to_text(markup: str) -> str:
     parser.feed(markup)
     parser.close()
     blocks = [" ".join(b.split()) for b in "".join(parser.parts).split("\n\n")]
-    return "\n\n".join(html.unescape(b) if "&" in b else b for b in blocks if b)
+    return "\n\n".join(b for b in blocks if b)  # entities were already decoded (convert_charrefs)

@@ -18,6 +18,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 import uuid
@@ -32,6 +33,7 @@ from .errors import BuildInProgress, IndexCorrupt, IndexMissing
 from .lexical import BM25
 
 FORMAT_VERSION = 1
+_VERSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,10 +68,19 @@ def versions_dir(index_dir: Path) -> Path:
 
 
 def current_version(index_dir: Path) -> str | None:
+    """What CURRENT names (None when there is no CURRENT or it is empty). Not validated here:
+    `read_manifest`/`load` refuse a name that is not a version id with `IndexCorrupt`."""
     try:
-        return (Path(index_dir) / "CURRENT").read_text("utf-8").strip() or None
-    except FileNotFoundError:
+        raw = (Path(index_dir) / "CURRENT").read_bytes()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return None
+    return raw.decode("utf-8", "replace").strip() or None
+
+
+def _check_version_id(index_dir: Path, version: str) -> None:
+    if not _VERSION_ID.fullmatch(version) or version.endswith(".partial"):
+        raise IndexCorrupt(f"{index_dir}/CURRENT does not name a valid index version ({version[:40]!r}); "
+                           "rebuild with `qa build`.")
 
 
 @contextlib.contextmanager
@@ -136,20 +147,23 @@ def publish(index_dir: Path, version: str) -> None:
     _fsync_dir(Path(index_dir))
 
 
-def prune(index_dir: Path, keep: int = 2) -> None:
-    """Delete leftovers (*.partial, stray CURRENT tmp files) and all but the newest `keep` versions;
-    the published version is always kept. Call only while holding the build lock."""
+def prune(index_dir: Path, keep: tuple[str, ...] | list[str] = ()) -> list[str]:
+    """Delete everything in versions/ except the published version and `keep` (the last good one,
+    i.e. the version served before this build): old versions, `*.partial` leftovers of failed or
+    killed builds, versions written but never published, stray CURRENT tmp files. Call only
+    while holding the build lock (so no other build's `.partial` is in flight). Returns the names removed."""
     root = versions_dir(index_dir)
-    if not root.exists():
-        return
-    current = current_version(index_dir)
     for tmp in Path(index_dir).glob("CURRENT.*.tmp"):
         tmp.unlink(missing_ok=True)
-    done = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.endswith(".partial")), key=lambda p: p.name)
-    keepers = {p.name for p in done[-keep:]} | {current}
-    for p in root.iterdir():
+    if not root.exists():
+        return []
+    keepers = {v for v in (current_version(index_dir), *keep) if v}
+    removed = []
+    for p in sorted(root.iterdir()):
         if p.name not in keepers:
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+            removed.append(p.name)
+    return removed
 
 
 # --- reading -----------------------------------------------------------------------------
@@ -158,13 +172,19 @@ def read_manifest(index_dir: Path, version: str | None = None) -> dict:
     version = version or current_version(index_dir)
     if not version:
         raise IndexMissing(f"No index in {index_dir}: run `qa build` first.")
+    _check_version_id(index_dir, version)
     path = versions_dir(index_dir) / version / "manifest.json"
     try:
-        return json.loads(path.read_text("utf-8"))
+        manifest = json.loads(path.read_text("utf-8"))
     except FileNotFoundError:
         raise IndexCorrupt(f"Index version {version} named by {index_dir}/CURRENT has no manifest; rebuild with `qa build`.") from None
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, UnicodeDecodeError, IsADirectoryError, NotADirectoryError):
         raise IndexCorrupt(f"Index version {version} has an unreadable manifest; rebuild with `qa build`.") from None
+    except OSError as exc:
+        raise IndexCorrupt(f"Index version {version} could not be read ({exc}); rebuild with `qa build`.") from exc
+    if not isinstance(manifest, dict):
+        raise IndexCorrupt(f"Index version {version} has an unreadable manifest; rebuild with `qa build`.")
+    return manifest
 
 
 def load(index_dir: Path, version: str | None = None) -> IndexData:
@@ -177,9 +197,13 @@ def load(index_dir: Path, version: str | None = None) -> IndexData:
     if manifest.get("format") != FORMAT_VERSION:
         raise IndexCorrupt(f"Index version {version} has format {manifest.get('format')}, this program reads "
                            f"{FORMAT_VERSION}; rebuild with `qa build`.")
-    actual = _checksums(folder, exclude={"manifest.json"})
+    try:
+        actual = _checksums(folder, exclude={"manifest.json"})
+    except OSError as exc:
+        raise IndexCorrupt(f"Index version {version} could not be read ({exc}); rebuild with `qa build`.") from exc
     if actual != manifest.get("files"):
-        bad = sorted(set(actual.items()) ^ set(manifest.get("files", {}).items()))
+        want = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
+        bad = sorted(set(actual.items()) ^ set(want.items()))
         names = sorted({name for name, _ in bad})
         raise IndexCorrupt(f"Index version {version} fails its checksum check ({', '.join(names[:5])}); "
                            "it will not be served. Rebuild with `qa build`.")
@@ -200,7 +224,7 @@ def load(index_dir: Path, version: str | None = None) -> IndexData:
             bm25_sentences=BM25.load(folder / "bm25_sentences"),
             bm25_paragraphs=BM25.load(folder / "bm25_paragraphs"),
         )
-    except (KeyError, ValueError, OSError, RuntimeError) as exc:
+    except (KeyError, ValueError, TypeError, IndexError, OSError, RuntimeError) as exc:
         raise IndexCorrupt(f"Index version {version} could not be read ({exc}); rebuild with `qa build`.") from exc
     if not (len(sentences) == len(data.sentence_vectors) == len(chunks) == data.faiss_index.ntotal
             and len(data.paragraph_keys) == len(data.paragraph_vectors)):
