@@ -96,21 +96,36 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>$<&])")
 
 
 def escape_markdown(text: str) -> str:
-    """Document text -> Markdown that shows it literally: HTML escaped, Markdown syntax escaped.
+    """Document text -> Markdown that shows it literally: HTML escaped, Markdown syntax escaped,
+    and ':' as an entity so that no URL is auto-linked (an autolink would show the backslashes).
 
-    >>> escape_markdown("<b>x</b> *y* $z$")
-    '&lt;b&gt;x&lt;/b&gt; \\\\*y\\\\* \\\\$z\\\\$'
+    >>> escape_markdown("<b>x</b> *y* $z$ http://a")
+    '&lt;b&gt;x&lt;/b&gt; \\\\*y\\\\* \\\\$z\\\\$ http&#58;//a'
     """
     text = " ".join(text.split())
     out = []
     for ch in text:
         if ch in "<>&\"'":
             out.append(html.escape(ch))
+        elif ch == ":":
+            out.append("&#58;")
         elif _MD_SPECIAL.match(ch):
             out.append("\\" + ch)
         else:
             out.append(ch)
     return "".join(out)
+
+
+_MD_ESCAPED = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|~>$<&])")
+
+
+def unescape_markdown(text: str) -> str:
+    """The inverse of `escape_markdown` (up to its whitespace collapsing).
+
+    >>> unescape_markdown(escape_markdown("<b>x</b> *y* $z$ &lt; \\\\"))
+    '<b>x</b> *y* $z$ &lt; \\\\'
+    """
+    return html.unescape(_MD_ESCAPED.sub(r"\1", text))
 
 
 def label(c: Citation, multi_doc: bool) -> str:

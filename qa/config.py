@@ -20,7 +20,8 @@ DOCS: dict[str, str] = {
     "max_question_chars": "Longest question accepted, in characters.",
     "queue_size": "Requests that may wait in the web app's queue before new ones are told it is busy.",
     "concurrency": "Questions the web app answers at the same time (they are batched into one encode).",
-    "batch_wait_ms": "How long a question waits for others to share its encode call, in milliseconds.",
+    "batch_wait_ms": "Under load, how long the question starting an encode call waits for others to join it, "
+                     "in milliseconds (a lone question never waits).",
     "ann_threshold": "Chunk count above which FAISS switches from exact to approximate (HNSW) search.",
 }
 
@@ -40,7 +41,7 @@ class Settings:
     max_file_mb: float = 5.0
     max_question_chars: int = 2000
     queue_size: int = 64
-    concurrency: int = 8
+    concurrency: int = 32
     batch_wait_ms: float = 3.0
     ann_threshold: int = 200_000
 

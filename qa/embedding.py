@@ -6,8 +6,8 @@ named with QA_MODEL / --model. Nothing here downloads: the Hugging Face hub is p
 mode unless the environment says otherwise.
 
 `SentenceEncoder.encode` is safe to call from many threads: concurrent calls are gathered
-into one batched model call (micro-batching with a short bounded wait), which is both
-thread-safe (one caller at a time touches the model) and faster under load.
+into one batched model call (one caller at a time touches the model), so throughput rises
+under load while a lone question is encoded at once, with no wait (see the class docstring).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Protocol
 
@@ -52,18 +53,33 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
 
 
 class SentenceEncoder:
-    """sentence-transformers model, loaded once; concurrent `encode` calls share one model call."""
+    """sentence-transformers model, loaded once; concurrent `encode` calls share one model call.
 
-    def __init__(self, name: str = DEFAULT_MODEL, batch_wait_ms: float = 3.0, max_batch: int = 64):
+    Batching is "combining": the first caller to find the model idle encodes at once (a lone
+    question never waits); callers arriving while the model is busy queue up, and when it
+    frees, one of them encodes everything queued in one call. Under load (the last batch held
+    more than one caller) the caller who starts a batch also lingers up to `batch_wait_ms` for
+    as many callers as last time. Short texts' vectors are kept in a small LRU cache, so a
+    follow-up that re-encodes the previous question costs nothing.
+    """
+
+    def __init__(self, name: str = DEFAULT_MODEL, batch_wait_ms: float = 3.0, max_batch: int = 64,
+                 cache_size: int = 1024):
         self.name = name or DEFAULT_MODEL
-        self._wait = batch_wait_ms / 1000.0
+        self._wait = max(0.0, batch_wait_ms / 1000.0)
         self._max_batch = max_batch
         self._model = None
         self._load_lock = threading.Lock()
         self._model_lock = threading.Lock()
-        self._cv = threading.Condition()
-        self._pending: list[tuple[list[str], dict]] = []
-        self._leader_active = False
+        lock = threading.Lock()
+        self._cv = threading.Condition(lock)  # batch finished
+        self._grow = threading.Condition(lock)  # a caller joined the queue
+        self._queue: list[_Job] = []
+        self._busy = False  # a caller is gathering or encoding a batch
+        self._last_batch = 1  # callers in the previous batch: > 1 means we are under load
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_size = cache_size
+        self.stats = {"calls": 0, "batches": 0, "batched_calls": 0, "max_batch": 0, "cache_hits": 0}
         self.dim = 0
 
     # -- loading ---------------------------------------------------------------------------
@@ -75,41 +91,90 @@ class SentenceEncoder:
                                else self._model.get_sentence_embedding_dimension())
         return self._model
 
+    def preload(self) -> threading.Thread:
+        """Load the model in a background thread (imports torch there), so that other start-up
+        work (loading the index) overlaps with it. `encode` waits for it when it gets there."""
+        t = threading.Thread(target=self._preload, name="qa-model-load", daemon=True)
+        t.start()
+        return t
+
+    def _preload(self) -> None:
+        try:
+            self.load()
+        except Exception:  # noqa: BLE001 -- the first encode() raises it again, to its caller
+            pass
+
     @property
     def loaded(self) -> bool:
         return self._model is not None
 
     # -- encoding --------------------------------------------------------------------------
     def encode(self, texts: list[str]) -> np.ndarray:
-        """Encode texts; big lists go straight to the model, small ones are micro-batched."""
+        """Encode texts; big lists go straight to the model, small ones are cached and batched."""
+        texts = list(texts)
         self.load()
-        if len(texts) >= self._max_batch or self._wait <= 0:
+        if len(texts) >= self._max_batch:
             return self._encode_now(texts)
-        slot: dict = {}
+        out: list[np.ndarray | None] = [None] * len(texts)
+        todo: list[int] = []
         with self._cv:
-            self._pending.append((texts, slot))
-            if self._leader_active:
-                while "out" not in slot and "err" not in slot:
-                    self._cv.wait()
-                return _result(slot)
-            self._leader_active = True
-        # This thread leads: wait briefly for company, then encode everyone's texts at once.
-        time.sleep(self._wait)
+            self.stats["calls"] += 1
+            for i, t in enumerate(texts):
+                vec = self._cache.get(t)
+                if vec is None:
+                    todo.append(i)
+                else:
+                    self._cache.move_to_end(t)
+                    out[i] = vec
+            self.stats["cache_hits"] += len(texts) - len(todo)
+        if todo:
+            vectors = self._batched(_Job([texts[i] for i in todo]))
+            with self._cv:
+                for i, vec in zip(todo, vectors):
+                    out[i] = vec
+                    if self._cache_size:
+                        self._cache[texts[i]] = vec
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack(out)
+
+    def _batched(self, job: "_Job") -> np.ndarray:
         with self._cv:
-            batch, self._pending = self._pending, []
-            self._leader_active = False
+            self._queue.append(job)
+            self._grow.notify()
+            while self._busy and not job.done:
+                self._cv.wait()
+            if job.done:
+                return job.result()
+            self._busy = True  # this caller leads the next batch
+            if self._wait and self._last_batch > 1:  # under load: let the others catch up
+                deadline = time.monotonic() + self._wait
+                want = min(self._last_batch, self._max_batch)
+                while len(self._queue) < want and (left := deadline - time.monotonic()) > 0:
+                    self._grow.wait(left)
+            batch, self._queue = self._queue, []
         try:
-            vectors = self._encode_now([t for texts_, _ in batch for t in texts_])
+            vectors = self._encode_now([t for j in batch for t in j.texts])
             i = 0
-            for texts_, s in batch:
-                s["out"] = vectors[i : i + len(texts_)]
-                i += len(texts_)
-        except BaseException as exc:  # every waiter gets the error, not a hang
-            for _, s in batch:
-                s["err"] = exc
-        with self._cv:
-            self._cv.notify_all()
-        return _result(slot)
+            for j in batch:
+                j.out = vectors[i:i + len(j.texts)]
+                i += len(j.texts)
+        except BaseException as exc:  # every caller in the batch gets the error, not a hang
+            for j in batch:
+                j.err = exc
+        finally:
+            with self._cv:
+                for j in batch:
+                    j.done = True
+                self._busy = False
+                self._last_batch = len(batch)
+                self.stats["batches"] += 1
+                self.stats["batched_calls"] += len(batch)
+                self.stats["max_batch"] = max(self.stats["max_batch"], len(batch))
+                self._cv.notify_all()
+        return job.result()
 
     def _encode_now(self, texts: list[str]) -> np.ndarray:
         model = self.load()
@@ -121,10 +186,18 @@ class SentenceEncoder:
         return normalise(vectors)
 
 
-def _result(slot: dict) -> np.ndarray:
-    if "err" in slot:
-        raise slot["err"]
-    return slot["out"]
+class _Job:
+    """One caller's texts waiting for a batch."""
+
+    __slots__ = ("texts", "out", "err", "done")
+
+    def __init__(self, texts: list[str]):
+        self.texts, self.out, self.err, self.done = texts, None, None, False
+
+    def result(self) -> np.ndarray:
+        if self.err is not None:
+            raise self.err
+        return self.out
 
 
 def _load_model(name: str):

@@ -28,7 +28,7 @@ import gradio as gr
 from . import answer as ans
 from . import document
 from .config import Settings
-from .engine import Engine
+from .engine import Engine, clean_question
 from .errors import BuildInProgress, IndexMissing, InputError, NotAllowed, QAError
 
 log = logging.getLogger("qa.ui")
@@ -81,6 +81,8 @@ def previous_questions(history: Any) -> list[str]:
         blocks = content if isinstance(content, (list, tuple)) else [content]
         text = " ".join(b if isinstance(b, str) else str(b.get("text") or "") if isinstance(b, dict) else ""
                         for b in blocks).strip()
+        if not isinstance(msg, str):  # a chat message shows the question escaped (see `respond`)
+            text = ans.unescape_markdown(text)
         if text:
             out.append(text)
     return out
@@ -193,7 +195,8 @@ class Handlers:
             sources = ans.sources_html(a, docs)
         except Exception as exc:  # noqa: BLE001 - every error becomes a chat message
             md, record, sources = self._error_text(exc), None, SOURCES_PLACEHOLDER
-        chat += [{"role": "user", "content": text.strip() or "(empty question)"},
+        shown = ans.escape_markdown(clean_question(text, self.settings.max_question_chars, strict=False))
+        chat += [{"role": "user", "content": shown or "(empty question)"},  # literally, like document text
                  {"role": "assistant", "content": md}]
         versions.append(record)
         return "", mark_stale(chat, versions, self.current_version()), versions, sources
@@ -212,7 +215,8 @@ class Handlers:
             a, _ = self.answer(question, history or [])
             return a.to_json()
         except Exception as exc:  # noqa: BLE001
-            return {"question": question, "error": self._error_text(exc)}
+            return {"question": clean_question(question, self.settings.max_question_chars, strict=False),
+                    "error": self._error_text(exc)}
 
     def status(self) -> str:
         try:

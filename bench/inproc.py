@@ -1,0 +1,155 @@
+"""In-process figures: answer latency next to its floor, batching under concurrent askers,
+build throughput next to raw encode throughput, and which heavy modules `import qa` loads."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from . import corpus
+from .stats import median, pct, timed
+
+HEAVY = ("torch", "sentence_transformers", "transformers", "gradio", "faiss", "bm25s")
+
+
+def floor_fn(engine):
+    """The least work one question needs: the model's encode of it plus the index search
+    (FAISS top-10 over the windows and BM25 over the sentences), nothing else."""
+    from qa.lexical import tokenize
+    from qa.retrieval import search_faiss
+
+    data = engine.snapshot().data
+    model = engine.encoder.load()
+
+    def floor(q: str) -> None:
+        v = model.encode([q], convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
+        search_faiss(data.faiss_index, v[0], 10)
+        data.bm25_sentences.scores(tokenize(q), len(data.sentences))
+
+    return floor
+
+
+def answer_latency(engine, pool: corpus.Pool, n: int = 150, warmup: int = 10, followups: int = 30) -> dict:
+    """engine.ask p50/p95 next to the floor, timed in alternating pairs on the same questions."""
+    floor = floor_fn(engine)
+    for q in pool.take(warmup):
+        engine.ask(q)
+        floor(q)
+    asks, floors = [], []
+    for i, q in enumerate(pool.take(n)):
+        pair = [(asks, engine.ask), (floors, floor)]
+        for dest, fn in pair if i % 2 else pair[::-1]:
+            dest.append(timed(fn, q)[0])
+    # Follow-ups: the first question is asked (untimed), then "And <another question>?" with it
+    # as history -- the path that also looks at the previous question.
+    fu, fu_floor = [], []
+    for _ in range(followups):
+        first, other = pool.take(2)
+        follow = "And " + other[0].lower() + other[1:]
+        engine.ask(first)
+        fu_floor.append(timed(floor, follow)[0])
+        fu.append(timed(engine.ask, follow, [first])[0])
+    return {"ask": pct(asks), "floor": pct(floors), "ratio_p50": round(median(asks) / median(floors), 3),
+            "followup": pct(fu), "followup_floor": pct(fu_floor),
+            "followup_ratio_p50": round(median(fu) / median(fu_floor), 3) if fu else None,
+            "encoder": dict(getattr(engine.encoder, "stats", {}))}
+
+
+def concurrency(engine, pool: corpus.Pool, threads=(1, 8, 32), total: int = 96) -> dict:
+    """engine.ask answers/s with N threads asking at once (the batching at work)."""
+    out = {}
+    enc = engine.encoder
+    for n in threads:
+        per = max(1, total // n)
+        work = [pool.take(per) for _ in range(n)]
+        lat: list[float] = []
+        errors = []
+        before = dict(getattr(enc, "stats", {}))
+        barrier = threading.Barrier(n + 1)
+
+        def run(qs):
+            barrier.wait()
+            for q in qs:
+                try:
+                    lat.append(timed(engine.ask, q)[0])
+                except Exception as exc:  # noqa: BLE001 -- counted, reported
+                    errors.append(repr(exc))
+
+        ts = [threading.Thread(target=run, args=(qs,)) for qs in work]
+        for t in ts:
+            t.start()
+        barrier.wait()
+        t0 = time.perf_counter()
+        for t in ts:
+            t.join()
+        wall = time.perf_counter() - t0
+        after = dict(getattr(enc, "stats", {}))
+        batches = after.get("batches", 0) - before.get("batches", 0)
+        calls = after.get("batched_calls", 0) - before.get("batched_calls", 0)
+        out[str(n)] = {"threads": n, "answers": len(lat), "errors": len(errors), "seconds": round(wall, 3),
+                       "answers_per_s": round(len(lat) / wall, 1), "latency": pct(lat),
+                       "model_calls": batches, "mean_batch": round(calls / batches, 2) if batches else None}
+    one = out[str(threads[0])]["answers_per_s"]
+    for v in out.values():
+        v["speedup"] = round(v["answers_per_s"] / one, 2)
+    return out
+
+
+def build_throughput(workdir: Path, engine, reps: int = 2) -> dict:
+    """`Engine.build` of the bench corpus into fresh folders vs the model's encode of exactly the
+    texts that build embeds (same warm model, alternating), in texts/s and chunks/s."""
+    from qa.config import Settings
+    from qa.engine import Engine
+
+    data = engine.snapshot().data
+    texts = ([s.text for s in data.sentences] + [c.text for c in data.chunks]
+             + [p.text for d in data.documents for p in d.paragraphs])
+    model = engine.encoder.load()
+    builds, raws, report = [], [], {}
+    for r in range(reps):
+        folder = workdir / f"build-{r}"
+        shutil.rmtree(folder, ignore_errors=True)
+        b = Engine(Settings(index_dir=folder, source_dir=corpus.ROOT / "source"), encoder=engine.encoder)
+        t, report = timed(b.build, corpus.sources())
+        builds.append(t)
+        raws.append(timed(model.encode, texts, batch_size=64, convert_to_numpy=True, normalize_embeddings=True,
+                          show_progress_bar=False)[0])
+        shutil.rmtree(folder, ignore_errors=True)
+    n_texts, n_chunks = len(texts), len(data.chunks)
+    b, r = median(builds), median(raws)
+    return {"texts": n_texts, "chunks": n_chunks, "encoded_by_build": report.get("encoded"),
+            "build_s": round(b, 3), "raw_encode_s": round(r, 3),
+            "build_texts_per_s": round(n_texts / b, 1), "raw_texts_per_s": round(n_texts / r, 1),
+            "build_chunks_per_s": round(n_chunks / b, 1), "raw_chunks_per_s": round(n_chunks / r, 1),
+            "ratio": round(r / b, 3), "builds_s": [round(x, 3) for x in builds], "raws_s": [round(x, 3) for x in raws]}
+
+
+_PROBE = """
+import json, sys, time
+t = time.perf_counter()
+{stmt}
+sys.stderr.write("\\n@@" + json.dumps({{"seconds": time.perf_counter() - t,
+                  "loaded": sorted(m for m in {heavy!r} if m in sys.modules)}}) + "\\n")
+"""
+
+
+def import_probe(stmt: str) -> dict:
+    """Run `stmt` in a fresh interpreter; which heavy modules did it load, and how long did it take?"""
+    code = _PROBE.format(stmt=stmt, heavy=HEAVY)
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=corpus.ROOT, timeout=120)
+    line = [x for x in p.stderr.splitlines() if x.startswith("@@")]
+    if not line:
+        raise RuntimeError(f"probe failed: {p.stderr[-2000:]}")
+    info = json.loads(line[-1][2:])
+    return {"statement": stmt, "seconds": round(info["seconds"], 3), "heavy_modules": info["loaded"]}
+
+
+def imports() -> dict:
+    help_stmt = "from qa.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass"
+    return {"import qa": import_probe("import qa"), "qa --help": import_probe(help_stmt),
+            "import qa.engine": import_probe("import qa.engine")}

@@ -1,0 +1,90 @@
+"""The printed table (and the bench/README.md table) from the results dict."""
+
+from __future__ import annotations
+
+
+def _f(x, unit: str = "", nd: int = 1) -> str:
+    if x is None:
+        return "–"
+    return f"{x:,.{nd}f}{unit}"
+
+
+def _check(ok) -> str:
+    return "" if ok is None else ("PASS" if ok else "MISS")
+
+
+def rows(r: dict) -> list[tuple[str, str, str, str, str]]:
+    """(what, measured, floor / baseline, ratio, target) rows."""
+    out = []
+    a = r.get("answer")
+    if a:
+        out.append(("answer latency in-process p50 (p95)", f"{_f(a['ask']['p50'], ' ms', 2)} ({_f(a['ask']['p95'], ' ms', 1)})",
+                    f"{_f(a['floor']['p50'], ' ms', 2)} ({_f(a['floor']['p95'], ' ms', 1)})", f"{a['ratio_p50']:.2f}x",
+                    f"<= 1.25x {_check(a['ratio_p50'] <= 1.25)}"))
+        if a.get("followup_ratio_p50"):
+            out.append(("follow-up answer p50", _f(a["followup"]["p50"], " ms", 2), _f(a["followup_floor"]["p50"], " ms", 2),
+                        f"{a['followup_ratio_p50']:.2f}x", "(info)"))
+    c = r.get("concurrency")
+    if c:
+        for k, v in c.items():
+            out.append((f"in-process, {k} thread(s) asking", f"{_f(v['answers_per_s'], '/s')} (p50 {_f(v['latency']['p50'], ' ms')})",
+                        f"mean batch {v['mean_batch']}", f"{v['speedup']:.2f}x", "(info)"))
+    h = r.get("http")
+    if h:
+        levels = h["levels"]
+        one = levels.get("1")
+        for k, v in levels.items():
+            lat = v["latency"]
+            target = ""
+            if k == "50":
+                target = f">= 3x, 0 errors {_check(v['speedup'] >= 3 and v['errors'] == 0)}"
+            out.append((f"HTTP /ask, {k} client(s): p50/p95/p99", f"{_f(lat['p50'], '')}/{_f(lat['p95'], '')}/{_f(lat['p99'], ' ms')}",
+                        f"{_f(v['answers_per_s'], ' answers/s')}, {v['errors']} errors",
+                        f"{v['speedup']:.2f}x" if one else "", target))
+    cs = r.get("cold_start")
+    if cs:
+        out.append(("cold start: `qa ask` to first answer", _f(cs["qa_ask_s"], " s", 2),
+                    f"{_f(cs['floor_s'], ' s', 2)} (import st + load + encode)", f"{cs['ratio']:.2f}x",
+                    f"<= 1.3x {_check(cs['ratio'] <= 1.3)}"))
+    im = r.get("imports")
+    if im:
+        for k, v in im.items():
+            heavy = ", ".join(v["heavy_modules"]) or "none"
+            ok = "torch" not in v["heavy_modules"]
+            out.append((f"`{k}`: time, heavy modules loaded", f"{_f(v['seconds'] * 1000, ' ms', 0)}", heavy, "",
+                        f"no torch {_check(ok)}" if k != "import qa.engine" else "(info)"))
+    b = r.get("build")
+    if b:
+        out.append(("build throughput (texts/s; chunks/s)", f"{_f(b['build_texts_per_s'])}; {_f(b['build_chunks_per_s'])}",
+                    f"raw encode {_f(b['raw_texts_per_s'])}; {_f(b['raw_chunks_per_s'])}", f"{b['ratio']:.2f}x",
+                    f">= 0.9x {_check(b['ratio'] >= 0.9)}"))
+    s = r.get("scale")
+    if s:
+        for ds, d in s.get("datasets", {}).items():
+            for n, v in d["sizes"].items():
+                h_ = v.get("hnsw_chosen")
+                hn = (f"HNSW ef={h_['ef_search']} {_f(h_['p50_ms'], ' ms', 3)}, recall@10 {h_['recall']:.3f}"
+                      if h_ else ("HNSW: " + v["hnsw_note"] if v.get("hnsw_note") else "HNSW –"))
+                ok = None if not h_ else h_["recall"] >= 0.95
+                out.append((f"search 1 query, {ds}, {int(n):,} vectors",
+                            f"flat {_f(v['flat_p50_ms'], ' ms', 3)} (numpy {_f(v['numpy_p50_ms'], ' ms', 3)})", hn,
+                            f"{v['flat_p50_ms'] / h_['p50_ms']:.0f}x faster" if h_ else "",
+                            f"recall >= 0.95 {_check(ok)}" if h_ else ""))
+    m = r.get("memory")
+    if m:
+        out.append(("peak memory (maxrss)", f"bench process {_f(m.get('bench_mb'), ' MB', 0)}",
+                    f"qa ask {_f(m.get('qa_ask_mb'), ' MB', 0)}; app {_f(m.get('app_mb'), ' MB', 0)}; "
+                    f"floor {_f(m.get('floor_mb'), ' MB', 0)}", "", "(info)"))
+    return out
+
+
+def table(r: dict, markdown: bool = False) -> str:
+    head = ("what", "measured", "floor / beside it", "ratio", "target")
+    body = rows(r)
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(x.replace("|", "\\|") for x in row) + " |" for row in body]
+        return "\n".join(lines)
+    widths = [max(len(str(x[i])) for x in [head, *body]) for i in range(len(head))]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join([fmt.format(*head), fmt.format(*("-" * w for w in widths))] + [fmt.format(*row) for row in body])

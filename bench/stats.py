@@ -1,0 +1,47 @@
+"""Small helpers: timing, percentiles, peak memory."""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+
+import numpy as np
+
+
+def ms(seconds: list[float]) -> np.ndarray:
+    return np.asarray(seconds, dtype=np.float64) * 1000.0
+
+
+def pct(samples_s: list[float]) -> dict:
+    """{p50, p95, p99, mean} in milliseconds."""
+    a = ms(samples_s)
+    if not len(a):
+        return {"p50": None, "p95": None, "p99": None, "n": 0}
+    return {"p50": round(float(np.percentile(a, 50)), 3), "p95": round(float(np.percentile(a, 95)), 3),
+            "p99": round(float(np.percentile(a, 99)), 3), "n": int(len(a))}
+
+
+def median(xs: list[float]) -> float:
+    return float(np.median(np.asarray(xs, dtype=np.float64)))
+
+
+def timed(fn, *args, **kwargs) -> tuple[float, object]:
+    t = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return time.perf_counter() - t, out
+
+
+def maxrss_mb(who: int = resource.RUSAGE_SELF) -> float:
+    """Peak resident memory of this process (or of its waited-for children), in MB."""
+    kb = resource.getrusage(who).ru_maxrss
+    return round(kb / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+
+
+def loadavg() -> list[float]:
+    try:
+        import os
+
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []

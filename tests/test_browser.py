@@ -1,0 +1,257 @@
+"""What a person sees (issue 5): the web app in a real headless Chromium, with the real model.
+
+Ask, read the cited answer, see the quoted part highlighted in the sources panel, get a refusal
+for an unanswerable question, start a new conversation; and (issue 4) upload a document in the
+Documents tab, rebuild, and ask about it. Every step is saved as a screenshot under
+artifacts/screenshots/ (git-ignored). Loopback only: any request that leaves 127.0.0.1 fails
+the test.
+"""
+
+from __future__ import annotations
+
+import socket
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from conftest import ROOT
+from playwright.sync_api import expect, sync_playwright
+
+from qa.config import Settings
+from qa.engine import Engine
+from qa.ui import SOURCES_PLACEHOLDER, build_app, launch_kwargs
+
+pytestmark = pytest.mark.browser
+
+SHOTS = ROOT / "artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PLACEHOLDER = "e.g. When did Che Guevara visit Pyongyang?"
+BOT = "[data-testid='bot']"
+USER = "[data-testid='user']"
+SOURCES = "div.prose.qa-sources"
+TIMEOUT = 30_000  # ms, for every wait on the page
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_app(engine: Engine, settings: Settings):
+    """The app as `serve` launches it (same launch kwargs), in-process, on a free loopback port."""
+    demo = build_app(engine, settings)
+    demo.launch(**(launch_kwargs(settings) | {"prevent_thread_lock": True, "quiet": True}))
+    try:
+        yield f"http://127.0.0.1:{settings.port}/"
+    finally:
+        demo.close()
+
+
+class Watch:
+    """Everything on a page that must not happen: dialogs, requests off loopback, uncaught JS errors."""
+
+    def __init__(self, page):
+        self.dialogs: list[str] = []
+        self.remote: list[str] = []
+        self.errors: list[str] = []
+        page.on("dialog", self._dialog)
+        page.on("request", self._request)
+        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+
+    def _dialog(self, dialog) -> None:
+        self.dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    def _request(self, request) -> None:
+        parts = urlsplit(request.url)
+        if parts.scheme in ("http", "https", "ws", "wss", "ftp") and parts.hostname not in LOOPBACK:
+            self.remote.append(request.url)
+
+    def assert_clean(self) -> None:
+        assert self.dialogs == [], "a script ran and opened a dialog"
+        assert self.remote == [], "the page sent a request off the machine"
+        assert self.errors == [], "uncaught JavaScript errors"
+
+
+@contextmanager
+def chromium():
+    """Debian's Chromium, headless, no sandbox (containers), nothing that phones home."""
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, timeout=60_000)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@contextmanager
+def new_page(browser):
+    """A fresh page (own cookies and storage) with a `Watch` attached as `page.watch`."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(TIMEOUT)
+    pg = context.new_page()
+    pg.watch = Watch(pg)
+    try:
+        yield pg
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture
+def page(browser):
+    with new_page(browser) as pg:
+        yield pg
+
+
+def shot(page, name: str, element=None) -> Path:
+    """Save a screenshot of the page (or of one element) as artifacts/screenshots/<name>.png."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    (element or page).screenshot(path=str(path), **({} if element else {"full_page": True}))
+    return path
+
+
+def ask(page, question: str):
+    """Type a question, press Enter, wait for the answer; returns the new assistant message."""
+    before = page.locator(BOT).count()
+    box = page.get_by_placeholder(PLACEHOLDER)
+    box.fill(question)
+    box.press("Enter")
+    expect(page.locator(BOT)).to_have_count(before + 1)
+    expect(box).to_have_value("")
+    return page.locator(BOT).last
+
+
+# --- the chat ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def article_app(real_index, tmp_path_factory):
+    settings = real_index.with_(source_dir=tmp_path_factory.mktemp("browser-source"), port=free_port())
+    with running_app(Engine(settings), settings) as url:
+        yield url
+
+
+def test_ask_see_cited_answer_and_highlighted_source_then_refusal_and_reset(article_app, page):
+    page.goto(article_app)
+    box = page.get_by_placeholder(PLACEHOLDER)
+    expect(box).to_be_visible()
+    expect(page.get_by_text("1 document(s)")).to_be_visible()  # the status line names the index
+    expect(page.locator(SOURCES)).to_contain_text("Ask a question")
+    shot(page, "01_loaded")
+
+    answer = ask(page, "When did Che Guevara visit Pyongyang?")
+    expect(page.locator(USER).last).to_have_text("When did Che Guevara visit Pyongyang?")
+    expect(answer).to_contain_text("Che Guevara, visited Pyongyang")
+    expect(answer.locator("blockquote")).to_contain_text("visited Pyongyang")
+    expect(answer.locator("strong").first).to_contain_text("¶4")
+    page.locator(USER).last.scroll_into_view_if_needed()
+    shot(page, "02_answer_with_citation")
+
+    sources = page.locator(SOURCES)
+    expect(sources.locator("h3")).to_have_text("Cited passages")
+    first = sources.locator("details.qa-source").first
+    expect(first.locator("summary")).to_contain_text("¶4 · Historical context")
+    mark = first.locator("mark")
+    expect(mark).to_have_count(1)
+    expect(mark).to_be_visible()  # the first source is open, its quote highlighted
+    quote = answer.locator("blockquote").inner_text().strip()
+    assert mark.inner_text().strip() == quote
+    paragraph = first.locator("p").inner_text()
+    assert paragraph.startswith("Havana and Pyongyang developed their friendship") and quote in paragraph
+    assert len(paragraph) > len(quote)  # the whole paragraph, not just the quote
+    bg = mark.evaluate("el => getComputedStyle(el).backgroundColor")
+    assert bg not in ("rgba(0, 0, 0, 0)", "transparent")
+    shot(page, "03_sources_panel_highlight", sources)
+
+    refusal = ask(page, "How do I bake sourdough bread?")
+    expect(refusal).to_contain_text("Not in this document")
+    expect(refusal).to_contain_text("Closest passages, but not an answer")
+    expect(sources.locator("h3")).to_have_text("Closest passages (not an answer)")
+    expect(page.locator(BOT)).to_have_count(2)  # the earlier answer stays in the conversation
+    shot(page, "04_refusal")
+
+    page.get_by_role("button", name="New conversation").click()
+    expect(page.locator(BOT)).to_have_count(0)
+    expect(page.locator(USER)).to_have_count(0)
+    expect(sources).to_contain_text("Ask a question: the cited paragraphs appear here")
+    assert "mark" not in SOURCES_PLACEHOLDER
+    shot(page, "05_after_reset")
+
+    first = ask(page, "Who is Ri Yong-ho?")  # a new conversation, with a follow-up
+    expect(first).to_contain_text("Ri Yong-ho")
+    follow = ask(page, "Who received him in Havana?")
+    expect(follow.locator("blockquote")).to_contain_text("received by then Cuban President Raul Castro")
+    expect(page.locator(USER)).to_have_count(2)
+    shot(page, "05b_follow_up")
+    page.watch.assert_clean()
+
+
+def test_example_button_asks_the_question(article_app, page):
+    page.goto(article_app)
+    page.get_by_role("button", name="What happened to the ship Chong Chon Gang in 2013?").click()
+    expect(page.locator(BOT)).to_have_count(1)
+    expect(page.locator(BOT).last).to_contain_text("Chong Chon Gang")
+    expect(page.locator(SOURCES).locator("mark").first).to_be_visible()
+    page.watch.assert_clean()
+
+
+# --- the documents tab (issue 4) -------------------------------------------------------------------
+
+KANGAROO = "Kangaroo notes\n\nThe kangaroo lives in Australia and hops.\n\nKangaroos eat grass at night.\n"
+WOMBAT = ("Wombat field notes\n\n"
+          "The wombat Bartholomew lives in a burrow under the old eucalyptus tree near Ballarat.\n\n"
+          "Wombats leave cube-shaped droppings on rocks to mark their territory.\n")
+
+
+def test_upload_a_file_rebuild_and_ask_about_it(browser, tmp_path):
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "kangaroo.txt").write_text(KANGAROO, "utf-8")
+    settings = Settings(index_dir=tmp_path / "index", source_dir=source, port=free_port())
+    engine = Engine(settings)
+    engine.build([source])
+    old = engine.snapshot().version
+    upload = tmp_path / "upload" / "Wombat notes.txt"
+    upload.parent.mkdir()
+    upload.write_text(WOMBAT, "utf-8")
+
+    with new_page(browser) as page, running_app(engine, settings) as url:
+        page.goto(url)
+        page.get_by_role("tab", name="Documents").click()
+        table = page.locator("table.qa-docs")
+        expect(table).to_contain_text("Kangaroo notes")
+        page.locator("input[type=file]").set_input_files(str(upload))
+        expect(page.get_by_text("Wombat notes.txt")).to_be_visible()  # the upload landed
+        page.get_by_label("Replace").check()
+        page.get_by_role("button", name="Preview").click()
+        expect(page.get_by_text("2 paragraph(s)")).to_be_visible()
+        page.get_by_role("button", name="Rebuild index").click()
+        expect(page.get_by_text("Replaced. Now serving version")).to_be_visible(timeout=90_000)
+        expect(table).to_contain_text("Wombat field notes")
+        expect(table).not_to_contain_text("Kangaroo notes")
+        shot(page, "06_upload_rebuilt")
+
+        page.get_by_role("tab", name="Chat").click()
+        answer = ask(page, "Where does the wombat Bartholomew live?")
+        expect(answer.locator("blockquote")).to_contain_text("lives in a burrow under the old eucalyptus tree")
+        expect(answer.locator("strong").first).to_contain_text("¶1")
+        expect(page.locator(SOURCES).locator("mark").first).to_contain_text("Bartholomew")
+        shot(page, "07_upload_answer")
+        page.watch.assert_clean()
+    assert engine.snapshot().version != old
+    assert [d.title for d in engine.snapshot().data.documents] == ["Wombat field notes"]
+    saved = sorted(p.name for p in source.iterdir() if p.is_file())
+    assert saved == ["kangaroo.txt", "wombat-notes.txt"]  # kept beside the old file, under a safe name
+    assert (source / "wombat-notes.txt").read_text("utf-8") == WOMBAT
