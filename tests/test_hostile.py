@@ -94,7 +94,7 @@ def flat(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory):
-    """A real-model index of the hostile document (plus the article), served on loopback."""
+    """A real-model index of the hostile document, served on loopback."""
     root = tmp_path_factory.mktemp("hostile")
     source = root / "source"
     source.mkdir()
@@ -108,7 +108,6 @@ def hostile(tmp_path_factory):
 
 # --- the browser ---------------------------------------------------------------------------------
 
-
 @pytest.fixture(scope="module")
 def browser():
     with chromium() as b:
@@ -119,6 +118,7 @@ def browser():
 def page(browser):
     with new_page(browser) as pg:
         yield pg
+
 
 @pytest.mark.browser
 def test_hostile_document_is_shown_literally_and_nothing_runs_or_loads(hostile, page):

@@ -155,6 +155,7 @@ def test_serve_binds_loopback_sets_limits_and_refuses_files_outside_the_app(tmp_
 
 
 # --- failures at start ------------------------------------------------------------------------------
+
 @pytest.fixture(scope="module")
 def browser():
     with chromium() as b:
