@@ -7,6 +7,7 @@ answers a timed question from memory: every timed answer pays for its encode.
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +47,7 @@ def conversations() -> list[tuple[str, str]]:
         for line in path.read_text("utf-8").splitlines():
             if line.strip():
                 turns = json.loads(line).get("turns") or []
-                out += [(a, b) for a, b in zip(turns, turns[1:])]
+                out += list(itertools.pairwise(turns))
     return out or [("What was the Chong Chon Gang?", "Where was it intercepted?")]
 
 

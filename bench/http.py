@@ -65,7 +65,7 @@ def app_server(index_dir: Path, log_path: Path, env_overrides: dict | None = Non
             try:
                 if is_answer(_client(url).predict("What is this document about?", api_name="/ask")):
                     break
-            except Exception:  # noqa: BLE001 -- not up yet
+            except Exception:  # noqa: BLE001, S110 -- not up yet; the deadline below reports it
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the app did not answer within {timeout:.0f} s; see {log_path}")
@@ -148,19 +148,29 @@ def load(conns: list, pool: corpus.Pool, per_client: int) -> dict:
             "answers_per_s": round(len(lat) / wall, 2), "latency": pct(lat)}
 
 
-def http_bench(index_dir: Path, pool: corpus.Pool, log_path: Path, levels=((1, 40), (10, 10), (50, 6)),
-               env_overrides: dict | None = None) -> dict:
+def run_levels(url: str, pool: corpus.Pool, levels) -> dict:
+    """Load levels [(clients, questions per client), ...] against a running app, first level = baseline."""
     out: dict = {"levels": {}}
-    with app_server(index_dir, log_path, env_overrides) as (url, proc):
-        conns = connect(url, max(c for c, _ in levels))
-        try:
-            load(conns[:2], pool, 3)  # warm the path (model, index, HTTP) untimed
-            for clients, per in levels:
-                out["levels"][str(clients)] = load(conns[:clients], pool, per)
-        finally:
-            close(conns)
-        out["server_peak_rss_mb"] = _peak_rss_mb(proc.pid)
+    conns = connect(url, max(c for c, _ in levels))
+    try:
+        load(conns[:2], pool, 3)  # warm the path (model, index, HTTP) untimed
+        for clients, per in levels:
+            out["levels"][str(clients)] = load(conns[:clients], pool, per)
+    finally:
+        close(conns)
     one = out["levels"][str(levels[0][0])]["answers_per_s"]
     for v in out["levels"].values():
         v["speedup"] = round(v["answers_per_s"] / one, 2) if one else None
+    return out
+
+
+def http_bench(index_dir: Path, pool: corpus.Pool, log_path: Path, levels=((1, 40), (10, 10), (50, 6)),
+               env_overrides: dict | None = None) -> dict:
+    """Start the app on `index_dir` in a subprocess and run the load levels against it."""
+    with app_server(index_dir, log_path, env_overrides) as (url, proc):
+        out = run_levels(url, pool, levels)
+        out["server_peak_rss_mb"] = _peak_rss_mb(proc.pid)
+    from qa.config import Settings
+
+    out["concurrency"] = Settings.from_env({**os.environ, **(env_overrides or {})}).concurrency
     return out

@@ -72,7 +72,7 @@ def concurrency(engine, pool: corpus.Pool, threads=(1, 8, 32), total: int = 96) 
         before = dict(getattr(enc, "stats", {}))
         barrier = threading.Barrier(n + 1)
 
-        def run(qs):
+        def run(qs, barrier=barrier, lat=lat, errors=errors):
             barrier.wait()
             for q in qs:
                 try:
@@ -100,26 +100,35 @@ def concurrency(engine, pool: corpus.Pool, threads=(1, 8, 32), total: int = 96) 
     return out
 
 
-def build_throughput(workdir: Path, engine, reps: int = 2) -> dict:
+def build_throughput(workdir: Path, engine, reps: int = 2, sources: list[Path] | None = None) -> dict:
     """`Engine.build` of the bench corpus into fresh folders vs the model's encode of exactly the
     texts that build embeds (same warm model, alternating), in texts/s and chunks/s."""
     from qa.config import Settings
     from qa.engine import Engine
 
     data = engine.snapshot().data
-    texts = ([s.text for s in data.sentences] + [c.text for c in data.chunks]
-             + [p.text for d in data.documents for p in d.paragraphs])
+    # what a build embeds: sentences, windows and paragraphs, each distinct text once
+    texts = list(dict.fromkeys([s.text for s in data.sentences] + [c.text for c in data.chunks]
+                               + [p.text for d in data.documents for p in d.paragraphs]))
     model = engine.encoder.load()
     builds, raws, report = [], [], {}
-    for r in range(reps):
+
+    def build(r):
         folder = workdir / f"build-{r}"
         shutil.rmtree(folder, ignore_errors=True)
         b = Engine(Settings(index_dir=folder, source_dir=corpus.ROOT / "source"), encoder=engine.encoder)
-        t, report = timed(b.build, corpus.sources())
+        t, rep = timed(b.build, sources or corpus.sources())
+        shutil.rmtree(folder, ignore_errors=True)
+        report.update(rep)
         builds.append(t)
+
+    def raw(r):
         raws.append(timed(model.encode, texts, batch_size=64, convert_to_numpy=True, normalize_embeddings=True,
                           show_progress_bar=False)[0])
-        shutil.rmtree(folder, ignore_errors=True)
+
+    for r in range(reps):
+        for step in (build, raw) if r % 2 == 0 else (raw, build):
+            step(r)
     n_texts, n_chunks = len(texts), len(data.chunks)
     b, r = median(builds), median(raws)
     return {"texts": n_texts, "chunks": n_chunks, "encoded_by_build": report.get("encoded"),
@@ -141,7 +150,8 @@ sys.stderr.write("\\n@@" + json.dumps({{"seconds": time.perf_counter() - t,
 def import_probe(stmt: str) -> dict:
     """Run `stmt` in a fresh interpreter; which heavy modules did it load, and how long did it take?"""
     code = _PROBE.format(stmt=stmt, heavy=HEAVY)
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=corpus.ROOT, timeout=120)
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=corpus.ROOT, timeout=120,
+                       check=False)
     line = [x for x in p.stderr.splitlines() if x.startswith("@@")]
     if not line:
         raise RuntimeError(f"probe failed: {p.stderr[-2000:]}")

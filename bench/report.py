@@ -60,21 +60,31 @@ def rows(r: dict) -> list[tuple[str, str, str, str, str]]:
                     f">= 0.9x {_check(b['ratio'] >= 0.9)}"))
     s = r.get("scale")
     if s:
+        threshold = r.get("meta", {}).get("ann_threshold", 200_000)
         for ds, d in s.get("datasets", {}).items():
             for n, v in d["sizes"].items():
-                h_ = v.get("hnsw_chosen")
-                hn = (f"HNSW ef={h_['ef_search']} {_f(h_['p50_ms'], ' ms', 3)}, recall@10 {h_['recall']:.3f}"
-                      if h_ else ("HNSW: " + v["hnsw_note"] if v.get("hnsw_note") else "HNSW –"))
-                ok = None if not h_ else h_["recall"] >= 0.95
+                h_, least = v.get("hnsw_as_built"), v.get("hnsw_least_ef")
+                if h_:
+                    hn = f"HNSW ef={h_['ef_search']}: {_f(h_['p50_ms'], ' ms', 3)}, recall@10 {h_['recall']:.3f}"
+                    hn += f" (0.95 from ef={least['ef_search']})" if least else " (0.95 not reached)"
+                else:
+                    hn = "HNSW " + v.get("hnsw_note", "–")
+                used = int(n) > threshold and ds == "embedding-like"
                 out.append((f"search 1 query, {ds}, {int(n):,} vectors",
-                            f"flat {_f(v['flat_p50_ms'], ' ms', 3)} (numpy {_f(v['numpy_p50_ms'], ' ms', 3)})", hn,
-                            f"{v['flat_p50_ms'] / h_['p50_ms']:.0f}x faster" if h_ else "",
-                            f"recall >= 0.95 {_check(ok)}" if h_ else ""))
+                            f"flat {_f(v['flat_p50_ms'], ' ms', 3)}; numpy {_f(v['numpy_p50_ms'], ' ms', 3)}", hn,
+                            f"{v['numpy_p50_ms'] / h_['p50_ms']:.2g}x vs numpy" if h_ else "",
+                            (f"recall >= 0.95 {_check(h_['recall'] >= 0.95)}" if used else "(HNSW not used here)")
+                            if h_ else ""))
+            g = d.get("growth")
+            if g:
+                out.append((f"growth {ds}, x{g['size_ratio']} vectors", f"flat x{g['flat']}; numpy x{g['numpy']}",
+                            f"HNSW x{g['hnsw']}" if g.get("hnsw") else "", "", "(info)"))
     m = r.get("memory")
     if m:
-        out.append(("peak memory (maxrss)", f"bench process {_f(m.get('bench_mb'), ' MB', 0)}",
-                    f"qa ask {_f(m.get('qa_ask_mb'), ' MB', 0)}; app {_f(m.get('app_mb'), ' MB', 0)}; "
-                    f"floor {_f(m.get('floor_mb'), ' MB', 0)}", "", "(info)"))
+        others = (f"qa ask {_f(m.get('qa_ask_mb'), ' MB', 0)}; app {_f(m.get('app_mb'), ' MB', 0)}; "
+                  f"floor {_f(m.get('floor_mb'), ' MB', 0)}")
+        out.append(("peak memory (VmHWM / maxrss)", f"bench process {_f(m.get('bench_mb'), ' MB', 0)}", others, "",
+                    "(info)"))
     return out
 
 

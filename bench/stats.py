@@ -19,7 +19,7 @@ def pct(samples_s: list[float]) -> dict:
     if not len(a):
         return {"p50": None, "p95": None, "p99": None, "n": 0}
     return {"p50": round(float(np.percentile(a, 50)), 3), "p95": round(float(np.percentile(a, 95)), 3),
-            "p99": round(float(np.percentile(a, 99)), 3), "n": int(len(a))}
+            "p99": round(float(np.percentile(a, 99)), 3), "n": len(a)}
 
 
 def median(xs: list[float]) -> float:

@@ -82,8 +82,8 @@ def make_faiss_index(vectors: np.ndarray, ann_threshold: int):
     dim = vectors.shape[1] if vectors.ndim == 2 and vectors.shape[1] else 1
     if len(vectors) > ann_threshold:
         index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 80
-        index.hnsw.efSearch = 128
+        index.hnsw.efConstruction = 200  # with efSearch 1024: recall@10 0.97 at 10^6 (bench/README.md)
+        index.hnsw.efSearch = 1024
     else:
         index = faiss.IndexFlatIP(dim)
     if len(vectors):

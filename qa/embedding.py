@@ -91,19 +91,6 @@ class SentenceEncoder:
                                else self._model.get_sentence_embedding_dimension())
         return self._model
 
-    def preload(self) -> threading.Thread:
-        """Load the model in a background thread (imports torch there), so that other start-up
-        work (loading the index) overlaps with it. `encode` waits for it when it gets there."""
-        t = threading.Thread(target=self._preload, name="qa-model-load", daemon=True)
-        t.start()
-        return t
-
-    def _preload(self) -> None:
-        try:
-            self.load()
-        except Exception:  # noqa: BLE001 -- the first encode() raises it again, to its caller
-            pass
-
     @property
     def loaded(self) -> bool:
         return self._model is not None
@@ -140,7 +127,7 @@ class SentenceEncoder:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack(out)
 
-    def _batched(self, job: "_Job") -> np.ndarray:
+    def _batched(self, job: _Job) -> np.ndarray:
         with self._cv:
             self._queue.append(job)
             self._grow.notify()
@@ -161,7 +148,7 @@ class SentenceEncoder:
             for j in batch:
                 j.out = vectors[i:i + len(j.texts)]
                 i += len(j.texts)
-        except BaseException as exc:  # every caller in the batch gets the error, not a hang
+        except BaseException as exc:  # noqa: BLE001 -- every caller in the batch gets it, not a hang
             for j in batch:
                 j.err = exc
         finally:
@@ -189,7 +176,7 @@ class SentenceEncoder:
 class _Job:
     """One caller's texts waiting for a batch."""
 
-    __slots__ = ("texts", "out", "err", "done")
+    __slots__ = ("done", "err", "out", "texts")
 
     def __init__(self, texts: list[str]):
         self.texts, self.out, self.err, self.done = texts, None, None, False
@@ -206,6 +193,11 @@ def _load_model(name: str):
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    # torch's OpenMP threads spin ~300k times before sleeping while waiting for each other; on a
+    # busy machine (other processes, or our own web workers) one spinning thread starves the
+    # other and a 6 ms encode takes 80-250 ms. 10k spins cost nothing when the machine is idle
+    # (bench/README.md). Read once, when torch loads, so it only works if torch is not loaded yet.
+    os.environ.setdefault("GOMP_SPINCOUNT", "10000")
     target = resolve_model(name)
     looks_local = Path(target).expanduser().exists()
     if not looks_local and (target.startswith((".", "/", "~")) or os.sep in target and target.count("/") > 1):

@@ -164,3 +164,45 @@ def search_faiss(index, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarr
     scores, ids = index.search(q, min(k, n))
     keep = ids[0] >= 0
     return scores[0][keep], ids[0][keep]
+
+
+# --- at scale: candidates from the FAISS index, exact scores for those only ------------------
+
+def candidate_signals(query: np.ndarray, index, sentence_vectors: np.ndarray, chunk_vectors: np.ndarray,
+                      paragraph_vectors: np.ndarray, para_rows: np.ndarray, bm25_sent: np.ndarray,
+                      bm25_para: np.ndarray, k: int = 256, lexical_k: int = 128) -> tuple[np.ndarray, Signals]:
+    """Signals for an index too big to score every sentence: exact, but for candidates only.
+
+    Candidates are the FAISS top-`k` windows for the query (HNSW above `Settings.ann_threshold`,
+    so the cost grows with log n, not n) plus the `lexical_k` sentences BM25 likes best (BM25
+    itself is a sparse lookup over the query's words). Window i is centred on sentence i,
+    so a FAISS id is a sentence row. The dense signals are computed exactly for those rows;
+    the returned Signals are full length, as `fuse`/`best_per_group`/`ranks` expect, with the
+    dense signals at -1 elsewhere, so a non-candidate never outranks a candidate. Returns
+    (candidate rows, signals). `bm25_para` is already mapped to sentences.
+
+    >>> import faiss; v = np.eye(3, dtype=np.float32); ix = faiss.IndexFlatIP(3); ix.add(v)
+    >>> rows, sig = candidate_signals(v[1], ix, v, v, v, np.arange(3), np.zeros(3), np.zeros(3), k=1)
+    >>> rows.tolist(), sig.dense_sent.tolist()
+    ([1], [-1.0, 1.0, -1.0])
+    """
+    n = len(sentence_vectors)
+    _, ids = search_faiss(index, query, k)
+    parts = [ids.astype(np.int64)]
+    if lexical_k > 0 and n:
+        top = np.argpartition(-bm25_sent, min(lexical_k, n) - 1)[:lexical_k]
+        parts.append(top[bm25_sent[top] > 0].astype(np.int64))
+    rows = np.unique(np.concatenate(parts))
+    q = np.asarray(query, dtype=np.float32).reshape(-1)
+    sig = Signals(dense_sent=spread(sentence_vectors[rows] @ q, rows, n, -1.0),
+                  dense_win=spread(chunk_vectors[rows] @ q, rows, n, -1.0),
+                  dense_para=spread(paragraph_vectors[para_rows[rows]] @ q, rows, n, -1.0),
+                  bm25_sent=np.asarray(bm25_sent, dtype=np.float32), bm25_para=np.asarray(bm25_para, dtype=np.float32))
+    return rows, sig
+
+
+def spread(values: np.ndarray, rows: np.ndarray, n: int, fill: float) -> np.ndarray:
+    """Candidate values -> a full-length array: spread([5, 7], [0, 2], 3, -1) -> [5, -1, 7]."""
+    out = np.full(n, fill, dtype=np.float32)
+    out[rows] = values
+    return out
