@@ -68,3 +68,21 @@ def real_index(tmp_path_factory) -> Settings:
 @pytest.fixture(scope="session")
 def real_engine(real_index) -> Engine:
     return Engine(real_index)
+
+
+# --- real browser (headless Debian Chromium); helpers live in test_browser.py --------------------
+
+@pytest.fixture(scope="module")
+def browser():
+    from test_browser import chromium
+
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture
+def page(browser):
+    from test_browser import new_page
+
+    with new_page(browser) as pg:
+        yield pg

@@ -103,16 +103,6 @@ def new_page(browser):
         context.close()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-def page(browser):
-    with new_page(browser) as pg:
-        yield pg
 
 
 def shot(page, name: str, element=None) -> Path:

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from gradio_client import Client
 from playwright.sync_api import expect
-from test_browser import BOT, PLACEHOLDER, SOURCES, USER, ask, chromium, free_port, new_page, running_app, shot
+from test_browser import BOT, PLACEHOLDER, SOURCES, USER, ask, free_port, running_app, shot
 
 from qa.answer import escape_markdown, unescape_markdown
 from qa.config import Settings
@@ -108,16 +108,6 @@ def hostile(tmp_path_factory):
 
 # --- the browser ---------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-def page(browser):
-    with new_page(browser) as pg:
-        yield pg
 
 
 @pytest.mark.browser

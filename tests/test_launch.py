@@ -25,7 +25,7 @@ import pytest
 from conftest import ARTICLE, ROOT, HashEncoder
 from gradio_client import Client
 from playwright.sync_api import expect
-from test_browser import PLACEHOLDER, chromium, free_port, new_page, shot
+from test_browser import PLACEHOLDER, free_port, shot
 
 from qa import cli, store
 from qa import ui as qa_ui
@@ -156,16 +156,6 @@ def test_serve_binds_loopback_sets_limits_and_refuses_files_outside_the_app(tmp_
 
 # --- failures at start ------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-def page(browser):
-    with new_page(browser) as pg:
-        yield pg
 
 
 def broken_model(kind: str, tmp_path: Path) -> tuple[str, str]:
