@@ -10,10 +10,11 @@ import subprocess
 import sys
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 from . import corpus
-from .stats import pct
+from .stats import pct, run_together
 
 
 def free_port() -> int:
@@ -115,34 +116,15 @@ def close(conns: list) -> None:
     _parallel(one, conns)
 
 
+def _ask(client, question: str) -> None:
+    reply = client.predict(question, api_name="/ask")
+    if not is_answer(reply):
+        raise ValueError(f"unexpected reply: {str(reply)[:100]!r}")
+
+
 def load(conns: list, pool: corpus.Pool, per_client: int) -> dict:
     """Each client (its own thread) asks `per_client` distinct questions in turn, all at once."""
-    work = [pool.take(per_client) for _ in conns]
-    lat: list[float] = []
-    errors: list[str] = []
-    barrier = threading.Barrier(len(conns) + 1)
-
-    def run(c, qs):
-        barrier.wait()
-        for q in qs:
-            t = time.perf_counter()
-            try:
-                r = c.predict(q, api_name="/ask")
-                if is_answer(r):
-                    lat.append(time.perf_counter() - t)
-                else:
-                    errors.append(f"unexpected reply: {str(r)[:120]!r}")
-            except Exception as exc:  # noqa: BLE001 -- counted, reported
-                errors.append(f"{type(exc).__name__}: {str(exc)[:120]}")
-
-    ts = [threading.Thread(target=run, args=(c, qs)) for c, qs in zip(conns, work)]
-    for t in ts:
-        t.start()
-    barrier.wait()
-    t0 = time.perf_counter()
-    for t in ts:
-        t.join()
-    wall = time.perf_counter() - t0
+    lat, errors, wall = run_together([(partial(_ask, c), pool.take(per_client)) for c in conns])
     return {"clients": len(conns), "requests": len(conns) * per_client, "answers": len(lat), "errors": len(errors),
             "error_samples": sorted(set(errors))[:3], "seconds": round(wall, 3),
             "answers_per_s": round(len(lat) / wall, 2), "latency": pct(lat)}

@@ -7,12 +7,10 @@ import json
 import shutil
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 from . import corpus
-from .stats import median, pct, timed
+from .stats import median, pct, run_together, timed
 
 HEAVY = ("torch", "sentence_transformers", "transformers", "gradio", "faiss", "bm25s")
 
@@ -66,28 +64,8 @@ def concurrency(engine, pool: corpus.Pool, threads=(1, 8, 32), total: int = 96) 
     enc = engine.encoder
     for n in threads:
         per = max(1, total // n)
-        work = [pool.take(per) for _ in range(n)]
-        lat: list[float] = []
-        errors = []
         before = dict(getattr(enc, "stats", {}))
-        barrier = threading.Barrier(n + 1)
-
-        def run(qs, barrier=barrier, lat=lat, errors=errors):
-            barrier.wait()
-            for q in qs:
-                try:
-                    lat.append(timed(engine.ask, q)[0])
-                except Exception as exc:  # noqa: BLE001 -- counted, reported
-                    errors.append(repr(exc))
-
-        ts = [threading.Thread(target=run, args=(qs,)) for qs in work]
-        for t in ts:
-            t.start()
-        barrier.wait()
-        t0 = time.perf_counter()
-        for t in ts:
-            t.join()
-        wall = time.perf_counter() - t0
+        lat, errors, wall = run_together([(engine.ask, pool.take(per)) for _ in range(n)])
         after = dict(getattr(enc, "stats", {}))
         batches = after.get("batches", 0) - before.get("batches", 0)
         calls = after.get("batched_calls", 0) - before.get("batched_calls", 0)

@@ -1,9 +1,10 @@
-"""Small helpers: timing, percentiles, peak memory."""
+"""Small helpers: timing, percentiles, concurrent askers, peak memory."""
 
 from __future__ import annotations
 
 import resource
 import sys
+import threading
 import time
 
 import numpy as np
@@ -30,6 +31,35 @@ def timed(fn, *args, **kwargs) -> tuple[float, object]:
     t = time.perf_counter()
     out = fn(*args, **kwargs)
     return time.perf_counter() - t, out
+
+
+def run_together(jobs) -> tuple[list[float], list[str], float]:
+    """Each job `(ask, questions)` in its own thread calls `ask(q)` for its questions in turn, all
+    threads released at once. Returns (seconds of each call that returned, one line per call that
+    raised, wall seconds from the release until the last thread finished)."""
+    lat: list[float] = []
+    errors: list[str] = []
+    barrier = threading.Barrier(len(jobs) + 1)
+
+    def run(ask, qs):
+        barrier.wait()
+        for q in qs:
+            t = time.perf_counter()
+            try:
+                ask(q)
+            except Exception as exc:  # noqa: BLE001 -- counted, reported
+                errors.append(f"{type(exc).__name__}: {str(exc)[:120]}")
+            else:
+                lat.append(time.perf_counter() - t)
+
+    ts = [threading.Thread(target=run, args=job) for job in jobs]
+    for t in ts:
+        t.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    for t in ts:
+        t.join()
+    return lat, errors, time.perf_counter() - t0
 
 
 def maxrss_mb(who: int = resource.RUSAGE_SELF) -> float:

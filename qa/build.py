@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import chunking, document
+from . import chunking, document, tokens
 from .document import Document
 from .embedding import Encoder
 from .errors import InputError
@@ -28,7 +28,7 @@ from .store import IndexData, new_version_id
 
 log = logging.getLogger("qa")
 
-CHUNKING = {"unit": "sentence", "window_radius": 1, "splitter": 1}
+CHUNKING = {"unit": "sentence", "window_radius": 1, "splitter": 1, "pieces": 1}
 Progress = Callable[[float, str], None]
 
 
@@ -47,9 +47,12 @@ def build_index(documents: list[Document], encoder: Encoder, model_name: str, so
     say(0.05, f"{len(documents)} document(s), {len(paragraphs)} paragraphs, {len(sentences)} sentences")
 
     texts = [s.text for s in sentences] + [c.text for c in chunks] + [p.text for _, p in paragraphs]
-    cache = _vector_cache(previous, model_name)
-    vectors, encoded = _encode_with_cache(texts, encoder, cache, say)
+    cache, piece_cache = _vector_cache(previous, model_name)
     ns, nc = len(sentences), len(chunks)
+    vectors, encoded = _encode_with_cache(texts, encoder, cache, say, piece_cache, ns)
+    dim = int(vectors.shape[1]) if len(vectors) else int(getattr(encoder, "dim", 0))
+    piece_ids, piece_vectors, piece_offsets = tokens.pack(
+        [piece_cache.get(text_key(s.text)) or tokens.Pieces.empty(dim) for s in sentences], dim)
     sentence_vectors, chunk_vectors, paragraph_vectors = vectors[:ns], vectors[ns:ns + nc], vectors[ns + nc:]
 
     say(0.92, "building the lexical index")
@@ -59,7 +62,7 @@ def build_index(documents: list[Document], encoder: Encoder, model_name: str, so
     version = new_version_id()
     data = IndexData(version, {}, tuple(documents), tuple(sentences), tuple(chunks),
                      tuple((d, p.number) for d, p in paragraphs), sentence_vectors, chunk_vectors,
-                     paragraph_vectors, faiss_index, bm25_s, bm25_p)
+                     paragraph_vectors, faiss_index, bm25_s, bm25_p, piece_ids, piece_vectors, piece_offsets)
     manifest = {
         "model": model_name, "dim": int(vectors.shape[1]), "chunking": CHUNKING, "sources": sources,
         "documents": [{"id": d.id, "title": d.title, "source": d.source, "sha256": d.sha256,
@@ -95,27 +98,42 @@ def text_key(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
-def _vector_cache(previous: IndexData | None, model_name: str) -> dict[str, np.ndarray]:
+def _vector_cache(previous: IndexData | None, model_name: str) -> tuple[dict[str, np.ndarray], dict]:
+    """Vectors (and sentences' word pieces) of the served version by text hash, for reuse."""
     if previous is None or previous.manifest.get("model") != model_name:
-        return {}
-    cache = {}
+        return {}, {}
+    cache, pieces = {}, {}
     paragraphs = [p for d in previous.documents for p in d.paragraphs]
     for items, vecs in ((previous.sentences, previous.sentence_vectors), (previous.chunks, previous.chunk_vectors),
                         (paragraphs, previous.paragraph_vectors)):
         for item, vec in zip(items, vecs):
             cache[text_key(item.text)] = vec
-    return cache
+    for i, s in enumerate(previous.sentences):
+        pieces[text_key(s.text)] = tokens.unpack(previous.piece_ids, previous.piece_vectors, previous.piece_offsets, i)
+    return cache, pieces
 
 
-def _encode_with_cache(texts: list[str], encoder: Encoder, cache: dict, say: Progress) -> tuple[np.ndarray, int]:
+def _encode_with_cache(texts: list[str], encoder: Encoder, cache: dict, say: Progress, pieces: dict,
+                       with_pieces: int) -> tuple[np.ndarray, int]:
+    """Vectors for `texts`, encoding only what `cache` lacks; the first `with_pieces` texts also
+    get their word pieces into `pieces` (when the encoder gives them)."""
     keys = [text_key(t) for t in texts]
-    todo = sorted({k: t for k, t in zip(keys, texts) if k not in cache}.items(), key=lambda kv: len(kv[1]))
+    want = {keys[i] for i in range(with_pieces)} if hasattr(encoder, "encode_pieces") else set()
+    todo = sorted({k: t for k, t in zip(keys, texts) if k not in cache or (k in want and k not in pieces)}.items(),
+                  key=lambda kv: len(kv[1]))
     step = 128
     for i in range(0, len(todo), step):
         part = todo[i:i + step]
         say(0.1 + 0.8 * i / max(1, len(todo)), f"embedding {i + len(part)}/{len(todo)} new passages")
-        for (k, _), vec in zip(part, encoder.encode([t for _, t in part])):
-            cache[k] = vec
+        both = [kt for kt in part if kt[0] in want]
+        plain = [kt for kt in part if kt[0] not in want]
+        if both:
+            vecs, parts = encoder.encode_pieces([t for _, t in both])
+            for (k, _), vec, p in zip(both, vecs, parts):
+                cache[k], pieces[k] = vec, p
+        if plain:
+            for (k, _), vec in zip(plain, encoder.encode([t for _, t in plain])):
+                cache[k] = vec
     dim = len(next(iter(cache.values()))) if cache else getattr(encoder, "dim", 0)
     out = np.zeros((len(texts), dim), dtype=np.float32)
     for i, k in enumerate(keys):
@@ -221,7 +239,8 @@ def read_documents(paths: list[Path], max_bytes: int, excluded: set[str] = froze
 
     A file named explicitly must be a readable document (else InputError, naming it); a file
     found by scanning a folder that cannot be read is skipped, logged and reported instead, so
-    one bad file in a folder does not stop the others from being indexed.
+    one bad file in a folder does not stop the others from being indexed. When files were
+    found but every one was skipped, InputError names each and why (e.g. over the size limit).
     """
     from .store import sha256_file
 
@@ -239,11 +258,16 @@ def read_documents(paths: list[Path], max_bytes: int, excluded: set[str] = froze
             except InputError as exc:
                 if not scanned:
                     raise
-                log.warning("skipping %s: %s", f, exc)
                 skipped[str(f)] = {"sha256": sha256_file(f), "reason": str(exc)}
                 continue
             docs.append(doc)
             shas[str(f)] = hashlib.sha256(data).hexdigest()
+    if skipped and not docs:  # say why, rather than just that there is nothing
+        why = [v["reason"] if Path(k).name in v["reason"] else f"{Path(k).name}: {v['reason']}"
+               for k, v in skipped.items()]
+        raise InputError("Nothing to index: every document found was skipped. " + " ".join(why))
+    for f, v in skipped.items():
+        log.warning("skipping %s: %s", f, v["reason"])
     return docs, shas, skipped
 
 

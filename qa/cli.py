@@ -90,6 +90,9 @@ def _engine(settings: Settings, ensure: bool = True):
 
     engine = Engine(settings)
     if ensure:
+        # every command that checks the index then asks, so load the model first: a model that
+        # cannot load is then the one `qa:` error, not also a stale-index warning that repeats it
+        engine.encoder.encode(["warm up"])
         # an index folder named with --index is never built from ./source behind the user's back
         reason = engine.ensure_index(build_missing=settings.index_dir == Settings.from_env().index_dir)
         if reason:

@@ -46,7 +46,7 @@ class Settings:
     ann_threshold: int = 200_000
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Settings":
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:
         """Read `QA_<FIELD>` variables, e.g. QA_TOP_K=3 -> top_k=3; explicit overrides win."""
         env = os.environ if environ is None else environ
         values = {}
@@ -61,7 +61,7 @@ class Settings:
                 values[key] = Path(values[key])
         return cls(**values)
 
-    def with_(self, **changes) -> "Settings":
+    def with_(self, **changes) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     @property

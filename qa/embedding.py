@@ -34,6 +34,9 @@ class Encoder(Protocol):
     def encode(self, texts: list[str]) -> np.ndarray:
         """texts -> float32 array (len(texts), dim), rows L2-normalised."""
 
+    # Optional: encoders that also give word-piece vectors (qa.tokens) define
+    # encode_pieces(texts) -> (vectors, list[Pieces]); without it that signal is zero.
+
 
 def resolve_model(name: str) -> str:
     """Model setting -> what SentenceTransformer should load (the embedded folder for the default)."""
@@ -98,34 +101,38 @@ class SentenceEncoder:
     # -- encoding --------------------------------------------------------------------------
     def encode(self, texts: list[str]) -> np.ndarray:
         """Encode texts; big lists go straight to the model, small ones are cached and batched."""
+        return self.encode_pieces(texts, pieces=False)[0]
+
+    def encode_pieces(self, texts: list[str], pieces: bool = True) -> tuple[np.ndarray, list | None]:
+        """Vectors plus each text's content word pieces (`qa.tokens.Pieces`), from one model call."""
         texts = list(texts)
         self.load()
         if len(texts) >= self._max_batch:
-            return self._encode_now(texts)
-        out: list[np.ndarray | None] = [None] * len(texts)
+            return self._encode_now(texts, pieces)
+        out: list[tuple | None] = [None] * len(texts)
         todo: list[int] = []
         with self._cv:
             self.stats["calls"] += 1
             for i, t in enumerate(texts):
-                vec = self._cache.get(t)
-                if vec is None:
+                hit = self._cache.get(t)
+                if hit is None or (pieces and hit[1] is None):
                     todo.append(i)
                 else:
                     self._cache.move_to_end(t)
-                    out[i] = vec
+                    out[i] = hit
             self.stats["cache_hits"] += len(texts) - len(todo)
         if todo:
-            vectors = self._batched(_Job([texts[i] for i in todo]))
+            vectors, parts = self._batched(_Job([texts[i] for i in todo], pieces))
             with self._cv:
-                for i, vec in zip(todo, vectors):
-                    out[i] = vec
+                for j, i in enumerate(todo):
+                    out[i] = (vectors[j], parts[j] if parts is not None else None)
                     if self._cache_size:
-                        self._cache[texts[i]] = vec
+                        self._cache[texts[i]] = out[i]
                 while len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
         if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return np.stack(out)
+            return np.zeros((0, self.dim), dtype=np.float32), ([] if pieces else None)
+        return np.stack([o[0] for o in out]), ([o[1] for o in out] if pieces else None)
 
     def _batched(self, job: _Job) -> np.ndarray:
         with self._cv:
@@ -143,10 +150,11 @@ class SentenceEncoder:
                     self._grow.wait(left)
             batch, self._queue = self._queue, []
         try:
-            vectors = self._encode_now([t for j in batch for t in j.texts])
+            want = any(j.pieces for j in batch)  # pieces cost a little: only when someone asked
+            vectors, parts = self._encode_now([t for j in batch for t in j.texts], pieces=want)
             i = 0
             for j in batch:
-                j.out = vectors[i:i + len(j.texts)]
+                j.out = (vectors[i:i + len(j.texts)], parts[i:i + len(j.texts)] if want else None)
                 i += len(j.texts)
         except BaseException as exc:  # noqa: BLE001 -- every caller in the batch gets it, not a hang
             for j in batch:
@@ -163,25 +171,37 @@ class SentenceEncoder:
                 self._cv.notify_all()
         return job.result()
 
-    def _encode_now(self, texts: list[str]) -> np.ndarray:
+    def _encode_now(self, texts: list[str], pieces: bool = False) -> tuple[np.ndarray, list | None]:
         model = self.load()
         if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
+            return np.zeros((0, self.dim), dtype=np.float32), ([] if pieces else None)
+        if not pieces:
+            with self._model_lock:
+                vectors = model.encode(texts, batch_size=64, convert_to_numpy=True,
+                                       normalize_embeddings=True, show_progress_bar=False)
+            return normalise(vectors), None
+        from .tokens import select
+
         with self._model_lock:
-            vectors = model.encode(texts, batch_size=64, convert_to_numpy=True,
-                                   normalize_embeddings=True, show_progress_bar=False)
-        return normalise(vectors)
+            outs = model.encode(texts, batch_size=64, output_value=None, show_progress_bar=False)
+        vectors = normalise(np.stack([o["sentence_embedding"].float().cpu().numpy() for o in outs]))
+        parts = []
+        for o in outs:
+            ids = o["input_ids"].cpu().numpy()
+            parts.append(select(model.tokenizer.convert_ids_to_tokens(ids.tolist()), ids,
+                                o["token_embeddings"].float().cpu().numpy()))
+        return vectors, parts
 
 
 class _Job:
     """One caller's texts waiting for a batch."""
 
-    __slots__ = ("done", "err", "out", "texts")
+    __slots__ = ("done", "err", "out", "pieces", "texts")
 
-    def __init__(self, texts: list[str]):
-        self.texts, self.out, self.err, self.done = texts, None, None, False
+    def __init__(self, texts: list[str], pieces: bool = False):
+        self.texts, self.pieces, self.out, self.err, self.done = texts, pieces, None, None, False
 
-    def result(self) -> np.ndarray:
+    def result(self) -> tuple[np.ndarray, list]:
         if self.err is not None:
             raise self.err
         return self.out
@@ -198,6 +218,15 @@ def _load_model(name: str):
     # other and a 6 ms encode takes 80-250 ms. 10k spins cost nothing when the machine is idle
     # (bench/README.md). Read once, when torch loads, so it only works if torch is not loaded yet.
     os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+    # numpy's OpenBLAS has its own thread pool, which also spins after each matrix product
+    # (qa.tokens multiplies small matrices per question): beside torch's threads on 2 cores
+    # that made a 6 ms encode take 23 ms. Our numpy products are small, so one BLAS thread.
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1, user_api="blas")
+    except ImportError:  # pragma: no cover -- a dependency; without it only speed suffers
+        pass
     target = resolve_model(name)
     looks_local = Path(target).expanduser().exists()
     if not looks_local and (target.startswith((".", "/", "~")) or os.sep in target and target.count("/") > 1):
@@ -206,7 +235,7 @@ def _load_model(name: str):
         from sentence_transformers import SentenceTransformer
 
         return SentenceTransformer(str(Path(target).expanduser()) if looks_local else target, device="cpu")
-    except Exception as exc:  # noqa: BLE001 -- any load failure becomes one clear message
+    except Exception as exc:  # any load failure becomes one clear message
         where = "folder" if looks_local else "model id"
         hint = ("it is not a complete sentence-transformers model folder" if looks_local else
                 "hub models must already be in the local cache, because nothing is downloaded at run time "

@@ -13,26 +13,38 @@ import re
 import threading
 import time
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from . import answer as ans
-from . import document, store
+from . import document, store, tokens
 from .build import CHUNKING, Progress, SourceFolder, Sources, build_index, read_documents, resolve
 from .config import Settings
 from .errors import IndexCorrupt, IndexMissing, InputError, QAError
 from .lexical import tokenize, words
-from .retrieval import (Signals, Weights, answer_type_scores, best_per_group, coverage, dense_scores, fuse,
-                        idf_table, question_type, ranks)
+from .retrieval import (
+    Cues,
+    Signals,
+    Weights,
+    answer_type_scores,
+    best_per_group,
+    candidate_rows,
+    coverage,
+    dense_scores,
+    fuse,
+    idf_table,
+    question_type,
+    rank_of,
+    spread,
+)
 
 log = logging.getLogger("qa")
 
-_PRONOUNS = frozenset("he him his she her hers it its they them their theirs this that these those there "
-                      "then such the same".split())
-_FOLLOWUP_START = re.compile(r"^(and|but|also|what about|how about|and what|why|so)\b", re.I)
+_PRONOUNS = frozenset(["he", "him", "his", "she", "her", "hers", "it", "its", "they", "them", "their", "theirs", "this", "that", "these", "those", "there", "then", "such", "the", "same"])
+_FOLLOWUP_START = re.compile(r"^(and|but|also|what about|how about|and what|why|so)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -40,12 +52,13 @@ class Policy:
     """Ranking and answering knobs, chosen by measurement (README, "How ranking was tuned")."""
 
     weights: Weights = Weights()
-    quote_margin: float = 0.06  # neighbours within this fused-score margin join the quote
-    abstain_below: float = 0.825  # top fused score under this -> "not in this document"
+    quote_margin: float = 0.3  # neighbours within this fused-score margin join the quote
+    abstain_below: float = 1.175  # top fused score under this -> "not in this document"
     abstain_missing: float = 0.7  # ...or this share of the question's word weight is absent from
-    abstain_missing_below: float = 1.05  # the documents and the top score is under this
+    abstain_missing_below: float = 1.4  # the documents and the top score is under this
     followup_weight: float = 0.6  # weight of the previous question's vector in a follow-up
     followup_boost: float = 0.05  # bonus for sentences in the paragraph the last answer cited
+    followup_repeat: float = 0.3  # penalty for the very sentence the last answer quoted
     diverse: bool = True  # citations 2 and 3 include the best purely semantic matches
 
 
@@ -57,6 +70,7 @@ class Ranked:
     signals: Signals
     qtokens: tuple[str, ...]
     qwords: tuple[str, ...]
+    rows: np.ndarray | None = None  # on a very large index: the only sentences scored exactly
 
 
 class Snapshot:
@@ -80,6 +94,24 @@ class Snapshot:
     @cached_property
     def idf(self) -> dict[str, float]:
         return idf_table(self.sentence_tokens)
+
+    @cached_property
+    def piece_idf(self) -> dict[int, float]:
+        return tokens.idf(self.data.piece_ids, self.data.piece_offsets)
+
+    @cached_property
+    def cues(self) -> Cues:
+        return Cues.of([s.text for s in self.data.sentences])
+
+    @property
+    def approximate(self) -> bool:
+        """Is this index big enough that only candidates are scored (manifest "ann": "hnsw")?"""
+        return self.data.manifest.get("ann") == "hnsw"
+
+    @cached_property
+    def piece_vectors(self) -> np.ndarray:
+        """The word-piece vectors as float32 (float16 on disk), converted once, not per question."""
+        return np.ascontiguousarray(self.data.piece_vectors, dtype=np.float32)
 
     @property
     def version(self) -> str:
@@ -142,30 +174,41 @@ class Engine:
         followup = bool(history) and is_followup(question)
         if followup:
             texts.append(history[-1])
-        vecs = self.encoder.encode(texts)
-        qvec = vecs[0]
+        vecs, pieces = self._encode(texts)
+        qvec, qpieces = vecs[0], pieces[0]  # word pieces: the question's own words only
         qtokens = tokenize(question)
+        borrowed: list[str] = []
         boost_rows: list[int] = []
         if followup:
             qvec = vecs[0] + p.followup_weight * vecs[1]
             qvec = qvec / max(float(np.linalg.norm(qvec)), 1e-12)
-            qtokens = qtokens + [t for t in tokenize(history[-1]) if t not in qtokens]
+            borrowed = [t for t in dict.fromkeys(tokenize(history[-1])) if t not in qtokens]
             prev = self._rank(snap, history[-1], history[:-1])
-            boost_rows = [int(snap.sentence_para_rows[int(np.argmax(prev.fused))])]
-        ranked = score(snap, qvec, qtokens, p.weights, question)
-        if boost_rows:
-            mask = np.isin(snap.sentence_para_rows, boost_rows)
-            ranked = Ranked(ranked.fused + p.followup_boost * mask, ranked.signals, ranked.qtokens, ranked.qwords)
+            shown = int(np.argmax(prev.fused))  # the sentence the previous answer quoted
+            boost_rows = [int(snap.sentence_para_rows[shown])]
+        ranked = score(snap, qvec, qtokens, p.weights, question, qpieces, borrowed, p.followup_weight)
+        if boost_rows:  # stay near the last answer, but a follow-up asks for something not yet quoted
+            fused = ranked.fused + p.followup_boost * np.isin(snap.sentence_para_rows, boost_rows)
+            fused[shown] -= p.followup_repeat
+            ranked = Ranked(fused, ranked.signals, ranked.qtokens, ranked.qwords, ranked.rows)
         return Ranked(ranked.fused, ranked.signals, ranked.qtokens,
-                      tuple(w for w in words(question) if tokenize(w)))
+                      tuple(w for w in words(question) if tokenize(w)), ranked.rows)
+
+    def _encode(self, texts: list[str]) -> tuple[np.ndarray, list]:
+        """Question vectors and word pieces (no pieces from an encoder that cannot give them)."""
+        enc = self.encoder
+        if hasattr(enc, "encode_pieces"):
+            return enc.encode_pieces(texts)
+        vecs = enc.encode(texts)
+        return vecs, [tokens.Pieces.empty(vecs.shape[1])] * len(texts)
 
     def _answer(self, snap: Snapshot, question: str, r: Ranked, k: int) -> ans.Answer:
         data, p = snap.data, self.policy
         if not data.sentences:
             return ans.Answer(question, False, None, (), data.version, len(data.documents))
         best = pick_citations(r, snap.groups, k, self.policy.diverse)
-        dense_rank = ranks(r.signals.dense_sent + r.signals.dense_win)
-        bm25_rank = ranks(r.signals.bm25_sent + r.signals.bm25_para)
+        dense = r.signals.dense_sent + r.signals.dense_win
+        lexical = r.signals.bm25_sent + r.signals.bm25_para
         citations = []
         for i in best:
             lo, hi = ans.quote_span(list(data.sentences), r.fused, i, p.quote_margin)
@@ -174,7 +217,7 @@ class Engine:
             qt = set(tokenize(quote))
             matched = tuple(dict.fromkeys(w for w in r.qwords if set(tokenize(w)) & qt))
             has_bm25 = r.signals.bm25_sent[i] + r.signals.bm25_para[i] > 0
-            ev = ans.Evidence(int(dense_rank[i]), int(bm25_rank[i]) if has_bm25 else None,
+            ev = ans.Evidence(rank_of(dense, i), rank_of(lexical, i) if has_bm25 else None,
                               round(float(r.fused[i]), 4), matched)
             citations.append(ans.make_citation(snap.docs[first.doc], first, last, float(r.fused[i]), ev))
         found = decide_found(float(r.fused[best[0]]), missing_share(list(r.qtokens), snap.idf), p)
@@ -219,15 +262,31 @@ class Engine:
         a restart serves it again. `add=True` adds it to the indexed documents as
         `build(add=True)` does; `add=False` makes it the only document. If the build fails the
         saved file is removed again and the old version keeps serving. Returns the build report
-        plus "saved" (the file's path).
+        plus "saved" (the file's path). The one-file case of `add_files`.
         """
-        data = content.encode("utf-8") if isinstance(content, str) else bytes(content)
-        fname = document.safe_filename(name or "pasted", content=data)
-        document.load(content, fname, self.settings.max_file_bytes)  # refuse bad input before writing
+        report = self.add_files([(name, content)], add, progress)
+        return {**report, "saved": report["saved"][0]}
+
+    def add_files(self, items: list[tuple[str, str | bytes]], add: bool = True,
+                  progress: Progress | None = None) -> dict:
+        """`add_text` for several (name, content) items at once: every item is checked before
+        anything is written, all are saved, and one build publishes one version with them
+        (`add=False`: they become the only documents). If the build fails every saved file is
+        removed again. Returns the build report plus "saved" (the files' paths, in item order).
+        """
+        if not items:
+            raise InputError("Nothing to add: give at least one document.")
+        checked = []
+        for name, content in items:
+            data = content.encode("utf-8") if isinstance(content, str) else bytes(content)
+            fname = document.safe_filename(name or "pasted", content=data)
+            document.load(content, fname, self.settings.max_file_bytes)  # refuse bad input before writing
+            checked.append((fname, data))
 
         def run(folder: SourceFolder, say: Progress) -> dict:
-            path = folder.save(fname, data)
-            return {**self._build([path], add, [], folder, say), "saved": str(path)}
+            paths = [folder.save(fname, data) for fname, data in checked]
+            report = self._build(list(dict.fromkeys(paths)), add, [], folder, say)
+            return {**report, "saved": [str(p) for p in paths]}
 
         return self._locked(run, progress)
 
@@ -441,22 +500,46 @@ class Engine:
         return reason
 
 
-def score(snap: Snapshot, qvec: np.ndarray, qtokens: list[str], weights: Weights, question: str = "") -> Ranked:
+def score(snap: Snapshot, qvec: np.ndarray, qtokens: list[str], weights: Weights, question: str = "",
+          qpieces: tokens.Pieces | None = None, borrowed: list[str] = (), borrowed_weight: float = 0.0) -> Ranked:
+    """Every sentence's signals and fused score for one question. `borrowed` are a follow-up's
+    words taken from the previous question: they count in BM25 at `borrowed_weight`.
+
+    On a very large index (`snap.approximate`) only candidates are scored exactly: the
+    approximate FAISS neighbours plus BM25's best (`retrieval.candidate_rows`); every other
+    sentence gets dense scores of -1 and no word-piece or answer-type credit."""
     data = snap.data
-    rows = snap.sentence_para_rows
-    n = len(data.sentences)
+    n, npara = len(data.sentences), len(data.paragraph_keys)
     qtype = question_type(question)
+    bm25_sent = data.bm25_sentences.scores(qtokens, n)
+    bm25_para = data.bm25_paragraphs.scores(qtokens, npara)
+    if borrowed:
+        bm25_sent = bm25_sent + borrowed_weight * data.bm25_sentences.scores(list(borrowed), n)
+        bm25_para = bm25_para + borrowed_weight * data.bm25_paragraphs.scores(list(borrowed), npara)
+    all_tokens = list(qtokens) + list(borrowed)
+    rows = candidate_rows(qvec, data.faiss_index, bm25_sent) if snap.approximate else None
+    para_rows = snap.sentence_para_rows if rows is None else snap.sentence_para_rows[rows]
+    q = np.asarray(qvec, dtype=np.float32).reshape(-1)
+
+    def dense(vectors: np.ndarray) -> np.ndarray:
+        return dense_scores(q, vectors) if rows is None else spread(vectors[rows] @ q, rows, n, -1.0)
+
+    def some(values: np.ndarray) -> np.ndarray:  # candidate values -> full length
+        return values if rows is None else spread(values, rows, n, 0.0)
+
     sig = Signals(
-        dense_sent=dense_scores(qvec, data.sentence_vectors),
-        dense_win=dense_scores(qvec, data.chunk_vectors),
-        dense_para=dense_scores(qvec, data.paragraph_vectors)[rows],
-        bm25_sent=data.bm25_sentences.scores(qtokens, n),
-        bm25_para=data.bm25_paragraphs.scores(qtokens, len(data.paragraph_keys))[rows],
-        coverage=coverage(qtokens, snap.window_tokens, snap.idf) if weights.coverage else None,
-        answer_type=answer_type_scores(qtype, [s.text for s in data.sentences], set(words(question)))
+        dense_sent=dense(data.sentence_vectors),
+        dense_win=dense(data.chunk_vectors),
+        dense_para=some(dense_scores(q, data.paragraph_vectors)[para_rows]),
+        bm25_sent=bm25_sent,
+        bm25_para=bm25_para[snap.sentence_para_rows],
+        coverage=coverage(all_tokens, snap.window_tokens, snap.idf) if weights.coverage else None,
+        answer_type=some(answer_type_scores(qtype, snap.cues, set(words(question)), rows))
         if weights.answer_type and qtype else None,
+        tokens=some(tokens.maxsim(qpieces, snap.piece_vectors, data.piece_offsets, snap.piece_idf, rows))
+        if weights.tokens and qpieces is not None else None,
     )
-    return Ranked(fuse(sig, weights), sig, tuple(qtokens), ())
+    return Ranked(fuse(sig, weights), sig, tuple(all_tokens), (), rows)
 
 
 def missing_share(qtokens: list[str], idf: dict[str, float]) -> float:
@@ -481,7 +564,7 @@ def pick_citations(r: Ranked, groups: list, k: int, diverse: bool) -> list[int]:
     """Sentence indices to cite, one per paragraph: the fused best first; with `diverse`, the best
     sentence and the best window by meaning alone come next (a paraphrase the words miss), then
     the fused order."""
-    order = best_per_group(r.fused, groups, max(k, 3) + 2)
+    order = best_per_group(r.fused, groups, max(k, 3) + 2, r.rows)
     if diverse and len(order) > 1:
         extra = [int(np.argmax(r.signals.dense_sent)), int(np.argmax(r.signals.dense_win))]
         order = order[:1] + extra + order[1:]

@@ -12,18 +12,16 @@ from functools import lru_cache
 
 import numpy as np
 
-STOPWORDS = frozenset("""
-a about above after again against all also am an and any are as at be because been before being
-below between both but by can could did do does doing done down during each else ever few for from
-further had has have having he her here hers herself him himself his how i if in into is it its
-itself just me more most my myself no nor not now of off on once only or other our ours ourselves
-out over own same she should so some such than that the their theirs them themselves then there
-these they this those through to too under until up upon us very was we were what whatever when
-where whether which while who whom whose why will with would you your yours yourself yourselves
-tell according article document say said says one ones many much
-""".split())
+STOPWORDS = frozenset(["a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "done", "down", "during", "each", "else", "ever", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "upon", "us", "very", "was", "we", "were", "what", "whatever", "when", "where", "whether", "which", "while", "who", "whom", "whose", "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves", "tell", "according", "article", "document", "say", "said", "says", "one", "ones", "many", "much"])
 
-logging.getLogger("bm25s").setLevel(logging.WARNING)
+
+
+def _bm25s():
+    """bm25s, imported on first use (it sets its own logger to DEBUG when imported: undo that)."""
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
 
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
 
@@ -61,10 +59,8 @@ class BM25:
         self.model = model
 
     @classmethod
-    def build(cls, texts: list[str]) -> "BM25":
-        import bm25s
-
-        model = bm25s.BM25()
+    def build(cls, texts: list[str]) -> BM25:
+        model = _bm25s().BM25()
         corpus = [tokenize(t) or ["\u2400"] for t in texts]  # bm25s needs a token per document
         model.index(corpus, show_progress=False)
         return cls(model)
@@ -73,10 +69,8 @@ class BM25:
         self.model.save(str(folder), show_progress=False)
 
     @classmethod
-    def load(cls, folder) -> "BM25":
-        import bm25s
-
-        return cls(bm25s.BM25.load(str(folder), show_progress=False))
+    def load(cls, folder) -> BM25:
+        return cls(_bm25s().BM25.load(str(folder), show_progress=False))
 
     def scores(self, query_tokens: list[str], n: int) -> np.ndarray:
         """BM25 score of every document (zeros when no query token is in the vocabulary)."""

@@ -1,10 +1,15 @@
 """Scoring sentences for a question: dense (sentence, window, paragraph) + BM25 (sentence, paragraph).
 
 Everything here takes plain arrays and returns plain values, so tests can feed tiny vectors.
-Each sentence gets a fused score, a weighted sum of five signals on comparable scales:
+Each sentence gets a fused score, a weighted sum of signals on comparable scales:
 
     fused = w_sent*cos(q, sentence) + w_win*cos(q, window) + w_para*cos(q, paragraph)
           + w_bm25_sent*bm25(sentence)/max + w_bm25_para*bm25(paragraph)/max
+          + w_answer_type*answer_type + w_tokens*tokens
+
+`tokens` is the word-piece match of qa.tokens (each rare question word's best counterpart in
+the sentence); `answer_type` marks sentences holding the kind of thing asked for (a date for
+"when", a number for "how many", a name for "who").
 
 The weights were chosen by measurement (README, "How ranking was tuned").
 """
@@ -22,12 +27,13 @@ import numpy as np
 @dataclass(frozen=True)
 class Weights:
     sent: float = 0.3
-    win: float = 0.4
+    win: float = 0.2
     para: float = 0.0
-    bm25_sent: float = 0.3
-    bm25_para: float = 0.2
+    bm25_sent: float = 0.15
+    bm25_para: float = 0.1
     coverage: float = 0.0
-    answer_type: float = 0.2
+    answer_type: float = 0.1
+    tokens: float = 1.5
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,7 @@ class Signals:
     bm25_para: np.ndarray  # already mapped to sentences
     coverage: np.ndarray | None = None  # idf-weighted share of question words in the window
     answer_type: np.ndarray | None = None  # 1 where the sentence holds the kind of thing asked for
+    tokens: np.ndarray | None = None  # word-piece late interaction (qa.tokens.maxsim)
 
 
 def dense_scores(query: np.ndarray, vectors: np.ndarray) -> np.ndarray:
@@ -63,6 +70,8 @@ def fuse(sig: Signals, w: Weights = Weights()) -> np.ndarray:
         out = out + w.coverage * sig.coverage
     if sig.answer_type is not None and w.answer_type:
         out = out + w.answer_type * sig.answer_type
+    if sig.tokens is not None and w.tokens:
+        out = out + w.tokens * sig.tokens
     return out
 
 
@@ -90,61 +99,82 @@ def coverage(qtokens: list[str], token_sets: list[set[str]], idf: dict[str, floa
 
 _TYPES = [
     ("when", re.compile(r"^(when\b|(in |during |by )?(what|which) (year|decade|century|date|month|day|time|period)\b"
-                        r"|how long ago\b)", re.I)),
+                        r"|how long ago\b)", re.IGNORECASE)),
     ("number", re.compile(r"^(how (many|much|long|large|big|old|far|tall|high|often|fast)\b"
-                          r"|(what|which) (percentage|percent|number|amount|size|proportion)\b)", re.I)),
-    ("who", re.compile(r"^(who|whom|whose)\b|^(what|which) (person|man|woman|king|leader|group|people|organization)\b", re.I)),
-    ("where", re.compile(r"^(where\b|(in |to |from )?(what|which) (country|city|region|place|area|town|island|continent|state)\b)", re.I)),
+                          r"|(what|which) (percentage|percent|number|amount|size|proportion)\b)", re.IGNORECASE)),
+    ("who", re.compile(r"^(who|whom|whose)\b|^(what|which) (person|man|woman|king|leader|group|people|organization)\b", re.IGNORECASE)),
+    ("where", re.compile(r"^(where\b|(in |to |from )?(what|which) (country|city|region|place|area|town|island|continent|state)\b)", re.IGNORECASE)),
 ]
 _DATE = re.compile(r"\b(1\d{3}|20\d{2}|\d{1,2}(st|nd|rd|th) century|\d{2,4}s)\b|\b(January|February|March|April|May|June|July|"
-                   r"August|September|October|November|December)\b|\bcentur(y|ies)\b", re.I)
+                   r"August|September|October|November|December)\b|\bcentur(y|ies)\b", re.IGNORECASE)
 _NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|"
-                     r"hundred|hundreds|thousand|thousands|million|millions|billion|dozen|half|several)\b", re.I)
+                     r"hundred|hundreds|thousand|thousands|million|millions|billion|dozen|half|several)\b", re.IGNORECASE)
 _PROPER = re.compile(r"(?<=[a-z,;:()] )[A-Z][\w’'-]+")
 
 
 def question_type(question: str) -> str:
     """'When did Che visit?' -> 'when'; 'How many rifles?' -> 'number'; otherwise ''."""
-    q = re.sub(r"^(and|so|but|then)\s+", "", question.strip(), flags=re.I)
+    q = re.sub(r"^(and|so|but|then)\s+", "", question.strip(), flags=re.IGNORECASE)
     for name, pattern in _TYPES:
         if pattern.search(q):
             return name
     return ""
 
 
-def answer_type_scores(qtype: str, sentences: list[str], question_words: set[str]) -> np.ndarray:
+@dataclass(frozen=True)
+class Cues:
+    """What each sentence holds that a question type may ask for; computed once per index."""
+
+    dates: np.ndarray  # bool per sentence
+    numbers: np.ndarray  # bool per sentence
+    names: tuple[frozenset[str], ...]  # capitalised words inside the sentence, lower-cased
+
+    @classmethod
+    def of(cls, sentences: list[str]) -> Cues:
+        return cls(np.array([bool(_DATE.search(t)) for t in sentences], dtype=bool),
+                   np.array([bool(_NUMBER.search(t)) for t in sentences], dtype=bool),
+                   tuple(frozenset(m.group(0).lower().strip("’'") for m in _PROPER.finditer(t)) for t in sentences))
+
+
+def answer_type_scores(qtype: str, cues: Cues, question_words: set[str], rows: np.ndarray | None = None) -> np.ndarray:
     """1.0 where a sentence contains what the question type asks for (a date, a number, a name
-    not already in the question), else 0.0; all zeros for other questions."""
-    out = np.zeros(len(sentences), dtype=np.float32)
-    if not qtype:
-        return out
-    for i, text in enumerate(sentences):
-        if qtype == "when":
-            hit = bool(_DATE.search(text))
-        elif qtype == "number":
-            hit = bool(_NUMBER.search(text))
-        else:
-            hit = any(m.group(0).lower().strip("’'") not in question_words for m in _PROPER.finditer(text))
-        out[i] = float(hit)
-    return out
+    not already in the question), else 0.0; all zeros for other questions. With `rows`, for
+    those sentences only (aligned with `rows`).
+
+    >>> answer_type_scores("who", Cues.of(["He met Raul Castro.", "He met him."]), {"met"}).tolist()
+    [1.0, 0.0]
+    """
+    idx = np.arange(len(cues.dates)) if rows is None else np.asarray(rows, dtype=np.int64)
+    if qtype == "when":
+        return cues.dates[idx].astype(np.float32)
+    if qtype == "number":
+        return cues.numbers[idx].astype(np.float32)
+    if qtype in ("who", "where"):
+        return np.array([bool(cues.names[i] - question_words) for i in idx], dtype=np.float32)
+    return np.zeros(len(idx), dtype=np.float32)
 
 
-def ranks(scores: np.ndarray) -> np.ndarray:
-    """1-based rank of each entry, best (highest) first: [0.1, 0.9, 0.5] -> [3, 1, 2]."""
-    order = np.argsort(-scores, kind="stable")
-    out = np.empty(len(scores), dtype=np.int64)
-    out[order] = np.arange(1, len(scores) + 1)
-    return out
+def rank_of(scores: np.ndarray, i: int) -> int:
+    """1-based rank of entry i, best (highest) first, ties to the earlier: rank_of([.1, .9, .5], 2) -> 2.
+    One pass, no sort, so it stays cheap on a very large index."""
+    s = scores[i]
+    return int((scores > s).sum() + (scores[:i] == s).sum() + 1)
 
 
-def best_per_group(scores: np.ndarray, groups: list, k: int) -> list[int]:
-    """Indices of the best-scoring entry of each group, best first, at most k groups.
+def best_per_group(scores: np.ndarray, groups: list, k: int, among: np.ndarray | None = None) -> list[int]:
+    """Indices of the best-scoring entry of each group, best first, at most k groups (only
+    entries in `among`, when given: the candidates of a very large index).
 
     >>> best_per_group(np.array([.2, .9, .5, .4]), ["a", "a", "b", "c"], 2)
     [1, 2]
     """
+    if among is None:
+        order = np.argsort(-scores, kind="stable")
+    else:
+        among = np.sort(np.asarray(among, dtype=np.int64))
+        order = among[np.argsort(-scores[among], kind="stable")]
     seen, out = set(), []
-    for i in np.argsort(-scores, kind="stable"):
+    for i in order:
         g = groups[i]
         if g in seen:
             continue
@@ -168,18 +198,32 @@ def search_faiss(index, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarr
 
 # --- at scale: candidates from the FAISS index, exact scores for those only ------------------
 
+def candidate_rows(query: np.ndarray, index, bm25_sent: np.ndarray, k: int = 256, lexical_k: int = 128) -> np.ndarray:
+    """The sentences worth scoring exactly on an index too big to score every one: the FAISS
+    top-`k` windows for the query (HNSW above `Settings.ann_threshold`, so the cost grows with
+    log n, not n) plus the `lexical_k` sentences BM25 likes best. Window i is centred on
+    sentence i, so a FAISS id is a sentence row. Sorted, unique.
+
+    >>> import faiss; v = np.eye(3, dtype=np.float32); ix = faiss.IndexFlatIP(3); ix.add(v)
+    >>> candidate_rows(v[1], ix, np.array([0., 0., 2.]), k=1, lexical_k=1).tolist()
+    [1, 2]
+    """
+    n = len(bm25_sent)
+    _, ids = search_faiss(index, query, k)
+    parts = [ids.astype(np.int64)]
+    if lexical_k > 0 and n:
+        top = np.argpartition(-bm25_sent, min(lexical_k, n) - 1)[:lexical_k]
+        parts.append(top[bm25_sent[top] > 0].astype(np.int64))
+    return np.unique(np.concatenate(parts))
+
+
 def candidate_signals(query: np.ndarray, index, sentence_vectors: np.ndarray, chunk_vectors: np.ndarray,
                       paragraph_vectors: np.ndarray, para_rows: np.ndarray, bm25_sent: np.ndarray,
                       bm25_para: np.ndarray, k: int = 256, lexical_k: int = 128) -> tuple[np.ndarray, Signals]:
-    """Signals for an index too big to score every sentence: exact, but for candidates only.
-
-    Candidates are the FAISS top-`k` windows for the query (HNSW above `Settings.ann_threshold`,
-    so the cost grows with log n, not n) plus the `lexical_k` sentences BM25 likes best (BM25
-    itself is a sparse lookup over the query's words). Window i is centred on sentence i,
-    so a FAISS id is a sentence row. The dense signals are computed exactly for those rows;
-    the returned Signals are full length, as `fuse`/`best_per_group`/`ranks` expect, with the
-    dense signals at -1 elsewhere, so a non-candidate never outranks a candidate. Returns
-    (candidate rows, signals). `bm25_para` is already mapped to sentences.
+    """Dense and BM25 signals, exact for `candidate_rows` only. The returned Signals are full
+    length, as `fuse` expects, with the dense signals at -1 elsewhere, so a non-candidate never
+    outranks a candidate. Returns (candidate rows, signals). `bm25_para` is already mapped to
+    sentences.
 
     >>> import faiss; v = np.eye(3, dtype=np.float32); ix = faiss.IndexFlatIP(3); ix.add(v)
     >>> rows, sig = candidate_signals(v[1], ix, v, v, v, np.arange(3), np.zeros(3), np.zeros(3), k=1)
@@ -187,12 +231,7 @@ def candidate_signals(query: np.ndarray, index, sentence_vectors: np.ndarray, ch
     ([1], [-1.0, 1.0, -1.0])
     """
     n = len(sentence_vectors)
-    _, ids = search_faiss(index, query, k)
-    parts = [ids.astype(np.int64)]
-    if lexical_k > 0 and n:
-        top = np.argpartition(-bm25_sent, min(lexical_k, n) - 1)[:lexical_k]
-        parts.append(top[bm25_sent[top] > 0].astype(np.int64))
-    rows = np.unique(np.concatenate(parts))
+    rows = candidate_rows(query, index, bm25_sent, k, lexical_k)
     q = np.asarray(query, dtype=np.float32).reshape(-1)
     sig = Signals(dense_sent=spread(sentence_vectors[rows] @ q, rows, n, -1.0),
                   dense_win=spread(chunk_vectors[rows] @ q, rows, n, -1.0),

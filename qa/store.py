@@ -4,7 +4,8 @@
       CURRENT                  one line: the id of the version being served
       .lock                    held while a build runs (two builds never overlap)
       versions/<id>/           manifest.json, documents.jsonl, sentences.jsonl, chunks.jsonl,
-                               vectors.faiss, *_vectors.npy, bm25_sentences/, bm25_paragraphs/
+                               vectors.faiss, *_vectors.npy, bm25_sentences/, bm25_paragraphs/,
+                               pieces.npz (each sentence's word-piece ids and vectors, qa.tokens)
 
 A build writes `versions/<id>.partial/`, fsyncs it, renames it to `versions/<id>/` and then
 atomically replaces CURRENT (os.replace). A reader loads what CURRENT names and checks every
@@ -22,6 +23,7 @@ import re
 import shutil
 import time
 import uuid
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +34,7 @@ from .document import Document, Paragraph
 from .errors import BuildInProgress, IndexCorrupt, IndexMissing
 from .lexical import BM25
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _VERSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
@@ -53,6 +55,9 @@ class IndexData:
     faiss_index: object
     bm25_sentences: BM25
     bm25_paragraphs: BM25
+    piece_ids: np.ndarray  # int32: the sentences' content word pieces, packed (qa.tokens.pack)
+    piece_vectors: np.ndarray  # float16, one row per piece
+    piece_offsets: np.ndarray  # int64, len(sentences) + 1: sentence i owns rows [offsets[i], offsets[i+1])
 
     def document(self, doc_id: str) -> Document:
         for d in self.documents:
@@ -124,6 +129,7 @@ def write_version(index_dir: Path, data: IndexData, manifest: dict) -> Path:
         faiss.write_index(data.faiss_index, str(tmp / "vectors.faiss"))
         data.bm25_sentences.save(tmp / "bm25_sentences")
         data.bm25_paragraphs.save(tmp / "bm25_paragraphs")
+        np.savez(tmp / "pieces.npz", ids=data.piece_ids, vectors=data.piece_vectors, offsets=data.piece_offsets)
         manifest = dict(manifest, format=FORMAT_VERSION, version=data.version, files=_checksums(tmp))
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), "utf-8")
         _fsync_tree(tmp)
@@ -209,6 +215,8 @@ def load(index_dir: Path, version: str | None = None) -> IndexData:
                            "it will not be served. Rebuild with `qa build`.")
     try:
         documents = tuple(_doc_from(r) for r in _read_jsonl(folder / "documents.jsonl"))
+        with np.load(folder / "pieces.npz") as pieces:
+            piece_ids, piece_vectors, piece_offsets = pieces["ids"], pieces["vectors"], pieces["offsets"]
         texts = {d.id: d.text for d in documents}
         sentences = tuple(Sentence(doc, para, i, s, e, texts[doc][s:e])
                           for doc, para, i, s, e in _read_jsonl(folder / "sentences.jsonl"))
@@ -223,11 +231,13 @@ def load(index_dir: Path, version: str | None = None) -> IndexData:
             faiss_index=faiss.read_index(str(folder / "vectors.faiss")),
             bm25_sentences=BM25.load(folder / "bm25_sentences"),
             bm25_paragraphs=BM25.load(folder / "bm25_paragraphs"),
+            piece_ids=piece_ids, piece_vectors=piece_vectors, piece_offsets=piece_offsets,
         )
-    except (KeyError, ValueError, TypeError, IndexError, OSError, RuntimeError) as exc:
+    except (KeyError, ValueError, TypeError, IndexError, OSError, RuntimeError, zipfile.BadZipFile) as exc:
         raise IndexCorrupt(f"Index version {version} could not be read ({exc}); rebuild with `qa build`.") from exc
     if not (len(sentences) == len(data.sentence_vectors) == len(chunks) == data.faiss_index.ntotal
-            and len(data.paragraph_keys) == len(data.paragraph_vectors)):
+            and len(data.paragraph_keys) == len(data.paragraph_vectors)
+            and len(piece_offsets) == len(sentences) + 1 and int(piece_offsets[-1]) == len(piece_ids) == len(piece_vectors)):
         raise IndexCorrupt(f"Index version {version} has inconsistent row counts; rebuild with `qa build`.")
     return data
 
@@ -247,8 +257,7 @@ def _doc_from(r: dict) -> Document:
 
 def _write_jsonl(path: Path, rows) -> None:
     with open(path, "w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        fh.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
 
 
 def _read_jsonl(path: Path) -> list:

@@ -14,7 +14,6 @@ import hmac
 import html
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -39,6 +38,7 @@ EXAMPLES = [
     "What happened to the ship Chong Chon Gang in 2013?",
     "What is the capital of Australia?",
 ]
+EXAMPLES_DOCUMENT = "unbreakable-alliance-cuba-north-korea"  # the shipped article EXAMPLES ask about
 BUILDING = "The index is being built, try again in a moment."
 GENERIC_ERROR = "Something went wrong; try again."
 SOURCES_PLACEHOLDER = ("<p class='qa-muted'>Ask a question: the cited paragraphs appear here, "
@@ -104,15 +104,6 @@ def check_admin(settings: Settings, password: str | None) -> None:
                          "so documents are read-only here.")
     if mode == "password" and not hmac.compare_digest((password or "").encode(), settings.admin_password.encode()):
         raise NotAllowed("Wrong or missing admin password.")
-
-
-def safe_file_name(name: str, default_suffix: str = ".txt") -> str:
-    """'../My Notes (v2).MD' -> 'my-notes-v2.md': no folders, no odd characters, a known suffix."""
-    base = Path(str(name).replace("\\", "/")).name
-    stem, suffix = os.path.splitext(base)
-    suffix = suffix.lower() if suffix.lower() in document.SUPPORTED_SUFFIXES else default_suffix
-    stem = re.sub(r"[^a-z0-9]+", "-", stem.lower()).strip("-")[:60].strip("-") or "document"
-    return stem + suffix
 
 
 def friendly(exc: BaseException) -> str:
@@ -194,7 +185,7 @@ class Handlers:
             record = {"version": a.index_version, "md": md, "stale_md": ans.to_markdown(a, docs, stale=True)}
             sources = ans.sources_html(a, docs)
         except Exception as exc:  # noqa: BLE001 - every error becomes a chat message
-            md, record, sources = self._error_text(exc), None, SOURCES_PLACEHOLDER
+            md, record, sources = ans.escape_markdown(self._error_text(exc)), None, SOURCES_PLACEHOLDER
         shown = ans.escape_markdown(clean_question(text, self.settings.max_question_chars, strict=False))
         chat += [{"role": "user", "content": shown or "(empty question)"},  # literally, like document text
                  {"role": "assistant", "content": md}]
@@ -217,6 +208,14 @@ class Handlers:
         except Exception as exc:  # noqa: BLE001
             return {"question": clean_question(question, self.settings.max_question_chars, strict=False),
                     "error": self._error_text(exc)}
+
+    def examples_visible(self) -> bool:
+        """Show EXAMPLES only while the index serves the article they ask about (or while no
+        index is loaded yet: at first start the shipped article is what is being built)."""
+        try:
+            return EXAMPLES_DOCUMENT in self.engine.snapshot().docs
+        except Exception:  # noqa: BLE001 - no index yet
+            return True
 
     def status(self) -> str:
         try:
@@ -259,7 +258,7 @@ class Handlers:
             items.append((path.name, document.read_bytes(path, self.settings.max_file_bytes)))
         if pasted and pasted.strip():
             head = " ".join((title or "").split()).rstrip(".!?;:,")
-            name = safe_file_name((head or "pasted text") + ".txt")
+            name = document.safe_filename((head or "pasted text") + ".txt")
             items.append((name, f"{head}\n\n{pasted}" if head else pasted))
         elif title and title.strip() and not files:
             raise InputError("A title was given but no text: paste the document's text too.")
@@ -292,70 +291,34 @@ class Handlers:
         lines += [f"**Cannot use** {ans.escape_markdown(e)}" for e in errors]
         return "\n\n".join(lines)
 
-    def _save(self, docs: list) -> tuple[list[Path], list[Path]]:
-        """Write each document under source_dir with a safe, unique name. Returns (paths, newly created)."""
-        folder = Path(self.settings.source_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        paths, created = [], []
-        for name, data, _ in docs:
-            raw = data.encode("utf-8") if isinstance(data, str) else data
-            target = folder / safe_file_name(name)
-            stem, suffix, n = target.stem, target.suffix, 1
-            while target.exists() and target.read_bytes() != raw:
-                n += 1
-                target = folder / f"{stem}-{n}{suffix}"
-            if not target.exists():
-                tmp = target.with_name(f".{target.name}.tmp")
-                tmp.write_bytes(raw)
-                os.replace(tmp, target)
-                created.append(target)
-            paths.append(target.resolve())
-        return paths, created
-
     def rebuild(self, files: list | None, pasted: str | None, title: str | None, mode: str, password: str | None,
                 progress: Callable[[float, str], None] | None = None) -> str:
-        """Save the new documents under source_dir and rebuild (Replace) or extend (Add) the index."""
-        created: list[Path] = []
+        """Save the new documents under source_dir and rebuild (Replace) or extend (Add) the index
+        (`Engine.add_files`: saved files are removed again if the build fails)."""
         try:
             check_admin(self.settings, password)
             items = self._inputs(files, pasted, title)
             if not items:
                 return "Nothing to index: paste some text or upload files first."
-            docs, errors = self._load(items)
+            _, errors = self._load(items)
             if errors:
                 return "**Nothing was changed.** " + " ".join(ans.escape_markdown(e) for e in errors)
-            paths, created = self._save(docs)
-            report = self.engine.build(paths, add=(mode == "Add"), progress=progress)
+            report = self.engine.add_files(items, add=(mode == "Add"), progress=progress)
         except Exception as exc:  # noqa: BLE001
-            for p in created:
-                p.unlink(missing_ok=True)
             return f"**Not rebuilt:** {ans.escape_markdown(friendly(exc))}"
         return self._report(report, "Added." if mode == "Add" else "Replaced.")
 
     def remove(self, doc_id: str | None, password: str | None,
                progress: Callable[[float, str], None] | None = None) -> str:
-        """Remove one document: `engine.remove_document` if it exists, else rebuild without it."""
+        """Remove one document (`Engine.remove_document`)."""
         try:
             check_admin(self.settings, password)
             if not doc_id:
                 return "Choose a document to remove."
-            remover = getattr(self.engine, "remove_document", None)
-            if remover is not None:
-                report = remover(doc_id, progress=progress)
-            else:
-                current = self.engine.snapshot().data.documents
-                keep = [d for d in current if d.id != doc_id]
-                if len(keep) == len(current):
-                    return f"No document with id `{ans.escape_markdown(doc_id)}` is indexed."
-                if not keep:
-                    return "That is the only document; use Replace to index another one instead."
-                on_disk = [d for d in keep if d.source and Path(d.source).is_file()
-                           and document.load_file(Path(d.source), self.settings.max_file_bytes).sha256 == d.sha256]
-                report = self.engine.build([Path(d.source).resolve() for d in on_disk], add=False, progress=progress,
-                                           documents=[d for d in keep if d not in on_disk])
+            report = self.engine.remove_document(doc_id, progress=progress)
         except Exception as exc:  # noqa: BLE001
             return f"**Not removed:** {ans.escape_markdown(friendly(exc))}"
-        return self._report(report or {}, f"Removed `{ans.escape_markdown(doc_id)}`.")
+        return self._report(report, f"Removed `{ans.escape_markdown(doc_id)}`.")
 
     @staticmethod
     def _report(r: dict, what: str) -> str:
@@ -422,16 +385,17 @@ def build_app(engine: Engine, settings: Settings, startup: Startup | None = None
             clear.click(**reset)
             chatbot.clear(**reset)  # the chatbot's own trash button
         with gr.Tab("Documents"):
-            table, pick = _documents_tab(h, mode, settings, status, chatbot, versions)
+            table, pick = _documents_tab(h, mode, settings, status, chatbot, versions, examples.dataset)
         gr.api(h.api_ask, api_name="ask")
         gr.api(h.api_answer_json, api_name="answer_json")
-        demo.load(lambda: (h.status(), h.documents_html(), gr.update(choices=h.document_choices(), value=None)), None,
-                  [status, table, pick], api_visibility="private", queue=False)
+        demo.load(lambda: (h.status(), h.documents_html(), gr.update(choices=h.document_choices(), value=None),
+                           gr.update(visible=h.examples_visible())), None,
+                  [status, table, pick, examples.dataset], api_visibility="private", queue=False)
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.concurrency)
     return demo
 
 
-def _documents_tab(h: Handlers, mode: str, settings: Settings, status, chatbot, versions):
+def _documents_tab(h: Handlers, mode: str, settings: Settings, status, chatbot, versions, examples):
     """The documents tab; returns the table and the removal dropdown (hidden when read-only)."""
     gr.Markdown("### Indexed documents")
     table = gr.HTML(js_on_load=None)
@@ -462,7 +426,7 @@ def _documents_tab(h: Handlers, mode: str, settings: Settings, status, chatbot, 
     def refresh(chat, vers):
         current = h.current_version()
         return h.documents_html(), gr.update(choices=h.document_choices(), value=None), h.status(), \
-            mark_stale(chat, vers, current)
+            mark_stale(chat, vers, current), gr.update(visible=h.examples_visible())
 
     def do_rebuild(f, p, t, m, pw, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
         return h.rebuild(f, p, t, m, pw, progress=lambda frac, msg: progress(frac, desc=msg))
@@ -470,7 +434,7 @@ def _documents_tab(h: Handlers, mode: str, settings: Settings, status, chatbot, 
     def do_remove(doc_id, pw, progress=gr.Progress()):  # noqa: B008
         return h.remove(doc_id, pw, progress=lambda frac, msg: progress(frac, desc=msg))
 
-    after = {"fn": refresh, "inputs": [chatbot, versions], "outputs": [table, pick, status, chatbot],
+    after = {"fn": refresh, "inputs": [chatbot, versions], "outputs": [table, pick, status, chatbot, examples],
              "api_visibility": "private"}
     preview_btn.click(h.preview, [files, pasted, title], result, api_visibility="private")
     rebuild_btn.click(do_rebuild, [files, pasted, title, how, password], result, api_visibility="private",

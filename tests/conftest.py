@@ -34,6 +34,19 @@ class HashEncoder:
             out[i] /= max(np.linalg.norm(out[i]), 1e-9)
         return out
 
+    def encode_pieces(self, texts):
+        """Vectors plus word pieces: one piece per content word, a one-hot vector of its hash."""
+        from qa.tokens import Pieces, is_content
+
+        parts = []
+        for t in texts:
+            ws = [w.strip(".,;:!?\"'()") for w in t.lower().split()]
+            hs = [int(hashlib.md5(w.encode()).hexdigest(), 16) for w in ws if w and is_content(w)]
+            vecs = np.zeros((len(hs), self.dim), dtype=np.float32)
+            vecs[np.arange(len(hs)), [h % self.dim for h in hs]] = 1.0
+            parts.append(Pieces(np.array([h % 30000 for h in hs], dtype=np.int32), vecs))
+        return self.encode(texts), parts
+
 
 @pytest.fixture
 def hash_encoder():

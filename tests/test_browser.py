@@ -20,7 +20,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from qa.config import Settings
 from qa.engine import Engine
-from qa.ui import SOURCES_PLACEHOLDER, build_app, launch_kwargs
+from qa.ui import EXAMPLES, SOURCES_PLACEHOLDER, build_app, launch_kwargs
 
 pytestmark = pytest.mark.browser
 
@@ -219,6 +219,9 @@ def test_upload_a_file_rebuild_and_ask_about_it(browser, tmp_path):
 
     with new_page(browser) as page, running_app(engine, settings) as url:
         page.goto(url)
+        # the example questions ask about the shipped article, which this index does not hold
+        expect(page.get_by_text("1 document(s): Kangaroo notes")).to_be_visible()  # the page has loaded
+        expect(page.get_by_role("button", name=EXAMPLES[0])).to_be_hidden()
         page.get_by_role("tab", name="Documents").click()
         table = page.locator("table.qa-docs")
         expect(table).to_contain_text("Kangaroo notes")
@@ -243,5 +246,5 @@ def test_upload_a_file_rebuild_and_ask_about_it(browser, tmp_path):
     assert engine.snapshot().version != old
     assert [d.title for d in engine.snapshot().data.documents] == ["Wombat field notes"]
     saved = sorted(p.name for p in source.iterdir() if p.is_file())
-    assert saved == ["kangaroo.txt", "wombat-notes.txt"]  # kept beside the old file, under a safe name
-    assert (source / "wombat-notes.txt").read_text("utf-8") == WOMBAT
+    assert saved == ["Wombat-notes.txt", "kangaroo.txt"]  # kept beside the old file, under a safe name
+    assert (source / "Wombat-notes.txt").read_text("utf-8") == WOMBAT

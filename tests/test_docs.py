@@ -2,9 +2,9 @@
 
 from dataclasses import fields
 
-from qa.config import DOCS, Settings
-
 from conftest import ROOT
+
+from qa.config import DOCS, Settings
 
 
 def test_every_setting_is_documented_in_the_readme():

@@ -199,9 +199,30 @@ def test_cli_as_a_process_with_a_missing_model_and_an_existing_index(tmp_path):
                           check=False, timeout=120, env=env, cwd=tmp_path)
     assert proc.returncode == 2 and proc.stdout == ""
     assert "Traceback" not in proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("qa: ")]
-    assert errors == [f"qa: Model folder '{tmp_path / 'no-model'}' does not exist. Check QA_MODEL / --model."]
-    assert all(line.startswith(("qa: ", "WARNING ")) for line in proc.stderr.splitlines()), proc.stderr
+    # one clear line: no stale-index WARNING ("the model changed ... not rebuilt") repeating it first
+    assert proc.stderr.splitlines() == [
+        f"qa: Model folder '{tmp_path / 'no-model'}' does not exist. Check QA_MODEL / --model."], proc.stderr
+
+
+def test_start_with_only_a_file_over_the_size_limit_names_it_and_the_limit(tmp_path, monkeypatch, capsys):
+    """Not "Nothing to index" alone: which file was skipped and why, in the app and in the CLI."""
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "big.txt").write_text("A paragraph about kangaroos.\n\n" * 5000, "utf-8")  # ~150 KB
+    settings = Settings(index_dir=tmp_path / "index", source_dir=source, model="hash-64", max_file_mb=0.125)
+    startup = qa_ui.Startup()
+    startup.run(hashing(settings))
+    assert startup.error.startswith("Nothing to index"), startup.error
+    assert "big.txt is 0.1 MB, over the 0.125 MB limit" in startup.error and "QA_MAX_FILE_MB" in startup.error
+    assert startup.error in Handlers(hashing(settings), settings, startup).api_ask(QUESTION)
+    monkeypatch.setattr("qa.embedding.shared_encoder", lambda *a, **k: HashEncoder())
+    for name, value in (("QA_MODEL", "hash-64"), ("QA_MAX_FILE_MB", "0.125"), ("QA_INDEX_DIR", str(settings.index_dir)),
+                        ("QA_SOURCE_DIR", str(source))):
+        monkeypatch.setenv(name, value)
+    assert cli.main(["ask", QUESTION]) == 2
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last.startswith("qa: Nothing to index") and "big.txt is 0.1 MB, over the 0.125 MB limit" in last, last
+    assert not (tmp_path / "index" / "CURRENT").exists()
 
 
 @pytest.mark.parametrize("kind", ["missing", "empty"])

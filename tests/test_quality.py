@@ -8,12 +8,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from conftest import EVAL
 
 from qa import evaluate
 from qa.config import Settings
 from qa.engine import Engine
-
-from conftest import EVAL
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,10 @@ import socket
 
 import pytest
 
+from qa.answer import unescape_markdown
 from qa.config import Settings
 from qa.engine import Engine
-from qa.errors import BuildInProgress, NotAllowed
+from qa.errors import BuildInProgress, InputError, NotAllowed
 from qa.ui import (
     BUILDING,
     GENERIC_ERROR,
@@ -21,7 +22,6 @@ from qa.ui import (
     launch_kwargs,
     mark_stale,
     previous_questions,
-    safe_file_name,
 )
 
 QUESTION = "When did Che Guevara visit Pyongyang?"
@@ -66,7 +66,7 @@ def test_respond_passes_previous_questions_as_history(handlers, monkeypatch):
 @pytest.mark.parametrize("question, expected", [("   ", "Please type a question."), ("x" * 2001, "limit is 2000")])
 def test_bad_question_becomes_friendly_message(handlers, question, expected):
     _, chat, versions, _ = handlers.respond(question, [], [])
-    assert expected in chat[-1]["content"] and versions == [None]
+    assert expected in unescape_markdown(chat[-1]["content"]) and versions == [None]
     assert "error" in handlers.api_answer_json(question) and expected in handlers.api_ask(question)
 
 
@@ -76,15 +76,29 @@ def test_unexpected_error_shows_generic_message_not_traceback(handlers, monkeypa
 
     monkeypatch.setattr(handlers.engine, "ask", boom)
     _, chat, _, _ = handlers.respond(QUESTION, [], [])
-    assert chat[-1]["content"] == GENERIC_ERROR
+    assert unescape_markdown(chat[-1]["content"]) == GENERIC_ERROR
     assert "secret" not in handlers.api_ask(QUESTION) and "Traceback" not in handlers.api_ask(QUESTION)
 
 
 def test_index_still_building_at_startup(tmp_path, hash_encoder):
     engine = Engine(Settings(index_dir=tmp_path / "index", source_dir=tmp_path), encoder=hash_encoder)
     h = Handlers(engine, engine.settings, Startup())  # startup not done yet
-    assert h.respond(QUESTION, [], [])[1][-1]["content"] == BUILDING
+    assert unescape_markdown(h.respond(QUESTION, [], [])[1][-1]["content"]) == BUILDING
     assert h.api_answer_json(QUESTION)["error"] == BUILDING
+
+
+def test_error_messages_in_the_chat_are_shown_literally(handlers, monkeypatch):
+    """A path or a <tag> in an error message is escaped like document text, not rendered."""
+    message = "Cannot read /srv/my_docs/*draft*.txt: it has <img src=x onerror=alert(1)> in [it](http://x.invalid)."
+
+    def fail(*a, **k):
+        raise InputError(message)
+
+    monkeypatch.setattr(handlers.engine, "ask", fail)
+    _, chat, versions, _ = handlers.respond(QUESTION, [], [])
+    shown = chat[-1]["content"]
+    assert "<img" not in shown and "my_docs" not in shown and "*draft*" not in shown and "](" not in shown
+    assert unescape_markdown(shown) == message and versions == [None]
 
 
 def test_build_in_progress_message():
@@ -153,11 +167,11 @@ def test_add_then_replace_then_remove(handlers, settings, tmp_path):
     assert len(handlers.documents_table()) == 1
     report = handlers.rebuild(None, PASTED, "Kangaroo notes", "Add", "", progress=lambda f, m: None)
     assert "2 document(s)" in report
-    assert (settings.source_dir / "kangaroo-notes.txt").is_file()
+    assert (settings.source_dir / "Kangaroo-notes.txt").is_file()  # named by document.safe_filename
     upload = tmp_path / "My Wombat (v2).MD"
     upload.write_text("Wombats\n\nThe wombat digs burrows in the forest.\n", "utf-8")
     assert "1 document(s)" in handlers.rebuild([str(upload)], "", "", "Replace", "")
-    assert (settings.source_dir / "my-wombat-v2.md").is_file()
+    assert (settings.source_dir / "My-Wombat-v2.md").is_file()
     assert [row[0] for row in handlers.documents_table()] == ["Wombats"]
     assert "only document" in handlers.remove("wombats", "")
     handlers.rebuild(None, PASTED, "", "Add", "")
@@ -167,39 +181,44 @@ def test_add_then_replace_then_remove(handlers, settings, tmp_path):
     assert handlers.engine.staleness() is None
 
 
-class _WithoutRemove:
-    """An engine as it was before `remove_document` existed (exercises the rebuild fallback)."""
+def test_examples_are_shown_only_while_their_article_is_served(handlers):
+    assert handlers.examples_visible()
+    assert handlers.rebuild(None, PASTED, "", "Add", "").startswith("Added")
+    assert handlers.examples_visible()  # the article is still there
+    assert handlers.rebuild(None, PASTED, "", "Replace", "").startswith("Replaced")
+    assert not handlers.examples_visible()  # questions about the article would all be "not found"
+    empty = Engine(handlers.settings.with_(index_dir=handlers.settings.index_dir.parent / "none"),
+                   encoder=handlers.engine.encoder)
+    assert Handlers(empty, empty.settings).examples_visible()  # no index yet: the shipped article is built
 
-    def __init__(self, engine):
-        self._engine = engine
 
-    def __getattr__(self, name):
-        if name == "remove_document":
-            raise AttributeError(name)
-        return getattr(self._engine, name)
+def test_rebuild_saves_all_documents_in_one_version_and_removes_them_if_it_fails(handlers, settings, tmp_path,
+                                                                                    monkeypatch):
+    upload = tmp_path / "Wombats.md"
+    upload.write_text("Wombats\n\nThe wombat digs burrows in the forest.\n", "utf-8")
+    before = sorted(p.name for p in settings.source_dir.iterdir())
+    old = handlers.current_version()
 
+    def fail(*a, **k):
+        raise OSError("disk on fire")
 
-def test_remove_falls_back_to_rebuild_without_the_document(handlers):
-    handlers.rebuild(None, PASTED, "", "Add", "")
-    old = Handlers(_WithoutRemove(handlers.engine), handlers.settings)
-    assert "No document with id" in old.remove("nope", "")
-    assert "Removed" in old.remove("kangaroo-notes", "")
-    assert [row[1] for row in old.documents_table()] == ["unbreakable-alliance-cuba-north-korea"]
-    assert "only document" in old.remove("unbreakable-alliance-cuba-north-korea", "")
+    monkeypatch.setattr("qa.store.write_version", fail)
+    assert handlers.rebuild([str(upload)], PASTED, "", "Add", "").startswith("**Not rebuilt:**")
+    assert sorted(p.name for p in settings.source_dir.iterdir()) == before and handlers.current_version() == old
+    monkeypatch.undo()
+    versions = []
+    assert "3 document(s)" in handlers.rebuild([str(upload)], PASTED, "", "Add", "",
+                                               progress=lambda f, m: versions.append(handlers.current_version()))
+    assert set(versions[:-1]) == {old}  # one build: nothing was published before the end
+    assert sorted(p.name for p in settings.source_dir.iterdir()) == sorted([*before, "Wombats.md", "pasted-text.txt"])
 
 
 def test_rebuild_with_bad_file_changes_nothing(handlers, settings, tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"\x00\x00binary")
-    version = handlers.current_version()
+    version, before = handlers.current_version(), sorted(settings.source_dir.iterdir())
     assert "Nothing was changed" in handlers.rebuild([str(bad)], PASTED, "", "Replace", "")
-    assert handlers.current_version() == version and not (settings.source_dir / "kangaroo-notes.txt").exists()
-
-
-def test_safe_file_name():
-    assert safe_file_name("../../etc/My Notes (v2).MD") == "my-notes-v2.md"
-    assert safe_file_name("évil\\..\\x.exe") == "x.txt"
-    assert safe_file_name("...") == "document.txt"
+    assert handlers.current_version() == version and sorted(settings.source_dir.iterdir()) == before
 
 
 # --- integration: the real model over HTTP --------------------------------------------------
