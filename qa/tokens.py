@@ -74,13 +74,6 @@ def unpack(ids: np.ndarray, vectors: np.ndarray, offsets: np.ndarray, i: int) ->
     return Pieces(np.asarray(ids[lo:hi], dtype=np.int32), np.asarray(vectors[lo:hi], dtype=np.float32))
 
 
-def merge(first: Pieces, second: Pieces) -> Pieces:
-    """`first`'s pieces, then those of `second` whose ids `first` lacks (a follow-up question
-    borrows the words of the one before it)."""
-    extra = ~np.isin(second.ids, first.ids)
-    return Pieces(np.concatenate([first.ids, second.ids[extra]]), np.concatenate([first.vectors, second.vectors[extra]]))
-
-
 def idf(ids: np.ndarray, offsets: np.ndarray) -> dict[int, float]:
     """Inverse sentence frequency of each piece id over the index's sentences.
 
