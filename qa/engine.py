@@ -536,7 +536,8 @@ def score(snap: Snapshot, qvec: np.ndarray, qtokens: list[str], weights: Weights
         coverage=coverage(all_tokens, snap.window_tokens, snap.idf) if weights.coverage else None,
         answer_type=some(answer_type_scores(qtype, snap.cues, set(words(question)), rows))
         if weights.answer_type and qtype else None,
-        tokens=some(tokens.maxsim(qpieces, snap.piece_vectors, data.piece_offsets, snap.piece_idf, rows))
+        tokens=some(tokens.maxsim(qpieces, snap.piece_vectors if rows is None else data.piece_vectors,
+                                   data.piece_offsets, snap.piece_idf, rows))
         if weights.tokens and qpieces is not None else None,
     )
     return Ranked(fuse(sig, weights), sig, tuple(all_tokens), (), rows)

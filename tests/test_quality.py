@@ -22,37 +22,44 @@ def article_summary(real_engine):
 
 def test_article_hit_rates_hold_their_floor(article_summary):
     fig = article_summary["all"]
-    assert fig["hit@1"] >= 0.90  # measured 0.933
-    assert fig["hit@3"] >= 0.97  # measured 1.000
-    assert fig["mrr@5"] >= 0.93  # measured 0.967
+    assert fig["hit@1"] >= 0.93  # measured 0.967
+    assert fig["hit@3"] >= 0.99  # measured 1.000
+    assert fig["mrr@5"] >= 0.95  # measured 0.983
 
 
 def test_article_unanswerable_questions_are_refused(article_summary):
     assert article_summary["unanswerable"]["abstention"] >= 5 / 6  # measured 5 of 6
-    assert article_summary["all"]["false_abstention"] <= 2 / 30  # measured 2 of 30
+    assert article_summary["all"]["false_abstention"] <= 1 / 30  # measured 0 of 30
 
 
 def test_quotes_stay_short(article_summary):
-    assert article_summary["all"]["median_quote_words"] < 60
+    assert article_summary["all"]["median_quote_words"] < 60  # measured 26
 
 
 def test_followups_use_the_conversation(real_engine):
     records = evaluate.read_records(EVAL / "dev_chat.jsonl")
     with_history = evaluate.summarise(evaluate.run(real_engine, records))["all"]
     without = evaluate.summarise(evaluate.run(real_engine, records, use_history=False))["all"]
-    assert with_history["hit@1"] >= 0.66  # measured 2 of 3
-    assert with_history["mrr@5"] >= without["mrr@5"]  # history never makes it worse
+    assert with_history["hit@1"] >= 0.99  # measured 3 of 3
+    assert without["hit@1"] < with_history["hit@1"]  # measured 2 of 3: the history is what answers
 
 
 @pytest.mark.slow
-def test_new_article_normans_holds_its_floor():
-    records = evaluate.read_records(EVAL / "squad" / "normans_qa.jsonl")
+@pytest.mark.parametrize("name, hit1, hit3, false_refusals, refused", [
+    ("normans", 0.80, 0.88, 0.03, 0.08),  # measured 0.823, 0.906, 0 of 96, 13 of 112 (0.116)
+    ("computational_complexity_theory", 0.82, 0.90, 0.11, 0.08),  # measured 0.843, 0.924, 17 of 197 (0.086), 23 of 221 (0.104)
+])
+def test_new_articles_hold_their_floors(name, hit1, hit3, false_refusals, refused):
+    records = evaluate.read_records(EVAL / "squad" / f"{name}_qa.jsonl")
     with tempfile.TemporaryDirectory() as tmp:
         engine = Engine(Settings(index_dir=Path(tmp)))
-        engine.build([EVAL / "squad" / "normans.txt"])
+        engine.build([EVAL / "squad" / f"{name}.txt"])
         fig = evaluate.summarise(evaluate.run(engine, records))
-    assert fig["squad"]["hit@1"] >= 0.75  # measured 0.781
-    assert fig["squad"]["hit@3"] >= 0.82  # measured 0.854
+    assert fig["squad"]["hit@1"] >= hit1
+    assert fig["squad"]["hit@3"] >= hit3
+    assert fig["squad"]["false_abstention"] <= false_refusals
+    assert fig["squad-impossible"]["abstention"] >= refused
+    assert fig["squad"]["median_quote_words"] < 60  # measured 26 and 31
 
 
 def test_cli_eval_prints_every_figure(capsys, real_index):
