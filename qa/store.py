@@ -233,13 +233,23 @@ def load(index_dir: Path, version: str | None = None) -> IndexData:
             bm25_paragraphs=BM25.load(folder / "bm25_paragraphs"),
             piece_ids=piece_ids, piece_vectors=piece_vectors, piece_offsets=piece_offsets,
         )
-    except (KeyError, ValueError, TypeError, IndexError, OSError, RuntimeError, zipfile.BadZipFile) as exc:
+    except (KeyError, ValueError, TypeError, IndexError, OSError, RuntimeError, EOFError, zipfile.BadZipFile) as exc:
         raise IndexCorrupt(f"Index version {version} could not be read ({exc}); rebuild with `qa build`.") from exc
     if not (len(sentences) == len(data.sentence_vectors) == len(chunks) == data.faiss_index.ntotal
-            and len(data.paragraph_keys) == len(data.paragraph_vectors)
-            and len(piece_offsets) == len(sentences) + 1 and int(piece_offsets[-1]) == len(piece_ids) == len(piece_vectors)):
+            and len(data.paragraph_keys) == len(data.paragraph_vectors) and _pieces_fit(data)):
         raise IndexCorrupt(f"Index version {version} has inconsistent row counts; rebuild with `qa build`.")
     return data
+
+
+def _pieces_fit(data: IndexData) -> bool:
+    """Do the word-piece arrays have the shapes `qa.tokens` relies on? (1-D ids and offsets
+    starting at 0, never decreasing, ending at the piece count; vectors as wide as the others.)"""
+    ids, vecs, off = data.piece_ids, data.piece_vectors, data.piece_offsets
+    if ids.ndim != 1 or off.ndim != 1 or vecs.ndim != 2 or len(off) != len(data.sentences) + 1:
+        return False
+    dim = data.sentence_vectors.shape[1] if data.sentence_vectors.ndim == 2 else -1
+    return (len(off) > 0 and int(off[0]) == 0 and bool(np.all(np.diff(off) >= 0)) and int(off[-1]) == len(ids) == len(vecs)
+            and (vecs.shape[1] == dim or len(vecs) == 0))
 
 
 # --- helpers -----------------------------------------------------------------------------

@@ -39,9 +39,12 @@ class Pieces:
 
 
 def is_content(piece: str) -> bool:
-    """'##eva' and 'visited' count; '[CLS]', ',' and 'the' do not."""
-    core = piece.removeprefix("##")
-    return bool(core) and core.isalnum() and piece not in ("[CLS]", "[SEP]", "[PAD]") and core not in STOPWORDS
+    """'##eva' and 'visited' count; '[CLS]', ',' and 'the' do not. Word-start marks of other
+    tokenizers ('▁the' in SentencePiece, 'Ġthe' in byte-level BPE) are read the same way."""
+    if piece in ("[CLS]", "[SEP]", "[PAD]", "<s>", "</s>", "<pad>"):
+        return False
+    core = piece.removeprefix("##").removeprefix("▁").removeprefix("Ġ").lower()
+    return bool(core) and core.isalnum() and core not in STOPWORDS
 
 
 def select(pieces: list[str], ids, vectors: np.ndarray) -> Pieces:

@@ -1,0 +1,174 @@
+"""qa.tokens (word-piece late interaction) on tiny hand-made arrays: which pieces count, packing
+into the index's arrays and back, idf, and the maxsim score with and without `rows`."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from qa.tokens import Pieces, idf, is_content, maxsim, pack, select, unpack
+
+
+def _unit(*rows) -> np.ndarray:
+    v = np.asarray(rows, dtype=np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def _e(i: int, dim: int = 4) -> list[float]:
+    out = [0.0] * dim
+    out[i] = 1.0
+    return out
+
+
+# --- which pieces count ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("piece", ["[CLS]", "[SEP]", "[PAD]", ",", "?", ".", "##", "", "the", "did", "when", "##the"])
+def test_is_content_drops_markers_punctuation_and_stop_words(piece):
+    assert not is_content(piece)
+
+
+@pytest.mark.parametrize("piece", ["##eva", "che", "gu", "visit", "1961", "##ra", "pyongyang"])
+def test_is_content_keeps_words_and_word_pieces(piece):
+    assert is_content(piece)
+
+
+def test_select_keeps_content_pieces_with_their_ids_and_renormalised_vectors():
+    pieces = ["[CLS]", "when", "did", "che", "gu", "##eva", "?", "[SEP]"]
+    ids = np.arange(100, 108)
+    vectors = np.arange(8 * 3, dtype=np.float32).reshape(8, 3) + 1.0  # not unit length
+    p = select(pieces, ids, vectors)
+    assert p.ids.dtype == np.int32 and p.ids.tolist() == [103, 104, 105]
+    assert np.allclose(np.linalg.norm(p.vectors, axis=1), 1.0)
+    assert np.allclose(p.vectors, vectors[3:6] / np.linalg.norm(vectors[3:6], axis=1, keepdims=True))
+
+
+def test_select_never_returns_nothing_for_a_text_of_stop_words():
+    # only markers, a stop word and punctuation: the first real piece stands in, so the sentence owns a row
+    p = select(["[CLS]", "the", ".", "[SEP]", "[PAD]"], np.array([101, 1996, 1012, 102, 0]), np.eye(5, dtype=np.float32))
+    assert p.ids.tolist() == [1996]
+    assert np.allclose(p.vectors, np.eye(5, dtype=np.float32)[1:2])
+
+
+def test_select_ignores_pieces_beyond_the_vectors():
+    # token list longer than the vectors (e.g. truncated by the model's max length)
+    p = select(["[CLS]", "cuba", "korea", "sugar"], np.array([1, 2, 3, 4]), np.eye(3, dtype=np.float32))
+    assert p.ids.tolist() == [2, 3]
+
+
+# --- packing ---------------------------------------------------------------------------------
+
+def test_pack_unpack_round_trip():
+    a = Pieces(np.array([5, 9], dtype=np.int32), _unit(_e(0), [1, 1, 0, 0]))
+    b = Pieces(np.array([7], dtype=np.int32), _unit([0, 0.6, 0.8, 0]))
+    c = Pieces(np.array([5, 2, 3], dtype=np.int32), _unit(_e(3), _e(2), [1, 2, 3, 4]))
+    ids, vectors, offsets = pack([a, b, c], 4)
+    assert ids.dtype == np.int32 and vectors.dtype == np.float16 and offsets.dtype == np.int64
+    assert offsets.tolist() == [0, 2, 3, 6]
+    assert ids.tolist() == [5, 9, 7, 5, 2, 3]
+    for i, want in enumerate([a, b, c]):
+        got = unpack(ids, vectors, offsets, i)
+        assert got.ids.dtype == np.int32 and got.vectors.dtype == np.float32
+        assert np.array_equal(got.ids, want.ids)
+        assert np.allclose(got.vectors, want.vectors, atol=1e-3)  # float16 on disk
+
+
+def test_pack_gives_an_empty_pieces_one_zero_row():
+    full = Pieces(np.array([4], dtype=np.int32), _unit(_e(1)))
+    ids, vectors, offsets = pack([Pieces.empty(4), full, Pieces.empty(4)], 4)
+    assert offsets.tolist() == [0, 1, 2, 3]  # segments never empty
+    assert np.all(np.diff(offsets) >= 1)
+    assert ids.tolist() == [0, 4, 0]
+    assert not vectors[0].any() and not vectors[2].any()
+    empty = unpack(ids, vectors, offsets, 0)
+    assert len(empty.ids) == 1 and not empty.vectors.any()
+
+
+def test_pack_of_nothing():
+    ids, vectors, offsets = pack([], 4)
+    assert offsets.tolist() == [0]
+    assert ids.shape == (0,) and vectors.shape == (0, 4)
+    assert maxsim(Pieces(np.array([1], np.int32), _unit(_e(0))), vectors, offsets, {}).shape == (0,)
+
+
+# --- idf -------------------------------------------------------------------------------------
+
+def test_idf_counts_sentences_not_occurrences():
+    # sentence 0: 7, 7, 8   sentence 1: 7   sentence 2: 9
+    table = idf(np.array([7, 7, 8, 7, 9]), np.array([0, 3, 4, 5]))
+    assert table[7] == pytest.approx(math.log(4 / 2.5))  # in 2 of 3 sentences, however often
+    assert table[8] == pytest.approx(math.log(4 / 1.5)) == table[9]
+    assert table[7] < table[8]
+    assert idf(np.zeros(0, np.int32), np.array([0])) == {}
+
+
+# --- maxsim ----------------------------------------------------------------------------------
+
+def _index():
+    """Four sentences over a 4-d space; piece ids chosen so that 1 is common, 2 and 3 are rare."""
+    items = [
+        Pieces(np.array([1, 2], np.int32), _unit(_e(0), _e(1))),  # an exact copy of the question
+        Pieces(np.array([1], np.int32), _unit(_e(0))),  # only the common piece
+        Pieces(np.array([3, 1], np.int32), _unit([0, 0.8, 0.6, 0], _e(3))),  # a close counterpart of piece 2
+        Pieces.empty(4),  # a sentence without pieces
+    ]
+    ids, vectors, offsets = pack(items, 4)
+    return ids, vectors.astype(np.float32), offsets
+
+
+def test_exact_copy_scores_one_and_a_partial_match_less():
+    ids, vectors, offsets = _index()
+    q = Pieces(np.array([1, 2], np.int32), _unit(_e(0), _e(1)))
+    s = maxsim(q, vectors, offsets, idf(ids, offsets))
+    assert s.dtype == np.float32 and s.shape == (4,)
+    assert s[0] == pytest.approx(1.0, abs=1e-6)
+    assert 0 < s[1] < 1 and 0 < s[2] < 1
+    assert s[3] == pytest.approx(0.0)  # the zero row matches nothing
+    assert int(np.argmax(s)) == 0
+
+
+def test_maxsim_is_the_idf_weighted_mean_of_each_pieces_best_cosine():
+    ids, vectors, offsets = _index()
+    w = idf(ids, offsets)
+    q = Pieces(np.array([1, 2], np.int32), _unit(_e(0), _e(1)))
+    s = maxsim(q, vectors, offsets, w)
+    w1, w2 = w[1], w[2]
+    # sentence 2: piece 1 meets e3 (cos 0) and [0, .8, .6, 0] (cos 0) -> 0; piece 2 meets [0, .8, .6, 0] -> 0.8
+    assert s[2] == pytest.approx(w2 * 0.8 / (w1 + w2), abs=1e-3)
+    assert s[1] == pytest.approx(w1 / (w1 + w2), abs=1e-6)
+
+
+def test_an_unseen_question_piece_weighs_more_than_a_common_one():
+    ids, vectors, offsets = _index()
+    w = idf(ids, offsets)
+    assert 99 not in w
+    # piece 1 is common; piece 99 the index never saw, its vector matches sentence 2's first piece
+    q = Pieces(np.array([1, 99], np.int32), _unit(_e(0), [0, 0.8, 0.6, 0]))
+    s = maxsim(q, vectors, offsets, w)
+    unseen = max(w.values()) + math.log(3)
+    assert s[2] > s[1]  # meeting only the unseen piece beats meeting only the common one
+    assert s[2] == pytest.approx(unseen / (w[1] + unseen), abs=1e-3)
+    assert s[1] == pytest.approx(w[1] / (w[1] + unseen), abs=1e-3)
+
+
+def test_maxsim_with_rows_equals_the_full_result_at_those_rows():
+    rng = np.random.default_rng(7)
+    items = [Pieces(rng.integers(0, 20, m).astype(np.int32), _unit(*rng.normal(size=(m, 8))))
+             for m in (3, 1, 5, 2, 4, 1, 6)]
+    ids, vectors, offsets = pack(items, 8)
+    w = idf(ids, offsets)
+    q = Pieces(np.array([3, 11, 42], np.int32), _unit(*rng.normal(size=(3, 8))))
+    full = maxsim(q, vectors, offsets, w)
+    for rows in ([0], [6], [2, 4, 5], [5, 0, 3], list(range(7))):
+        part = maxsim(q, vectors, offsets, w, np.array(rows))
+        assert part.shape == (len(rows),)
+        assert np.allclose(part, full[rows], atol=1e-6), rows
+    assert maxsim(q, vectors, offsets, w, np.array([], dtype=np.int64)).shape == (0,)
+
+
+def test_maxsim_without_question_pieces_is_zero():
+    ids, vectors, offsets = _index()
+    s = maxsim(Pieces.empty(4), vectors, offsets, idf(ids, offsets))
+    assert s.shape == (4,) and not s.any()
+    assert not maxsim(Pieces.empty(4), vectors, offsets, {}, np.array([1, 2])).any()
