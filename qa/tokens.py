@@ -93,15 +93,16 @@ def idf(ids: np.ndarray, offsets: np.ndarray) -> dict[int, float]:
 
 
 def maxsim(query: Pieces, vectors: np.ndarray, offsets: np.ndarray, weights: dict[int, float],
-           rows: np.ndarray | None = None) -> np.ndarray:
+           rows: np.ndarray | None = None, rarest: float | None = None) -> np.ndarray:
     """The idf-weighted late-interaction score of every sentence (or of `rows` only: then the
     result is aligned with `rows`). A question piece the index never saw weighs as a piece in
-    a third of a sentence (log 3 above the rarest seen one)."""
+    a third of a sentence (log 3 above the rarest seen one; `rarest` is max(weights.values()),
+    for callers that keep it)."""
     n = len(offsets) - 1
     size = n if rows is None else len(rows)
     if size == 0 or len(query.ids) == 0 or len(vectors) == 0:
         return np.zeros(size, dtype=np.float32)
-    unseen = max(weights.values(), default=0.0) + math.log(3)
+    unseen = (max(weights.values(), default=0.0) if rarest is None else rarest) + math.log(3)
     w = np.array([weights.get(int(t), unseen) for t in query.ids], dtype=np.float32)
     w = w / max(float(w.sum()), 1e-12)
     q = query.vectors.astype(np.float32)
