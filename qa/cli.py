@@ -21,6 +21,8 @@ from .errors import QAError
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--index", type=Path, help="index folder (default: QA_INDEX_DIR or ./index)")
     p.add_argument("--model", help="embedding model id or folder (default: the embedded all-MiniLM-L6-v2)")
+    p.add_argument("--reranker", help="optional cross-encoder folder or cached id that reorders the best sentences "
+                                      "(default: QA_RERANKER, off)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -76,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
         settings = Settings.from_env(index_dir=getattr(args, "index", None), model=getattr(args, "model", None),
+                                     reranker=getattr(args, "reranker", None),
                                      host=getattr(args, "host", None), port=getattr(args, "port", None))
         return COMMANDS[args.cmd](args, settings)
     except QAError as exc:

@@ -23,6 +23,8 @@ DOCS: dict[str, str] = {
     "batch_wait_ms": "Under load, how long the question starting an encode call waits for others to join it, "
                      "in milliseconds (a lone question never waits).",
     "ann_threshold": "Chunk count above which FAISS switches from exact to approximate (HNSW) search.",
+    "reranker": "Optional cross-encoder (sentence-transformers CrossEncoder folder, or hub id already cached) "
+                "that reorders the best few sentences; off when empty.",
 }
 
 ENV_PREFIX = "QA_"
@@ -44,6 +46,7 @@ class Settings:
     concurrency: int = 32
     batch_wait_ms: float = 3.0
     ann_threshold: int = 200_000
+    reranker: str = ""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:

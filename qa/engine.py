@@ -60,6 +60,8 @@ class Policy:
     followup_boost: float = 0.05  # bonus for sentences in the paragraph the last answer cited
     followup_repeat: float = 0.3  # penalty for the very sentence the last answer quoted
     diverse: bool = True  # citations 2 and 3 include the best purely semantic matches
+    rerank_top: int = 8  # with QA_RERANKER: the best sentences the cross-encoder reorders
+    rerank_weight: float = 1.0  # ...adding this times its (0, 1) score to their fused score
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ class Ranked:
     qtokens: tuple[str, ...]
     qwords: tuple[str, ...]
     rows: np.ndarray | None = None  # on a very large index: the only sentences scored exactly
+    calibrated: float | None = None  # top fused score before reranking ("not in this document" uses it)
 
 
 class Snapshot:
@@ -130,6 +133,7 @@ class Engine:
         self._snap: Snapshot | None = None
         self._snap_lock = threading.Lock()
         self._broken: str | None = None  # a published version that failed to load (not retried)
+        self._reranker = None
 
     # -- encoder and snapshot ------------------------------------------------------------
     @property
@@ -170,7 +174,25 @@ class Engine:
         history = [clean_question(h, self.settings.max_question_chars, strict=False) for h in history][-3:]
         history = [h for h in history if h]
         ranked = self._rank(snap, question, history)
+        if self.settings.reranker:
+            ranked = self._rerank(snap, " ".join(history[-1:] + [question]) if is_followup(question) else question,
+                                  ranked)
         return self._answer(snap, question, ranked, k)
+
+    def _rerank(self, snap: Snapshot, question: str, r: Ranked) -> Ranked:
+        """QA_RERANKER: the cross-encoder reorders the `rerank_top` best sentences (qa/rerank.py)."""
+        if self._reranker is None:
+            from .rerank import Reranker
+
+            self._reranker = Reranker(self.settings.reranker)
+        p = self.policy
+        pool = np.arange(len(r.fused)) if r.rows is None else r.rows
+        if not len(pool):
+            return r
+        top = pool[np.argsort(-r.fused[pool], kind="stable")[:p.rerank_top]]
+        fused = r.fused.copy()
+        fused[top] += p.rerank_weight * self._reranker.scores(question, [snap.data.sentences[i].text for i in top])
+        return replace(r, fused=fused, calibrated=float(r.fused[pool].max()))
 
     def _rank(self, snap: Snapshot, question: str, history: list[str]) -> Ranked:
         p = self.policy
@@ -224,7 +246,8 @@ class Engine:
             ev = ans.Evidence(rank_of(dense, i), rank_of(lexical, i) if has_bm25 else None,
                               round(float(r.fused[i]), 4), matched)
             citations.append(ans.make_citation(snap.docs[first.doc], first, last, float(r.fused[i]), ev))
-        found = decide_found(float(r.fused[best[0]]), missing_share(list(r.qtokens), snap.idf), p)
+        top = r.calibrated if r.calibrated is not None else float(r.fused[best[0]])
+        found = decide_found(top, missing_share(list(r.qtokens), snap.idf), p)
         return ans.Answer(question, found, citations[0].quote if found else None, tuple(citations),
                           data.version, len(data.documents))
 
