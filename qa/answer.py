@@ -63,20 +63,32 @@ class Answer:
 
 # --- quote selection ---------------------------------------------------------------------
 
+_ANAPHOR = re.compile(r"^[\"'“‘(]?(he|she|it|they|his|her|its|their|this|these|that|those|there|such|him|them)\b", re.I)
+
+
 def quote_span(sentences: list[Sentence], scores: np.ndarray, best: int, margin: float,
-               max_sentences: int = 3) -> tuple[int, int]:
+               max_sentences: int = 3, self_contained: bool = True) -> tuple[int, int]:
     """Grow the quote from sentence `best` to contiguous neighbours (same paragraph) that score
-    within `margin` of it, up to `max_sentences`. Returns (first, last) sentence indices."""
+    within `margin` of it, up to `max_sentences`. With `self_contained`, a quote that would
+    open with a pronoun ("He appointed ...") also takes the sentence before it, which names
+    whom it means. Returns (first, last) sentence indices."""
+    def same(i: int) -> bool:
+        return 0 <= i < len(sentences) and sentences[i].para == sentences[best].para \
+            and sentences[i].doc == sentences[best].doc
+
     lo = hi = best
     floor = scores[best] - margin
     while hi - lo + 1 < max_sentences:
-        left = lo - 1 if lo > 0 and sentences[lo - 1].para == sentences[best].para and sentences[lo - 1].doc == sentences[best].doc else None
-        right = hi + 1 if hi + 1 < len(sentences) and sentences[hi + 1].para == sentences[best].para and sentences[hi + 1].doc == sentences[best].doc else None
-        cands = [i for i in (left, right) if i is not None and scores[i] >= floor]
+        cands = [i for i in (lo - 1, hi + 1) if same(i) and scores[i] >= floor]
         if not cands:
             break
         pick = max(cands, key=lambda i: scores[i])
         lo, hi = min(lo, pick), max(hi, pick)
+    if self_contained and same(lo - 1) and _ANAPHOR.match(sentences[lo].text):
+        if hi - lo + 1 >= max_sentences:
+            hi -= 1 if hi > best else 0  # make room, never dropping the best sentence itself
+        if hi - lo + 1 < max_sentences:
+            lo -= 1
     return lo, hi
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from qa.answer import escape_markdown, sources_html, to_markdown
 
 
@@ -43,3 +45,46 @@ def test_not_found_answer_is_labelled_and_keeps_nearest_passages(fake_engine):
     md = to_markdown(ans, docs)
     assert "Not in this document" in md and "Closest passages, but not an answer" in md
     assert "not an answer" in sources_html(ans, docs)
+
+
+# --- quote spans ------------------------------------------------------------------------------
+
+def _sents(*paras: list[str]):
+    from qa.chunking import Sentence
+
+    out, pos = [], 0
+    for p, texts in enumerate(paras, 1):
+        for i, t in enumerate(texts):
+            out.append(Sentence("d", p, i, pos, pos + len(t), t))
+            pos += len(t) + 1
+    return out
+
+
+def test_quote_grows_to_neighbours_within_the_margin_only():
+    from qa.answer import quote_span
+
+    s = _sents(["A one.", "B two.", "C three.", "D four."])
+    assert quote_span(s, np.array([0.1, 1.0, 0.95, 0.2]), 1, 0.1) == (1, 2)
+    assert quote_span(s, np.array([0.1, 1.0, 0.5, 0.2]), 1, 0.1) == (1, 1)
+
+
+def test_a_quote_opening_with_a_pronoun_takes_the_sentence_that_names_whom():
+    from qa.answer import quote_span
+
+    s = _sents(["Edward the Confessor ruled.", "He made Ralph earl of Hereford.", "Later more."],
+               ["It began again."])
+    low = np.array([0.0, 1.0, 0.0, 0.0])
+    assert quote_span(s, low, 1, 0.1) == (0, 1)
+    assert quote_span(s, low, 1, 0.1, self_contained=False) == (1, 1)
+    # never across a paragraph: "It began again." opens paragraph 2, nothing before it there
+    assert quote_span(s, np.array([0.0, 0.0, 0.0, 1.0]), 3, 0.1) == (3, 3)
+
+
+def test_the_pronoun_rule_keeps_three_sentences_and_the_best_one():
+    from qa.answer import quote_span
+
+    s = _sents(["Castro spoke.", "They met him.", "It went well.", "Then all left."])
+    # the margin alone would quote sentences 1-3 (opening with "They"); the sentence naming
+    # whom replaces the last one, and the best sentence (1) stays
+    lo, hi = quote_span(s, np.array([0.0, 1.0, 0.99, 0.98]), 1, 0.1)
+    assert (lo, hi) == (0, 2) and lo <= 1 <= hi
