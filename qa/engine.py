@@ -522,7 +522,7 @@ class Engine:
             log.warning("the index is stale (%s) but was not rebuilt: %s; still serving version %s",
                         reason, exc, self.snapshot().version)
             return None
-        log.warning("rebuilt the index: %s", reason)
+        log.info("rebuilt the index: %s", reason)  # callers tell the user (CLI line, app status)
         return reason
 
 
