@@ -115,10 +115,10 @@ def _vector_cache(previous: IndexData | None, model_name: str) -> tuple[dict[str
 
 def _encode_with_cache(texts: list[str], encoder: Encoder, cache: dict, say: Progress, pieces: dict,
                        with_pieces: int) -> tuple[np.ndarray, int]:
-    """Vectors for `texts`, encoding only what `cache` lacks; the first `with_pieces` texts also
-    get their word pieces into `pieces` (when the encoder gives them)."""
+    """Vectors for `texts`, encoding only what `cache` lacks; the first `with_pieces` texts (the
+    sentences) also get their word pieces into `pieces`, from the same model call."""
     keys = [text_key(t) for t in texts]
-    want = {keys[i] for i in range(with_pieces)} if hasattr(encoder, "encode_pieces") else set()
+    want = {keys[i] for i in range(with_pieces)}
     todo = sorted({k: t for k, t in zip(keys, texts) if k not in cache or (k in want and k not in pieces)}.items(),
                   key=lambda kv: len(kv[1]))
     step = 128

@@ -34,8 +34,8 @@ class Encoder(Protocol):
     def encode(self, texts: list[str]) -> np.ndarray:
         """texts -> float32 array (len(texts), dim), rows L2-normalised."""
 
-    # Optional: encoders that also give word-piece vectors (qa.tokens) define
-    # encode_pieces(texts) -> (vectors, list[Pieces]); without it that signal is zero.
+    def encode_pieces(self, texts: list[str]) -> tuple[np.ndarray, list]:
+        """The same vectors plus each text's content word pieces (`qa.tokens.Pieces`)."""
 
 
 def resolve_model(name: str) -> str:

@@ -23,7 +23,7 @@ from . import answer as ans
 from . import document, store, tokens
 from .build import CHUNKING, Progress, SourceFolder, Sources, build_index, read_documents, resolve
 from .config import Settings
-from .errors import IndexCorrupt, IndexMissing, InputError, QAError
+from .errors import IndexCorrupt, IndexMissing, InputError, ModelError, QAError
 from .lexical import tokenize, words
 from .retrieval import (
     Cues,
@@ -43,7 +43,8 @@ from .retrieval import (
 
 log = logging.getLogger("qa")
 
-_PRONOUNS = frozenset(["he", "him", "his", "she", "her", "hers", "it", "its", "they", "them", "their", "theirs", "this", "that", "these", "those", "there", "then", "such", "the", "same"])
+_PRONOUNS = frozenset("he him his she her hers it its they them their theirs this that these those there "
+                      "then such the same".split())
 _FOLLOWUP_START = re.compile(r"^(and|but|also|what about|how about|and what|why|so)\b", re.IGNORECASE)
 
 
@@ -115,10 +116,6 @@ class Snapshot:
     def piece_rarest(self) -> float:
         return max(self.piece_idf.values(), default=0.0)
 
-    @cached_property
-    def piece_vectors(self) -> np.ndarray:
-        """The word-piece vectors as float32 (float16 on disk), converted once, not per question."""
-        return np.ascontiguousarray(self.data.piece_vectors, dtype=np.float32)
 
     @property
     def version(self) -> str:
@@ -184,7 +181,9 @@ class Engine:
         if self._reranker is None:
             from .rerank import Reranker
 
-            self._reranker = Reranker(self.settings.reranker)
+            with self._snap_lock:  # one Reranker (and one model load) however many first questions
+                if self._reranker is None:
+                    self._reranker = Reranker(self.settings.reranker)
         p = self.policy
         pool = np.arange(len(r.fused)) if r.rows is None else r.rows
         if not len(pool):
@@ -201,7 +200,7 @@ class Engine:
         if followup:
             texts.append(history[-1])
         vecs, pieces = self._encode(texts)
-        qvec, qpieces = vecs[0], pieces[0]  # word pieces: the question's own words only
+        qvec, qpieces = vecs[0], pieces[0]
         qtokens = tokenize(question)
         borrowed: list[str] = []
         boost_rows: list[int] = []
@@ -209,6 +208,7 @@ class Engine:
             qvec = vecs[0] + p.followup_weight * vecs[1]
             qvec = qvec / max(float(np.linalg.norm(qvec)), 1e-12)
             borrowed = [t for t in dict.fromkeys(tokenize(history[-1])) if t not in qtokens]
+            qpieces = tokens.merge(qpieces, pieces[1], p.followup_weight)
             prev = self._rank(snap, history[-1], history[:-1])
             shown = int(np.argmax(prev.fused))  # the sentence the previous answer quoted
             boost_rows = [int(snap.sentence_para_rows[shown])]
@@ -221,12 +221,13 @@ class Engine:
                       tuple(w for w in words(question) if tokenize(w)), ranked.rows)
 
     def _encode(self, texts: list[str]) -> tuple[np.ndarray, list]:
-        """Question vectors and word pieces (no pieces from an encoder that cannot give them)."""
+        """Question vectors and word pieces (an encoder must give both: the calibrated scores
+        count on the word-piece match)."""
         enc = self.encoder
-        if hasattr(enc, "encode_pieces"):
-            return enc.encode_pieces(texts)
-        vecs = enc.encode(texts)
-        return vecs, [tokens.Pieces.empty(vecs.shape[1])] * len(texts)
+        if not hasattr(enc, "encode_pieces"):
+            raise ModelError(f"The encoder {getattr(enc, 'name', enc)!r} gives no word pieces (encode_pieces); "
+                             "answers would be refused wrongly. Use a sentence-transformers model.")
+        return enc.encode_pieces(texts)
 
     def _answer(self, snap: Snapshot, question: str, r: Ranked, k: int) -> ans.Answer:
         data, p = snap.data, self.policy
@@ -527,13 +528,15 @@ class Engine:
 
 
 def score(snap: Snapshot, qvec: np.ndarray, qtokens: list[str], weights: Weights, question: str = "",
-          qpieces: tokens.Pieces | None = None, borrowed: list[str] = (), borrowed_weight: float = 0.0) -> Ranked:
+          qpieces: tokens.Pieces | None = None, borrowed: tuple[str, ...] | list[str] = (),
+          borrowed_weight: float = 0.0) -> Ranked:
     """Every sentence's signals and fused score for one question. `borrowed` are a follow-up's
     words taken from the previous question: they count in BM25 at `borrowed_weight`.
 
     On a very large index (`snap.approximate`) only candidates are scored exactly: the
     approximate FAISS neighbours plus BM25's best (`retrieval.candidate_rows`); every other
-    sentence gets dense scores of -1 and no word-piece or answer-type credit."""
+    sentence gets sentence and window scores of -1 and no paragraph, word-piece or
+    answer-type credit."""
     data = snap.data
     n, npara = len(data.sentences), len(data.paragraph_keys)
     qtype = question_type(question)
@@ -556,7 +559,8 @@ def score(snap: Snapshot, qvec: np.ndarray, qtokens: list[str], weights: Weights
     sig = Signals(
         dense_sent=dense(data.sentence_vectors),
         dense_win=dense(data.chunk_vectors),
-        dense_para=some(dense_scores(q, data.paragraph_vectors)[para_rows]),
+        dense_para=some(dense_scores(q, data.paragraph_vectors)[para_rows]) if weights.para
+        else np.zeros(n, dtype=np.float32),
         bm25_sent=bm25_sent,
         bm25_para=bm25_para[snap.sentence_para_rows],
         coverage=coverage(all_tokens, snap.window_tokens, snap.idf) if weights.coverage else None,
@@ -565,12 +569,12 @@ def score(snap: Snapshot, qvec: np.ndarray, qtokens: list[str], weights: Weights
     )
     fused = fuse(sig, weights)
     if weights.tokens and qpieces is not None:  # the costliest signal: only where it can matter
-        vectors = snap.piece_vectors if rows is None else data.piece_vectors  # float32 copy only when small
         piece = np.zeros(n, dtype=np.float32)
         done = np.zeros(0, dtype=np.int64)
         for near in _piece_rows(snap, fused, rows, sig):
             near = np.setdiff1d(near, done)
-            piece[near] = tokens.maxsim(qpieces, vectors, data.piece_offsets, snap.piece_idf, near, snap.piece_rarest)
+            piece[near] = tokens.maxsim(qpieces, data.piece_vectors, data.piece_offsets, snap.piece_idf, near,
+                                        snap.piece_rarest)
             fused[near] += weights.tokens * piece[near]
             done = np.union1d(done, near)
         sig = replace(sig, tokens=piece)

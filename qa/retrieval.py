@@ -217,29 +217,6 @@ def candidate_rows(query: np.ndarray, index, bm25_sent: np.ndarray, k: int = 256
     return np.unique(np.concatenate(parts))
 
 
-def candidate_signals(query: np.ndarray, index, sentence_vectors: np.ndarray, chunk_vectors: np.ndarray,
-                      paragraph_vectors: np.ndarray, para_rows: np.ndarray, bm25_sent: np.ndarray,
-                      bm25_para: np.ndarray, k: int = 256, lexical_k: int = 128) -> tuple[np.ndarray, Signals]:
-    """Dense and BM25 signals, exact for `candidate_rows` only. The returned Signals are full
-    length, as `fuse` expects, with the dense signals at -1 elsewhere, so a non-candidate never
-    outranks a candidate. Returns (candidate rows, signals). `bm25_para` is already mapped to
-    sentences.
-
-    >>> import faiss; v = np.eye(3, dtype=np.float32); ix = faiss.IndexFlatIP(3); ix.add(v)
-    >>> rows, sig = candidate_signals(v[1], ix, v, v, v, np.arange(3), np.zeros(3), np.zeros(3), k=1)
-    >>> rows.tolist(), sig.dense_sent.tolist()
-    ([1], [-1.0, 1.0, -1.0])
-    """
-    n = len(sentence_vectors)
-    rows = candidate_rows(query, index, bm25_sent, k, lexical_k)
-    q = np.asarray(query, dtype=np.float32).reshape(-1)
-    sig = Signals(dense_sent=spread(sentence_vectors[rows] @ q, rows, n, -1.0),
-                  dense_win=spread(chunk_vectors[rows] @ q, rows, n, -1.0),
-                  dense_para=spread(paragraph_vectors[para_rows[rows]] @ q, rows, n, -1.0),
-                  bm25_sent=np.asarray(bm25_sent, dtype=np.float32), bm25_para=np.asarray(bm25_para, dtype=np.float32))
-    return rows, sig
-
-
 def spread(values: np.ndarray, rows: np.ndarray, n: int, fill: float) -> np.ndarray:
     """Candidate values -> a full-length array: spread([5, 7], [0, 2], 3, -1) -> [5, -1, 7]."""
     out = np.full(n, fill, dtype=np.float32)

@@ -243,12 +243,12 @@ def load(index_dir: Path, version: str | None = None) -> IndexData:
 
 def _pieces_fit(data: IndexData) -> bool:
     """Do the word-piece arrays have the shapes `qa.tokens` relies on? (1-D ids and offsets
-    starting at 0, never decreasing, ending at the piece count; vectors as wide as the others.)"""
+    starting at 0, at least one row per sentence, ending at the piece count; vectors as wide as the others.)"""
     ids, vecs, off = data.piece_ids, data.piece_vectors, data.piece_offsets
     if ids.ndim != 1 or off.ndim != 1 or vecs.ndim != 2 or len(off) != len(data.sentences) + 1:
         return False
     dim = data.sentence_vectors.shape[1] if data.sentence_vectors.ndim == 2 else -1
-    return (len(off) > 0 and int(off[0]) == 0 and bool(np.all(np.diff(off) >= 0)) and int(off[-1]) == len(ids) == len(vecs)
+    return (len(off) > 0 and int(off[0]) == 0 and bool(np.all(np.diff(off) >= 1)) and int(off[-1]) == len(ids) == len(vecs)
             and (vecs.shape[1] == dim or len(vecs) == 0))
 
 

@@ -28,53 +28,71 @@ from .lexical import STOPWORDS
 
 @dataclass(frozen=True)
 class Pieces:
-    """The content word pieces of one text: vocabulary ids and unit vectors (one row each)."""
+    """The content word pieces of one text: vocabulary ids and unit vectors (one row each);
+    `scale` (optional) multiplies each piece's idf weight (a follow-up's borrowed words)."""
 
     ids: np.ndarray  # int32, shape (m,)
-    vectors: np.ndarray  # float32, shape (m, dim), rows L2-normalised
+    vectors: np.ndarray  # float32 (float16 when read back from an index), shape (m, dim), rows L2-normalised
+    scale: np.ndarray | None = None
 
     @staticmethod
     def empty(dim: int) -> Pieces:
         return Pieces(np.zeros(0, dtype=np.int32), np.zeros((0, dim), dtype=np.float32))
 
 
+_SPECIAL = frozenset(("[CLS]", "[SEP]", "[PAD]", "[UNK]", "<s>", "</s>", "<pad>", "<unk>"))
+
+
 def is_content(piece: str) -> bool:
-    """'##eva' and 'visited' count; '[CLS]', ',' and 'the' do not. Word-start marks of other
-    tokenizers ('▁the' in SentencePiece, 'Ġthe' in byte-level BPE) are read the same way."""
-    if piece in ("[CLS]", "[SEP]", "[PAD]", "<s>", "</s>", "<pad>"):
+    """'##eva' and 'visited' count; '[CLS]', ',' and 'the' do not; a word's continuation never
+    counts as a stop word ('##it' of 'Politburo'). Word-start marks of other tokenizers ('▁the'
+    in SentencePiece, 'Ġthe' in byte-level BPE) are read the same way."""
+    if piece in _SPECIAL:
         return False
-    core = piece.removeprefix("##").removeprefix("▁").removeprefix("Ġ").lower()
+    if piece.startswith("##"):
+        return piece[2:].isalnum()
+    core = piece.removeprefix("▁").removeprefix("Ġ").lower()
     return bool(core) and core.isalnum() and core not in STOPWORDS
 
 
 def select(pieces: list[str], ids, vectors: np.ndarray) -> Pieces:
-    """Keep the content pieces of one encoded text (vectors re-normalised; never empty when the
-    text has any piece at all, so every sentence owns at least one row)."""
-    keep = [i for i, p in enumerate(pieces) if is_content(p)]
-    if not keep:
-        keep = [i for i, p in enumerate(pieces) if p not in ("[CLS]", "[SEP]", "[PAD]")][:1] or [0]
-    keep = [i for i in keep if i < len(vectors)]
-    vecs = np.asarray(vectors, dtype=np.float32)[keep]
+    """Keep the content pieces of one encoded text (vectors re-normalised). A text of stop
+    words only has none: it matches nothing, rather than matching other stop words."""
+    keep = [i for i, p in enumerate(pieces) if is_content(p) and i < len(vectors)]
+    vectors = np.asarray(vectors, dtype=np.float32)
+    vecs = vectors[keep] if keep else np.zeros((0, vectors.shape[-1]), dtype=np.float32)
     vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
     return Pieces(np.asarray([int(ids[i]) for i in keep], dtype=np.int32), vecs)
 
 
+def merge(own: Pieces, borrowed: Pieces, weight: float) -> Pieces:
+    """A follow-up's pieces: its own, then the previous question's that it lacks, at `weight`."""
+    extra = ~np.isin(borrowed.ids, own.ids)
+    scale = np.concatenate([np.ones(len(own.ids), np.float32) if own.scale is None else own.scale,
+                            np.full(int(extra.sum()), weight, np.float32)])
+    return Pieces(np.concatenate([own.ids, borrowed.ids[extra]]),
+                  np.concatenate([own.vectors, borrowed.vectors[extra].astype(own.vectors.dtype)]), scale)
+
+
 def pack(items: list[Pieces], dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-sentence pieces -> (ids, float16 vectors, offsets) arrays for the index folder.
-    A sentence without pieces gets one zero row, so segments are never empty."""
-    items = [p if len(p.ids) else Pieces(np.zeros(1, np.int32), np.zeros((1, dim), np.float32)) for p in items]
+    A sentence without pieces gets one zero row (id 0), so segments are never empty."""
+    items = [p if len(p.ids) else Pieces(np.zeros(1, np.int32), np.zeros((1, dim), np.float16)) for p in items]
     offsets = np.zeros(len(items) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum([len(p.ids) for p in items])
     if not items:
         return np.zeros(0, np.int32), np.zeros((0, dim), np.float16), offsets
     return (np.concatenate([p.ids for p in items]).astype(np.int32),
-            np.concatenate([p.vectors for p in items]).astype(np.float16), offsets)
+            np.concatenate([np.asarray(p.vectors, dtype=np.float16) for p in items]), offsets)
 
 
 def unpack(ids: np.ndarray, vectors: np.ndarray, offsets: np.ndarray, i: int) -> Pieces:
-    """Sentence i's pieces back out of the packed arrays (the embedding cache reuses them)."""
+    """Sentence i's pieces back out of the packed arrays, still float16 (the embedding cache
+    reuses them; a zero row stands for "no pieces")."""
     lo, hi = int(offsets[i]), int(offsets[i + 1])
-    return Pieces(np.asarray(ids[lo:hi], dtype=np.int32), np.asarray(vectors[lo:hi], dtype=np.float32))
+    vecs = vectors[lo:hi]
+    keep = np.any(vecs != 0, axis=1)
+    return Pieces(np.asarray(ids[lo:hi][keep], dtype=np.int32), vecs[keep])
 
 
 def idf(ids: np.ndarray, offsets: np.ndarray) -> dict[int, float]:
@@ -96,14 +114,16 @@ def maxsim(query: Pieces, vectors: np.ndarray, offsets: np.ndarray, weights: dic
            rows: np.ndarray | None = None, rarest: float | None = None) -> np.ndarray:
     """The idf-weighted late-interaction score of every sentence (or of `rows` only: then the
     result is aligned with `rows`). A question piece the index never saw weighs as a piece in
-    a third of a sentence (log 3 above the rarest seen one; `rarest` is max(weights.values()),
-    for callers that keep it)."""
+    no sentence would, log((n+1)/0.5), which is log 3 above the rarest seen one (`rarest` is
+    max(weights.values()), for callers that keep it)."""
     n = len(offsets) - 1
     size = n if rows is None else len(rows)
     if size == 0 or len(query.ids) == 0 or len(vectors) == 0:
         return np.zeros(size, dtype=np.float32)
     unseen = (max(weights.values(), default=0.0) if rarest is None else rarest) + math.log(3)
     w = np.array([weights.get(int(t), unseen) for t in query.ids], dtype=np.float32)
+    if query.scale is not None:
+        w = w * query.scale
     w = w / max(float(w.sum()), 1e-12)
     q = query.vectors.astype(np.float32)
     if rows is None:

@@ -19,7 +19,7 @@ from bench.coldstart import cold_start
 from bench.http import app_server, run_levels
 from qa.build import make_faiss_index
 from qa.embedding import SentenceEncoder
-from qa.retrieval import Signals, candidate_signals, fuse
+from qa.retrieval import Signals, candidate_rows, fuse, spread
 
 # --- cold start: what `import qa` and `qa --help` load ----------------------------------------
 
@@ -168,7 +168,7 @@ def test_hnsw_as_built_keeps_recall_at_10_above_095(embedding_like, real_engine)
     assert scale.recall_at(found, truth, 10) >= 0.95
 
 
-def test_candidate_signals_match_exact_scoring_on_the_top_answers(embedding_like):
+def test_candidate_rows_match_exact_scoring_on_the_top_answers(embedding_like):
     n, rng = 20_000, np.random.default_rng(3)
     sent = embedding_like.sample(n)
     win = sent + 0.3 * np.roll(sent, 1, axis=0)
@@ -182,8 +182,9 @@ def test_candidate_signals_match_exact_scoring_on_the_top_answers(embedding_like
     for q in sent[rng.choice(n, 30, replace=False)] + 0.05:
         q = q / np.linalg.norm(q)
         exact = fuse(Signals(sent @ q, win @ q, (paras @ q)[para_rows], bm25_s, bm25_p))
-        rows, sig = candidate_signals(q, index, sent, win, paras, para_rows, bm25_s, bm25_p)
-        approx = fuse(sig)
+        rows = candidate_rows(q, index, bm25_s)  # what engine.score does above the ANN threshold
+        approx = fuse(Signals(spread(sent[rows] @ q, rows, n, -1.0), spread(win[rows] @ q, rows, n, -1.0),
+                              spread((paras @ q)[para_rows[rows]], rows, n, 0.0), bm25_s, bm25_p))
         assert len(rows) < n / 20
         agree += int(np.argmax(approx) == np.argmax(exact))
         np.testing.assert_allclose(approx[rows], exact[rows], rtol=1e-4, atol=1e-5)

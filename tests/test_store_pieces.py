@@ -123,7 +123,8 @@ def test_damaged_pieces_with_a_matching_checksum_are_still_refused(tmp_path, how
 
 
 # Well-formed archives of the wrong shape, with a matching checksum: refused when read.
-@pytest.mark.parametrize("how", ["empty-file", "2d-offsets", "scalar-offsets", "decreasing-offsets", "narrow-vectors"])
+@pytest.mark.parametrize("how", ["empty-file", "2d-offsets", "scalar-offsets", "decreasing-offsets", "empty-segment",
+                                 "narrow-vectors"])
 def test_malformed_pieces_with_a_matching_checksum_are_refused(tmp_path, how):
     data = _write(tmp_path)
     folder = store.versions_dir(tmp_path) / data.version
@@ -135,6 +136,10 @@ def test_malformed_pieces_with_a_matching_checksum_are_refused(tmp_path, how):
                  offsets=np.stack([data.piece_offsets, data.piece_offsets], 1))
     elif how == "scalar-offsets":
         np.savez(p, ids=data.piece_ids, vectors=data.piece_vectors, offsets=np.int64(5))
+    elif how == "empty-segment":
+        off = data.piece_offsets.copy()
+        off[1] = off[0]  # sentence 0 would own no rows: maxsim's reduceat needs every segment non-empty
+        np.savez(p, ids=data.piece_ids, vectors=data.piece_vectors, offsets=off)
     elif how == "decreasing-offsets":
         off = data.piece_offsets.copy()
         off[1] = off[2] + 1  # sentence 1 would own rows [off[2] + 1, off[2]): a negative count

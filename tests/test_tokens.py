@@ -24,12 +24,13 @@ def _e(i: int, dim: int = 4) -> list[float]:
 
 # --- which pieces count ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("piece", ["[CLS]", "[SEP]", "[PAD]", ",", "?", ".", "##", "", "the", "did", "when", "##the"])
+@pytest.mark.parametrize("piece", ["[CLS]", "[SEP]", "[PAD]", "[UNK]", ",", "?", ".", "##", "", "the", "did", "when"])
 def test_is_content_drops_markers_punctuation_and_stop_words(piece):
     assert not is_content(piece)
 
 
-@pytest.mark.parametrize("piece", ["##eva", "che", "gu", "visit", "1961", "##ra", "pyongyang"])
+@pytest.mark.parametrize("piece", ["##eva", "che", "gu", "visit", "1961", "##ra", "pyongyang",
+                                   "##it", "##or", "▁visit", "Ġvisit"])  # a continuation is never a stop word
 def test_is_content_keeps_words_and_word_pieces(piece):
     assert is_content(piece)
 
@@ -44,11 +45,11 @@ def test_select_keeps_content_pieces_with_their_ids_and_renormalised_vectors():
     assert np.allclose(p.vectors, vectors[3:6] / np.linalg.norm(vectors[3:6], axis=1, keepdims=True))
 
 
-def test_select_never_returns_nothing_for_a_text_of_stop_words():
-    # only markers, a stop word and punctuation: the first real piece stands in, so the sentence owns a row
+def test_select_gives_no_pieces_for_a_text_of_stop_words():
+    # only markers, a stop word and punctuation: nothing to match (a stop word must not match
+    # another stop word); pack gives such a sentence a zero row
     p = select(["[CLS]", "the", ".", "[SEP]", "[PAD]"], np.array([101, 1996, 1012, 102, 0]), np.eye(5, dtype=np.float32))
-    assert p.ids.tolist() == [1996]
-    assert np.allclose(p.vectors, np.eye(5, dtype=np.float32)[1:2])
+    assert p.ids.tolist() == [] and p.vectors.shape == (0, 5)
 
 
 def test_select_ignores_pieces_beyond_the_vectors():
@@ -69,7 +70,7 @@ def test_pack_unpack_round_trip():
     assert ids.tolist() == [5, 9, 7, 5, 2, 3]
     for i, want in enumerate([a, b, c]):
         got = unpack(ids, vectors, offsets, i)
-        assert got.ids.dtype == np.int32 and got.vectors.dtype == np.float32
+        assert got.ids.dtype == np.int32 and got.vectors.dtype == np.float16  # as stored
         assert np.array_equal(got.ids, want.ids)
         assert np.allclose(got.vectors, want.vectors, atol=1e-3)  # float16 on disk
 
@@ -81,8 +82,8 @@ def test_pack_gives_an_empty_pieces_one_zero_row():
     assert np.all(np.diff(offsets) >= 1)
     assert ids.tolist() == [0, 4, 0]
     assert not vectors[0].any() and not vectors[2].any()
-    empty = unpack(ids, vectors, offsets, 0)
-    assert len(empty.ids) == 1 and not empty.vectors.any()
+    empty = unpack(ids, vectors, offsets, 0)  # the zero row stands for "no pieces"
+    assert len(empty.ids) == 0
 
 
 def test_pack_of_nothing():
@@ -172,3 +173,15 @@ def test_maxsim_without_question_pieces_is_zero():
     s = maxsim(Pieces.empty(4), vectors, offsets, idf(ids, offsets))
     assert s.shape == (4,) and not s.any()
     assert not maxsim(Pieces.empty(4), vectors, offsets, {}, np.array([1, 2])).any()
+
+
+def test_merge_adds_only_missing_pieces_at_a_lower_weight():
+    from qa.tokens import merge
+
+    own = Pieces(np.array([1], np.int32), _unit(_e(0)))
+    prev = Pieces(np.array([1, 2], np.int32), _unit(_e(0), _e(1)))
+    m = merge(own, prev, 0.5)
+    assert m.ids.tolist() == [1, 2] and m.scale.tolist() == [1.0, 0.5]
+    _, vectors, offsets = pack([Pieces(np.array([2], np.int32), _unit(_e(1)))], 4)
+    # the sentence matches only the borrowed piece: its share of the weight is 0.5 / 1.5
+    assert maxsim(m, vectors, offsets, {1: 1.0, 2: 1.0})[0] == pytest.approx(1 / 3, abs=1e-3)

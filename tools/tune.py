@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from qa import evaluate
+from qa import evaluate, tokens
 from qa.config import Settings
 from qa.engine import Engine, score
 from qa.lexical import tokenize
@@ -39,7 +40,10 @@ def collect():
         qv, qp = eng.encoder.encode_pieces([r["question"] for r in recs])
         rows = []
         for r, v, p in zip(recs, qv, qp):
-            rk = score(snap, v, tokenize(r["question"]), Weights(coverage=1, answer_type=1, tokens=1), r["question"], p)
+            rk = score(snap, v, tokenize(r["question"]), Weights(coverage=1, answer_type=1, tokens=0), r["question"])
+            # the word-piece match for every sentence (score() computes it only near its own top)
+            full = tokens.maxsim(p, snap.data.piece_vectors, snap.data.piece_offsets, snap.piece_idf)
+            rk = replace(rk, signals=replace(rk.signals, tokens=full))
             sents = snap.data.sentences
             hit1 = np.array([evaluate.is_hit(s.text, r) for s in sents]) if r["answerable"] else None
             rows.append((r, rk.signals, hit1))
