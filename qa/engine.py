@@ -113,6 +113,13 @@ class Snapshot:
         return self.data.manifest.get("ann") == "hnsw"
 
     @cached_property
+    def piece_vectors(self) -> np.ndarray:
+        """The word-piece vectors for matching: a float32 copy while that is small (converting
+        the gathered float16 rows costs ~1 ms per question), else the float16 array itself."""
+        v = self.data.piece_vectors
+        return np.ascontiguousarray(v, dtype=np.float32) if v.size * 4 <= PIECES_F32_BYTES else v
+
+    @cached_property
     def piece_rarest(self) -> float:
         return max(self.piece_idf.values(), default=0.0)
 
@@ -234,6 +241,7 @@ class Engine:
         if not data.sentences:
             return ans.Answer(question, False, None, (), data.version, len(data.documents))
         best = pick_citations(r, snap.groups, k, self.policy.diverse)
+        qstems = [(w, set(tokenize(w))) for w in r.qwords]  # once per question, not per citation
         dense = r.signals.dense_sent + r.signals.dense_win
         lexical = r.signals.bm25_sent + r.signals.bm25_para
         citations = []
@@ -242,7 +250,7 @@ class Engine:
             first, last = data.sentences[lo], data.sentences[hi]
             quote = snap.docs[first.doc].text[first.start:last.end]
             qt = set(tokenize(quote))
-            matched = tuple(dict.fromkeys(w for w in r.qwords if set(tokenize(w)) & qt))
+            matched = tuple(dict.fromkeys(w for w, stems in qstems if stems & qt))
             has_bm25 = r.signals.bm25_sent[i] + r.signals.bm25_para[i] > 0
             ev = ans.Evidence(rank_of(dense, i), rank_of(lexical, i) if has_bm25 else None,
                               round(float(r.fused[i]), 4), matched)
@@ -573,7 +581,7 @@ def score(snap: Snapshot, qvec: np.ndarray, qtokens: list[str], weights: Weights
         done = np.zeros(0, dtype=np.int64)
         for near in _piece_rows(snap, fused, rows, sig):
             near = np.setdiff1d(near, done)
-            piece[near] = tokens.maxsim(qpieces, data.piece_vectors, data.piece_offsets, snap.piece_idf, near,
+            piece[near] = tokens.maxsim(qpieces, snap.piece_vectors, data.piece_offsets, snap.piece_idf, near,
                                         snap.piece_rarest)
             fused[near] += weights.tokens * piece[near]
             done = np.union1d(done, near)
@@ -581,6 +589,7 @@ def score(snap: Snapshot, qvec: np.ndarray, qtokens: list[str], weights: Weights
     return Ranked(fused, sig, tuple(all_tokens), (), rows)
 
 
+PIECES_F32_BYTES = 256 * 2**20  # above this the piece vectors stay float16 in memory (a very large index)
 PIECE_ROWS = 32  # sentences given the word-piece match first: the best by the other signals (README)
 
 

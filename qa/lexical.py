@@ -31,6 +31,7 @@ def _bm25s():
     logging.getLogger("bm25s").setLevel(logging.WARNING)
     return bm25s
 
+_POSSESSIVE = re.compile(r"['’]s$")
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
 
 
@@ -43,11 +44,7 @@ def _stemmer():
 
 def words(text: str) -> list[str]:
     """Lower-cased words, possessive 's dropped: "Kim's regime" -> ['kim', 'regime']."""
-    out = []
-    for w in _WORD.findall(text.lower()):
-        w = re.sub(r"['’]s$", "", w)
-        out.append(w.replace("’", "'"))
-    return out
+    return [_POSSESSIVE.sub("", w).replace("’", "'") for w in _WORD.findall(text.lower())]
 
 
 def tokenize(text: str) -> list[str]:

@@ -131,9 +131,9 @@ def maxsim(query: Pieces, vectors: np.ndarray, offsets: np.ndarray, weights: dic
         best = np.maximum.reduceat(sims, offsets[:-1], axis=1)  # (m, n): each segment is non-empty
     else:
         rows = np.asarray(rows, dtype=np.int64)
-        lo, hi = offsets[rows], offsets[rows + 1]
-        take = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi)])
+        lo, lens = offsets[rows], offsets[rows + 1] - offsets[rows]
+        starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
+        take = np.repeat(lo - starts, lens) + np.arange(int(lens.sum()))  # the rows' pieces, in order
         sims = q @ np.asarray(vectors[take], dtype=np.float32).T
-        starts = np.concatenate([[0], np.cumsum(hi - lo)[:-1]])
         best = np.maximum.reduceat(sims, starts, axis=1)
     return (w @ best).astype(np.float32)
