@@ -48,6 +48,17 @@ class HashEncoder:
         return self.encode(texts), parts
 
 
+def publish_version(index_dir, docs, previous=None):
+    """Build `docs` with the HashEncoder and publish them as index_dir's served version (no Engine)."""
+    from qa import store
+    from qa.build import build_index
+
+    data, manifest = build_index(docs, HashEncoder(), "hash-64", ["/x"], previous)
+    store.write_version(index_dir, data, manifest)
+    store.publish(index_dir, data.version)
+    return data
+
+
 @pytest.fixture
 def hash_encoder():
     return HashEncoder()

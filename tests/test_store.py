@@ -10,7 +10,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import ARTICLE, EVAL, HashEncoder
+from conftest import ARTICLE, EVAL, HashEncoder, publish_version
 
 from qa import document, store
 from qa.build import CHUNKING, build_index
@@ -25,10 +25,7 @@ def _docs():
 
 
 def _write(index_dir, docs=None, previous=None):
-    data, manifest = build_index(docs or _docs(), HashEncoder(), "hash-64", ["/x"], previous)
-    store.write_version(index_dir, data, manifest)
-    store.publish(index_dir, data.version)
-    return data
+    return publish_version(index_dir, docs or _docs(), previous)
 
 
 # --- round trip and manifest --------------------------------------------------------------

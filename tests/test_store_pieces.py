@@ -7,20 +7,16 @@ import json
 
 import numpy as np
 import pytest
-from conftest import ARTICLE, HashEncoder
+from conftest import ARTICLE, HashEncoder, publish_version
 
 from qa import document, store, tokens
-from qa.build import build_index
 from qa.errors import IndexCorrupt
 
 MB = 1024 * 1024
 
 
 def _write(index_dir, previous=None):
-    data, manifest = build_index([document.load_file(ARTICLE, 5 * MB)], HashEncoder(), "hash-64", ["/x"], previous)
-    store.write_version(index_dir, data, manifest)
-    store.publish(index_dir, data.version)
-    return data
+    return publish_version(index_dir, [document.load_file(ARTICLE, 5 * MB)], previous)
 
 
 def test_format_2_has_pieces_in_the_manifest(tmp_path):
