@@ -63,7 +63,7 @@ class Answer:
 
 # --- quote selection ---------------------------------------------------------------------
 
-_ANAPHOR = re.compile(r"^[\"'“‘(]?(he|she|it|they|his|her|its|their|this|these|that|those|there|such|him|them)\b", re.I)
+_ANAPHOR = re.compile(r"^[\"'“‘(]?(he|she|it|they|his|her|its|their|this|these|that|those|there|such|him|them)\b", re.IGNORECASE)
 
 
 def quote_span(sentences: list[Sentence], scores: np.ndarray, best: int, margin: float,

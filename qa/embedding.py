@@ -134,7 +134,7 @@ class SentenceEncoder:
             return np.zeros((0, self.dim), dtype=np.float32), ([] if pieces else None)
         return np.stack([o[0] for o in out]), ([o[1] for o in out] if pieces else None)
 
-    def _batched(self, job: _Job) -> np.ndarray:
+    def _batched(self, job: _Job) -> tuple[np.ndarray, list | None]:
         with self._cv:
             self._queue.append(job)
             self._grow.notify()
@@ -201,18 +201,30 @@ class _Job:
     def __init__(self, texts: list[str], pieces: bool = False):
         self.texts, self.pieces, self.out, self.err, self.done = texts, pieces, None, None, False
 
-    def result(self) -> tuple[np.ndarray, list]:
+    def result(self) -> tuple[np.ndarray, list | None]:
         if self.err is not None:
             raise self.err
         return self.out
 
 
-def _load_model(name: str):
+def offline_model_path(target: str, what: str, setting: str) -> tuple[str, bool]:
+    """Put the Hugging Face hub in offline mode (nothing is downloaded at run time, unless the
+    environment says otherwise) and resolve a model setting: (what to load, is it a folder).
+    A name that looks like a path but is not one is a ModelError naming `setting`."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    local = Path(target).expanduser()
+    if local.exists():
+        return str(local), True
+    if target.startswith((".", "/", "~")) or os.sep in target and target.count("/") > 1:
+        raise ModelError(f"{what} folder {target!r} does not exist. Check {setting}.")
+    return target, False
+
+
+def _load_model(name: str):
     # torch's OpenMP threads spin ~300k times before sleeping while waiting for each other; on a
     # busy machine (other processes, or our own web workers) one spinning thread starves the
     # other and a 6 ms encode takes 80-250 ms. 10k spins cost nothing when the machine is idle
@@ -227,14 +239,11 @@ def _load_model(name: str):
         threadpool_limits(1, user_api="blas")
     except ImportError:  # pragma: no cover -- a dependency; without it only speed suffers
         pass
-    target = resolve_model(name)
-    looks_local = Path(target).expanduser().exists()
-    if not looks_local and (target.startswith((".", "/", "~")) or os.sep in target and target.count("/") > 1):
-        raise ModelError(f"Model folder {target!r} does not exist. Check QA_MODEL / --model.")
+    target, looks_local = offline_model_path(resolve_model(name), "Model", "QA_MODEL / --model")
     try:
         from sentence_transformers import SentenceTransformer
 
-        return SentenceTransformer(str(Path(target).expanduser()) if looks_local else target, device="cpu")
+        return SentenceTransformer(target, device="cpu")
     except Exception as exc:  # any load failure becomes one clear message
         where = "folder" if looks_local else "model id"
         hint = ("it is not a complete sentence-transformers model folder" if looks_local else

@@ -43,7 +43,7 @@ from .retrieval import (
 
 log = logging.getLogger("qa")
 
-_PRONOUNS = frozenset("he him his she her hers it its they them their theirs this that these those there "
+_PRONOUNS = frozenset("he him his she her hers it its they them their theirs this that these those there "  # noqa: SIM905
                       "then such the same".split())
 _FOLLOWUP_START = re.compile(r"^(and|but|also|what about|how about|and what|why|so)\b", re.IGNORECASE)
 
@@ -122,7 +122,6 @@ class Snapshot:
     @cached_property
     def piece_rarest(self) -> float:
         return max(self.piece_idf.values(), default=0.0)
-
 
     @property
     def version(self) -> str:
@@ -223,9 +222,8 @@ class Engine:
         if boost_rows:  # stay near the last answer, but a follow-up asks for something not yet quoted
             fused = ranked.fused + p.followup_boost * np.isin(snap.sentence_para_rows, boost_rows)
             fused[shown] -= p.followup_repeat
-            ranked = Ranked(fused, ranked.signals, ranked.qtokens, ranked.qwords, ranked.rows)
-        return Ranked(ranked.fused, ranked.signals, ranked.qtokens,
-                      tuple(w for w in words(question) if tokenize(w)), ranked.rows)
+            ranked = replace(ranked, fused=fused)
+        return replace(ranked, qwords=tuple(w for w in words(question) if tokenize(w)))
 
     def _encode(self, texts: list[str]) -> tuple[np.ndarray, list]:
         """Question vectors and word pieces (an encoder must give both: the calibrated scores
@@ -354,7 +352,6 @@ class Engine:
 
     def _build(self, sources: list[Path], add: bool, documents: list[document.Document], folder: SourceFolder,
                say: Progress) -> dict:
-
         previous = self._previous(required=add)
         add = add and previous is not None
         paths = [resolve(p) for p in sources]
@@ -674,7 +671,6 @@ def clean_question(text: str, max_chars: int, strict: bool = True) -> str:
 
 def _unique_ids(docs: list[document.Document]) -> list[document.Document]:
     """Make document ids unique, first come first served: a later 'x' becomes 'x-2' (or 'x-3', ...)."""
-
     taken = {d.id for d in docs}
     seen: set[str] = set()
     out = []

@@ -14,9 +14,7 @@ calibrated fused score from before reranking.
 
 from __future__ import annotations
 
-import os
 import threading
-from pathlib import Path
 
 import numpy as np
 
@@ -52,20 +50,15 @@ class Reranker:
 
 
 def _load(name: str):
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    local = Path(name).expanduser()
-    if not local.exists() and (name.startswith((".", "/", "~")) or name.count("/") > 1):
-        raise ModelError(f"Reranker folder {name!r} does not exist. Check QA_RERANKER / --reranker, or unset it.")
+    from .embedding import offline_model_path
+
+    target, _ = offline_model_path(name, "Reranker", "QA_RERANKER / --reranker, or unset it")
     try:
         from sentence_transformers import CrossEncoder
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # no "Loading weights" bar in the CLI or the server log
-
-        return CrossEncoder(str(local) if local.exists() else name, device="cpu")
+        return CrossEncoder(target, device="cpu")
     except Exception as exc:  # any load failure becomes one clear message
         raise ModelError(f"Could not load the reranker {name!r}: it must be a sentence-transformers CrossEncoder "
                          "folder, or a hub id already in the local cache (nothing is downloaded). Unset QA_RERANKER "

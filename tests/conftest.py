@@ -48,6 +48,23 @@ class HashEncoder:
         return self.encode(texts), parts
 
 
+def disk_fills_on_save(monkeypatch, n: int = 2) -> None:
+    """Make the store's n-th `np.save` fail with ENOSPC, as a full disk would mid-write."""
+    import errno
+
+    from qa import store
+
+    real_save, calls = np.save, []
+
+    def save(path, arr, *a, **k):
+        calls.append(path)
+        if len(calls) == n:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(path, arr, *a, **k)
+
+    monkeypatch.setattr(store.np, "save", save)
+
+
 def publish_version(index_dir, docs, previous=None):
     """Build `docs` with the HashEncoder and publish them as index_dir's served version (no Engine)."""
     from qa import store

@@ -4,7 +4,6 @@ embedding cache, and the CLI. The hashing encoder everywhere except the one real
 
 from __future__ import annotations
 
-import errno
 import io
 import json
 import shutil
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ARTICLE, EVAL, HashEncoder
+from conftest import ARTICLE, EVAL, HashEncoder, disk_fills_on_save
 
 from qa import cli, document, store
 from qa.engine import Engine
@@ -400,16 +399,7 @@ def test_failed_build_leaves_the_old_version_serving(fake_engine, outside, monke
     elif failure == "encoder":
         builder = Engine(s.with_(model="hash-64"), encoder=CountingEncoder(fail_on_call=2))
     elif failure == "disk-full":
-        real_save = np.save
-        calls = []
-
-        def full(path, arr, *a, **k):
-            calls.append(path)
-            if len(calls) == 2:
-                raise OSError(errno.ENOSPC, "No space left on device")
-            return real_save(path, arr, *a, **k)
-
-        monkeypatch.setattr(store.np, "save", full)
+        disk_fills_on_save(monkeypatch)
         expected = QAError
     elif failure == "interrupt":
         monkeypatch.setattr("qa.build.BM25.build", _interrupt)

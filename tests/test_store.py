@@ -3,14 +3,13 @@ pruning and the build lock. All with the hashing encoder; nothing touches the re
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import threading
 
 import numpy as np
 import pytest
-from conftest import ARTICLE, EVAL, HashEncoder, publish_version
+from conftest import ARTICLE, EVAL, HashEncoder, disk_fills_on_save, publish_version
 
 from qa import document, store
 from qa.build import CHUNKING, build_index
@@ -174,16 +173,7 @@ def test_serving_engine_keeps_serving_when_a_broken_version_is_published(tmp_pat
 def test_write_version_failure_leaves_no_debris(tmp_path, monkeypatch):
     first = _write(tmp_path)
     data, manifest = build_index(_docs()[:1], HashEncoder(), "hash-64", [], None)
-    real_save = np.save
-    calls = []
-
-    def full_disk(path, arr, *a, **k):
-        calls.append(path)
-        if len(calls) == 2:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_save(path, arr, *a, **k)
-
-    monkeypatch.setattr(store.np, "save", full_disk)
+    disk_fills_on_save(monkeypatch)
     with pytest.raises(OSError, match="No space"):
         store.write_version(tmp_path, data, manifest)
     assert sorted(p.name for p in store.versions_dir(tmp_path).iterdir()) == [first.version]
