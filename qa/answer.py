@@ -63,15 +63,36 @@ class Answer:
 
 # --- quote selection ---------------------------------------------------------------------
 
-_ANAPHOR = re.compile(r"^[\"'“‘(]?(he|she|it|they|his|her|its|their|this|these|that|those|there|such|him|them)\b", re.IGNORECASE)
+# A sentence that leans on the one before it: it opens with a pronoun or a demonstrative ("It
+# in turn evolved ...", "Such problems are called ..."), possibly after a connective ("Indeed,
+# this ..."), or with a connective alone ("But a storm dispersed the fleet.").
+_CONTINUES = re.compile(
+    r"^[\"'“‘(]?(?:(?:but|and|indeed|however|thus|hence|so|again|similarly|therefore|yet|also|in turn|in fact"
+    r"|for instance|for example|as a result|consequently)\b,?\s*)?"
+    r"(?:he|she|it|they|his|her|its|their|this|these|that|those|there|such|him|them)\b"
+    r"|^[\"'“‘(]?(?:but|indeed|however|thus|hence|again|similarly|therefore|yet|in turn|in fact|consequently)\b",
+    re.IGNORECASE)
+
+
+def continues(text: str) -> bool:
+    """Does this sentence lean on the one before it?
+
+    >>> [continues(t) for t in ("Such problems are called NP-intermediate.", "Indeed, this works.",
+    ...                         "But a storm dispersed the fleet.", "Thesis statements differ.")]
+    [True, True, True, False]
+    """
+    return bool(_CONTINUES.match(text))
 
 
 def quote_span(sentences: list[Sentence], scores: np.ndarray, best: int, margin: float,
                max_sentences: int = 3, self_contained: bool = True) -> tuple[int, int]:
     """Grow the quote from sentence `best` to contiguous neighbours (same paragraph) that score
-    within `margin` of it, up to `max_sentences`. With `self_contained`, a quote that would
-    open with a pronoun ("He appointed ...") also takes the sentence before it, which names
-    whom it means. Returns (first, last) sentence indices."""
+    within `margin` of it, up to `max_sentences`. With `self_contained` the quote neither starts
+    nor stops in the middle of a thought (`continues`): one that would open with "He appointed
+    ..." or "But ..." also takes the sentence before it, which says whom or what it means; and
+    the sentence right after the quote joins it when it continues it ("... efficient algorithm.
+    This hypothesis is called the Cobham-Edmonds thesis."), room permitting. Returns (first,
+    last) sentence indices."""
     def same(i: int) -> bool:
         return 0 <= i < len(sentences) and sentences[i].para == sentences[best].para \
             and sentences[i].doc == sentences[best].doc
@@ -84,11 +105,15 @@ def quote_span(sentences: list[Sentence], scores: np.ndarray, best: int, margin:
             break
         pick = max(cands, key=lambda i: scores[i])
         lo, hi = min(lo, pick), max(hi, pick)
-    if self_contained and same(lo - 1) and _ANAPHOR.match(sentences[lo].text):
+    if not self_contained:
+        return lo, hi
+    if same(lo - 1) and continues(sentences[lo].text):
         if hi - lo + 1 >= max_sentences:
             hi -= 1 if hi > best else 0  # make room, never dropping the best sentence itself
         if hi - lo + 1 < max_sentences:
             lo -= 1
+    if hi - lo + 1 < max_sentences and same(hi + 1) and continues(sentences[hi + 1].text):
+        hi += 1
     return lo, hi
 
 

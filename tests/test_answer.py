@@ -80,6 +80,29 @@ def test_a_quote_opening_with_a_pronoun_takes_the_sentence_that_names_whom():
     assert quote_span(s, np.array([0.0, 0.0, 0.0, 1.0]), 3, 0.1) == (3, 3)
 
 
+def test_a_quote_takes_the_sentence_that_continues_it():
+    from qa.answer import quote_span
+
+    s = _sents(["P models efficient computation.", "This hypothesis is called the Cobham thesis.", "Q is new."],
+               ["Richard left Messina.", "But a storm dispersed the fleet.", "Thesis papers differ."])
+    alone = np.array([1.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    assert quote_span(s, alone, 0, 0.1) == (0, 1)  # "This hypothesis ..." finishes the thought
+    assert quote_span(s, alone, 0, 0.1, self_contained=False) == (0, 0)
+    # a connective opening ("But ...") leans on the sentence before it, in both directions
+    assert quote_span(s, np.array([0.0, 0.0, 0.0, 1.0, 0.0, 0.0]), 3, 0.1) == (3, 4)
+    assert quote_span(s, np.array([0.0, 0.0, 0.0, 0.0, 1.0, 0.0]), 4, 0.1) == (3, 4)
+    # a sentence that merely starts like a pronoun ("Thesis ...") does not join; nor across paragraphs
+    assert quote_span(s, np.array([0.0, 0.0, 0.0, 0.0, 0.0, 1.0]), 5, 0.1) == (5, 5)
+    assert quote_span(s, np.array([0.0, 0.0, 1.0, 0.0, 0.0, 0.0]), 2, 0.1) == (2, 2)
+
+
+def test_a_continuation_never_makes_a_quote_longer_than_three_sentences():
+    from qa.answer import quote_span
+
+    s = _sents(["A one.", "B two.", "C three.", "It goes on."])
+    assert quote_span(s, np.array([0.99, 1.0, 0.98, 0.0]), 1, 0.1) == (0, 2)
+
+
 def test_the_pronoun_rule_keeps_three_sentences_and_the_best_one():
     from qa.answer import quote_span
 
