@@ -57,6 +57,7 @@ class Policy:
     abstain_below: float = 1.175  # top fused score under this -> "not in this document"
     abstain_missing: float = 0.7  # ...or this share of the question's word weight is absent from
     abstain_missing_below: float = 1.4  # the documents and the top score is under this
+    abstain_unasked: float = 0.25  # ...or no question word beyond its names meets the quote this well
     followup_weight: float = 0.6  # weight of the previous question's vector in a follow-up
     followup_boost: float = 0.05  # bonus for sentences in the paragraph the last answer cited
     followup_repeat: float = 0.3  # penalty for the very sentence the last answer quoted
@@ -75,6 +76,7 @@ class Ranked:
     qwords: tuple[str, ...]
     rows: np.ndarray | None = None  # on a very large index: the only sentences scored exactly
     calibrated: float | None = None  # top fused score before reranking ("not in this document" uses it)
+    asked: tokens.Pieces | None = None  # the question's own word pieces, names marked (`tokens.asked_match`)
 
 
 class Snapshot:
@@ -223,7 +225,7 @@ class Engine:
             fused = ranked.fused + p.followup_boost * np.isin(snap.sentence_para_rows, boost_rows)
             fused[shown] -= p.followup_repeat
             ranked = replace(ranked, fused=fused)
-        return replace(ranked, qwords=tuple(w for w in words(question) if tokenize(w)))
+        return replace(ranked, qwords=tuple(w for w in words(question) if tokenize(w)), asked=pieces[0])
 
     def _encode(self, texts: list[str]) -> tuple[np.ndarray, list]:
         """Question vectors and word pieces (an encoder must give both: the calibrated scores
@@ -242,9 +244,10 @@ class Engine:
         qstems = [(w, set(tokenize(w))) for w in r.qwords]  # once per question, not per citation
         dense = r.signals.dense_sent + r.signals.dense_win
         lexical = r.signals.bm25_sent + r.signals.bm25_para
-        citations = []
+        citations, spans = [], []
         for i in best:
             lo, hi = ans.quote_span(list(data.sentences), r.fused, i, p.quote_margin)
+            spans.append((lo, hi))
             first, last = data.sentences[lo], data.sentences[hi]
             quote = snap.docs[first.doc].text[first.start:last.end]
             qt = set(tokenize(quote))
@@ -254,7 +257,8 @@ class Engine:
                               round(float(r.fused[i]), 4), matched)
             citations.append(ans.make_citation(snap.docs[first.doc], first, last, float(r.fused[i]), ev))
         top = r.calibrated if r.calibrated is not None else float(r.fused[best[0]])
-        found = decide_found(top, missing_share(list(r.qtokens), snap.idf), p)
+        asked = tokens.asked_match(r.asked, snap.piece_vectors, data.piece_offsets, *spans[0]) if r.asked else None
+        found = decide_found(top, missing_share(list(r.qtokens), snap.idf), p, asked)
         return ans.Answer(question, found, citations[0].quote if found else None, tuple(citations),
                           data.version, len(data.documents))
 
@@ -623,9 +627,12 @@ def missing_share(qtokens: list[str], idf: dict[str, float]) -> float:
     return sum(v for t, v in weights.items() if t not in idf) / sum(weights.values())
 
 
-def decide_found(top_score: float, missing: float, p: Policy) -> bool:
-    """The calibrated "is this answered here?" rule (README, "When it says not in this document")."""
+def decide_found(top_score: float, missing: float, p: Policy, asked: float | None = None) -> bool:
+    """The calibrated "is this answered here?" rule (README, "When it says not in this document").
+    `asked`: how well the quote meets the question beyond its names (`tokens.asked_match`)."""
     if top_score < p.abstain_below:
+        return False
+    if asked is not None and asked < p.abstain_unasked:
         return False
     return not (missing >= p.abstain_missing and top_score < p.abstain_missing_below)
 

@@ -19,6 +19,8 @@ owns rows offsets[i]:offsets[i+1] of the index's piece arrays (every sentence ow
 from __future__ import annotations
 
 import math
+import re
+import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,11 +31,13 @@ from .lexical import STOPWORDS
 @dataclass(frozen=True)
 class Pieces:
     """The content word pieces of one text: vocabulary ids and unit vectors (one row each);
-    `scale` (optional) multiplies each piece's idf weight (a follow-up's borrowed words)."""
+    `scale` (optional) multiplies each piece's idf weight (a follow-up's borrowed words);
+    `names` (optional, questions) marks the pieces of words written as names or numbers."""
 
     ids: np.ndarray  # int32, shape (m,)
     vectors: np.ndarray  # float32 (float16 when read back from an index), shape (m, dim), rows L2-normalised
     scale: np.ndarray | None = None
+    names: np.ndarray | None = None  # bool, shape (m,): part of "Workers' Party of Korea", "1191", ...
 
     @staticmethod
     def empty(dim: int) -> Pieces:
@@ -55,14 +59,65 @@ def is_content(piece: str) -> bool:
     return bool(core) and core.isalnum() and core not in STOPWORDS
 
 
-def select(pieces: list[str], ids, vectors: np.ndarray) -> Pieces:
+def select(pieces: list[str], ids, vectors: np.ndarray, text: str | None = None) -> Pieces:
     """Keep the content pieces of one encoded text (vectors re-normalised). A text of stop
-    words only has none: it matches nothing, rather than matching other stop words."""
+    words only has none: it matches nothing, rather than matching other stop words. With the
+    `text`, the pieces of its names and numbers are marked (`Pieces.names`)."""
     keep = [i for i, p in enumerate(pieces) if is_content(p) and i < len(vectors)]
     vectors = np.asarray(vectors, dtype=np.float32)
     vecs = vectors[keep] if keep else np.zeros((0, vectors.shape[-1]), dtype=np.float32)
     vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
-    return Pieces(np.asarray([int(ids[i]) for i in keep], dtype=np.int32), vecs)
+    names = None
+    if text is not None:
+        written, named = _words_of(pieces), name_words(text)
+        names = np.array([written[i] in named for i in keep], dtype=bool)
+    return Pieces(np.asarray([int(ids[i]) for i in keep], dtype=np.int32), vecs, names=names)
+
+
+def fold(text: str) -> str:
+    """Accents off, as the uncased tokenizer does: 'Neufmarché' -> 'Neufmarche'."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
+def name_words(text: str) -> set[str]:
+    """The words of a question written as names or numbers (lower-cased, accents off): a
+    capital after the first word, or a digit.
+
+    >>> sorted(name_words("Who founded the Workers' Party of Korea in 1946?"))
+    ['1946', 'korea', 'party', 'workers']
+    """
+    ws = re.findall(r"[^\W_]+", fold(text))
+    return {w.lower() for j, w in enumerate(ws) if (j > 0 and w[:1].isupper()) or any(c.isdigit() for c in w)}
+
+
+def _words_of(pieces: list[str]) -> list[str]:
+    """For each piece, the whole word it is part of: ['ch', '##ong', 'ri'] -> ['chong', 'chong', 'ri'].
+    WordPiece marks continuations ('##'); SentencePiece and byte-level BPE mark word starts."""
+    marked = any(p[:1] in ("▁", "Ġ") for p in pieces)
+    words, spans, cur = [], [], -1
+    for p in pieces:
+        starts = p[:1] in ("▁", "Ġ") if marked else not p.startswith("##")
+        if starts or cur < 0 or p in _SPECIAL:
+            words.append("")
+            cur = len(words) - 1
+        words[cur] += p.removeprefix("##").removeprefix("▁").removeprefix("Ġ").lower()
+        spans.append(cur)
+    return [words[c] for c in spans]
+
+
+def asked_match(query: Pieces, vectors: np.ndarray, offsets: np.ndarray, lo: int, hi: int) -> float | None:
+    """How well a quote (sentences lo..hi) meets what the question asks beyond its names: the
+    best cosine of any of the question's other content pieces to any piece of the quote. Low
+    when the quote shares only the names ("Who founded the Workers' Party of Korea?" against a
+    sentence about the party's meetings: 'founded' meets nothing). None when the question has
+    no such piece, or its names are not marked."""
+    if query.names is None or not len(query.ids):
+        return None
+    asked = query.vectors[~query.names]
+    if not len(asked):
+        return None
+    quote = np.asarray(vectors[int(offsets[lo]):int(offsets[hi + 1])], dtype=np.float32)
+    return float((np.asarray(asked, dtype=np.float32) @ quote.T).max()) if len(quote) else 0.0
 
 
 def merge(own: Pieces, borrowed: Pieces, weight: float) -> Pieces:

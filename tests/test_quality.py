@@ -28,7 +28,7 @@ def test_article_hit_rates_hold_their_floor(article_summary):
 
 
 def test_article_unanswerable_questions_are_refused(article_summary):
-    assert article_summary["unanswerable"]["abstention"] >= 5 / 6  # measured 5 of 6
+    assert article_summary["unanswerable"]["abstention"] == 1.0  # measured 6 of 6
     assert article_summary["all"]["false_abstention"] <= 1 / 30  # measured 0 of 30
 
 

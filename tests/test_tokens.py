@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from qa.tokens import Pieces, idf, is_content, maxsim, pack, select, unpack
+from qa.tokens import Pieces, asked_match, idf, is_content, maxsim, pack, select, unpack
 
 
 def _unit(*rows) -> np.ndarray:
@@ -185,3 +185,36 @@ def test_merge_adds_only_missing_pieces_at_a_lower_weight():
     _, vectors, offsets = pack([Pieces(np.array([2], np.int32), _unit(_e(1)))], 4)
     # the sentence matches only the borrowed piece: its share of the weight is 0.5 / 1.5
     assert maxsim(m, vectors, offsets, {1: 1.0, 2: 1.0})[0] == pytest.approx(1 / 3, abs=1e-3)
+
+
+# --- what the question asks beyond its names -----------------------------------------------
+
+def test_select_marks_the_pieces_of_names_and_numbers_given_the_text():
+    text = "Who founded the Workers' Party of Ko\u0301rea in 1946?"  # an accent the tokenizer drops
+    pieces = ["[CLS]", "who", "founded", "the", "workers", "'", "party", "of", "ko", "##rea", "in", "1946", "?",
+              "[SEP]"]
+    p = select(pieces, np.arange(len(pieces)), np.eye(len(pieces), 16), text)
+    kept = [pieces[i] for i in p.ids]
+    assert kept == ["founded", "workers", "party", "ko", "##rea", "1946"]
+    assert p.names.tolist() == [False, True, True, True, True, True]
+    assert select(pieces, np.arange(len(pieces)), np.eye(len(pieces), 16)).names is None  # no text, no marks
+
+
+def test_select_reads_word_start_marks_of_other_tokenizers():
+    pieces = ["<s>", "▁When", "▁did", "▁Ch", "e", "▁Gue", "vara", "▁visit", "</s>"]
+    p = select(pieces, np.arange(len(pieces)), np.eye(len(pieces), 16), "When did Che Guevara visit?")
+    assert p.names.tolist() == [True, True, True, True, False]  # Ch e Gue vara | visit
+
+
+def test_asked_match_is_the_best_cosine_of_a_question_word_beyond_its_names():
+    # question: a name piece (e0) and one asked piece (e1); sentence 0 has only the name,
+    # sentence 1 a piece close to the asked one
+    q = Pieces(np.array([1, 2], np.int32), _unit(_e(0), _e(1)), names=np.array([True, False]))
+    vectors = _unit(_e(0), _e(2), [0.0, 0.8, 0.6, 0.0])
+    offsets = np.array([0, 2, 3])
+    assert asked_match(q, vectors, offsets, 0, 0) == pytest.approx(0.0)
+    assert asked_match(q, vectors, offsets, 1, 1) == pytest.approx(0.8)
+    assert asked_match(q, vectors, offsets, 0, 1) == pytest.approx(0.8)
+    only_names = Pieces(q.ids[:1], q.vectors[:1], names=np.array([True]))
+    assert asked_match(only_names, vectors, offsets, 0, 1) is None  # "Raul Castro in May 2017?"
+    assert asked_match(Pieces(q.ids, q.vectors), vectors, offsets, 0, 1) is None  # names unknown
