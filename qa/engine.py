@@ -75,7 +75,7 @@ class Ranked:
     qtokens: tuple[str, ...]
     qwords: tuple[str, ...]
     rows: np.ndarray | None = None  # on a very large index: the only sentences scored exactly
-    calibrated: float | None = None  # top fused score before reranking ("not in this document" uses it)
+    prior: np.ndarray | None = None  # fused scores before reranking ("not in this document" is decided on them)
     asked: tokens.Pieces | None = None  # the question's own word pieces, names marked (`tokens.asked_match`)
 
 
@@ -199,7 +199,7 @@ class Engine:
         top = pool[np.argsort(-r.fused[pool], kind="stable")[:p.rerank_top]]
         fused = r.fused.copy()
         fused[top] += p.rerank_weight * self._reranker.scores(question, [snap.data.sentences[i].text for i in top])
-        return replace(r, fused=fused, calibrated=float(r.fused[pool].max()))
+        return replace(r, fused=fused, prior=r.fused)
 
     def _rank(self, snap: Snapshot, question: str, history: list[str]) -> Ranked:
         p = self.policy
@@ -240,14 +240,22 @@ class Engine:
         data, p = snap.data, self.policy
         if not data.sentences:
             return ans.Answer(question, False, None, (), data.version, len(data.documents))
-        best = pick_citations(r, snap.groups, k, self.policy.diverse)
+        best = pick_citations(r, snap.groups, max(k, 5), self.policy.diverse)
+        spans = [ans.quote_span(list(data.sentences), r.fused, i, p.quote_margin) for i in best]
+        # The first quote must meet what the question asks beyond its names: one that shares only
+        # the names ("Fidel Castro ... Pyongyang" in a sentence about his funeral) gives way to the
+        # best-scoring quote that does ("In 1986, Fidel Castro visited ...").
+        asked = [tokens.asked_match(r.asked, snap.piece_vectors, data.piece_offsets, lo, hi) if r.asked else None
+                 for lo, hi in spans]
+        meets = [j for j in range(len(best)) if asked[j] is None or asked[j] >= p.abstain_unasked]
+        lead = max(meets, key=lambda j: r.fused[best[j]]) if meets else 0
+        order = [lead] + [j for j in range(len(best)) if j != lead]
+        best, spans, asked = [best[j] for j in order][:k], [spans[j] for j in order][:k], asked[lead]
         qstems = [(w, set(tokenize(w))) for w in r.qwords]  # once per question, not per citation
         dense = r.signals.dense_sent + r.signals.dense_win
         lexical = r.signals.bm25_sent + r.signals.bm25_para
-        citations, spans = [], []
-        for i in best:
-            lo, hi = ans.quote_span(list(data.sentences), r.fused, i, p.quote_margin)
-            spans.append((lo, hi))
+        citations = []
+        for i, (lo, hi) in zip(best, spans):
             first, last = data.sentences[lo], data.sentences[hi]
             quote = snap.docs[first.doc].text[first.start:last.end]
             qt = set(tokenize(quote))
@@ -256,8 +264,8 @@ class Engine:
             ev = ans.Evidence(rank_of(dense, i), rank_of(lexical, i) if has_bm25 else None,
                               round(float(r.fused[i]), 4), matched)
             citations.append(ans.make_citation(snap.docs[first.doc], first, last, float(r.fused[i]), ev))
-        top = r.calibrated if r.calibrated is not None else float(r.fused[best[0]])
-        asked = tokens.asked_match(r.asked, snap.piece_vectors, data.piece_offsets, *spans[0]) if r.asked else None
+        prior = r.fused if r.prior is None else r.prior  # the calibrated scores, from before any reranking
+        top = float(prior[best[0]]) if lead else float(prior[np.arange(len(prior)) if r.rows is None else r.rows].max())
         found = decide_found(top, missing_share(list(r.qtokens), snap.idf), p, asked)
         return ans.Answer(question, found, citations[0].quote if found else None, tuple(citations),
                           data.version, len(data.documents))
