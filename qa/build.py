@@ -28,7 +28,7 @@ from .store import IndexData, new_version_id
 
 log = logging.getLogger("qa")
 
-CHUNKING = {"unit": "sentence", "window_radius": 1, "splitter": 1, "pieces": 1}
+CHUNKING = {"unit": "sentence", "window_radius": 1, "splitter": 1, "pieces": 1, "words": 2}  # words 2: accents folded
 Progress = Callable[[float, str], None]
 
 

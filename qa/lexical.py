@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from functools import lru_cache
 
 import numpy as np
@@ -42,9 +43,20 @@ def _stemmer():
     return Stemmer.Stemmer("english")
 
 
+def fold(text: str) -> str:
+    """Accents off, as the model's uncased tokenizer does: 'Neufmarché' -> 'Neufmarche'."""
+    if text.isascii():
+        return text
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
 def words(text: str) -> list[str]:
-    """Lower-cased words, possessive 's dropped: "Kim's regime" -> ['kim', 'regime']."""
-    return [_POSSESSIVE.sub("", w).replace("’", "'") for w in _WORD.findall(text.lower())]
+    """Lower-cased words, accents off, possessive 's dropped.
+
+    >>> words("Kim's régime met Neufmarché")
+    ['kim', 'regime', 'met', 'neufmarche']
+    """
+    return [_POSSESSIVE.sub("", w).replace("’", "'") for w in _WORD.findall(fold(text).lower())]
 
 
 def tokenize(text: str) -> list[str]:

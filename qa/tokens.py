@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
 
-from .lexical import STOPWORDS
+from .lexical import STOPWORDS, fold
 
 
 @dataclass(frozen=True)
@@ -72,11 +71,6 @@ def select(pieces: list[str], ids, vectors: np.ndarray, text: str | None = None)
         written, named = _words_of(pieces), name_words(text)
         names = np.array([written[i] in named for i in keep], dtype=bool)
     return Pieces(np.asarray([int(ids[i]) for i in keep], dtype=np.int32), vecs, names=names)
-
-
-def fold(text: str) -> str:
-    """Accents off, as the uncased tokenizer does: 'Neufmarché' -> 'Neufmarche'."""
-    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
 def name_words(text: str) -> set[str]:
