@@ -217,6 +217,16 @@ class Handlers:
         except Exception:  # noqa: BLE001 - no index yet
             return True
 
+    def box_placeholder(self) -> str:
+        """The question box's hint: an example question while the shipped article is served,
+        else which document(s) the questions go to."""
+        if self.examples_visible():
+            return f"e.g. {EXAMPLES[0]}"
+        titles = [t for t, *_ in self.documents_table()]
+        if len(titles) == 1:
+            return f"Ask a question about “{titles[0][:60]}”."
+        return f"Ask a question about the {len(titles)} indexed documents."
+
     def status(self) -> str:
         try:
             snap = self.engine.snapshot()
@@ -366,7 +376,7 @@ def build_app(engine: Engine, settings: Settings, startup: Startup | None = None
                                          sanitize_html=True, buttons=["copy"],
                                          placeholder="Ask a question about the document.")
                     with gr.Row():
-                        box = gr.Textbox(placeholder="e.g. When did Che Guevara visit Pyongyang?", show_label=False,
+                        box = gr.Textbox(placeholder=f"e.g. {EXAMPLES[0]}", show_label=False, elem_id="qa-question",
                                          scale=5, max_lines=4, autofocus=True, submit_btn="Ask",
                                          max_length=settings.max_question_chars + 1)
                     clear = gr.Button("New conversation", variant="secondary", size="sm")
@@ -385,17 +395,17 @@ def build_app(engine: Engine, settings: Settings, startup: Startup | None = None
             clear.click(**reset)
             chatbot.clear(**reset)  # the chatbot's own trash button
         with gr.Tab("Documents"):
-            table, pick = _documents_tab(h, mode, settings, status, chatbot, versions, examples.dataset)
+            table, pick = _documents_tab(h, mode, settings, status, chatbot, versions, examples.dataset, box)
         gr.api(h.api_ask, api_name="ask")
         gr.api(h.api_answer_json, api_name="answer_json")
         demo.load(lambda: (h.status(), h.documents_html(), gr.update(choices=h.document_choices(), value=None),
-                           gr.update(visible=h.examples_visible())), None,
-                  [status, table, pick, examples.dataset], api_visibility="private", queue=False)
+                           gr.update(visible=h.examples_visible()), gr.update(placeholder=h.box_placeholder())),
+                  None, [status, table, pick, examples.dataset, box], api_visibility="private", queue=False)
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.concurrency)
     return demo
 
 
-def _documents_tab(h: Handlers, mode: str, settings: Settings, status, chatbot, versions, examples):
+def _documents_tab(h: Handlers, mode: str, settings: Settings, status, chatbot, versions, examples, box):
     """The documents tab; returns the table and the removal dropdown (hidden when read-only)."""
     gr.Markdown("### Indexed documents")
     table = gr.HTML(js_on_load=None)
@@ -426,7 +436,8 @@ def _documents_tab(h: Handlers, mode: str, settings: Settings, status, chatbot, 
     def refresh(chat, vers):
         current = h.current_version()
         return h.documents_html(), gr.update(choices=h.document_choices(), value=None), h.status(), \
-            mark_stale(chat, vers, current), gr.update(visible=h.examples_visible())
+            mark_stale(chat, vers, current), gr.update(visible=h.examples_visible()), \
+            gr.update(placeholder=h.box_placeholder())
 
     def do_rebuild(f, p, t, m, pw, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
         return h.rebuild(f, p, t, m, pw, progress=lambda frac, msg: progress(frac, desc=msg))
@@ -434,7 +445,7 @@ def _documents_tab(h: Handlers, mode: str, settings: Settings, status, chatbot, 
     def do_remove(doc_id, pw, progress=gr.Progress()):  # noqa: B008
         return h.remove(doc_id, pw, progress=lambda frac, msg: progress(frac, desc=msg))
 
-    after = {"fn": refresh, "inputs": [chatbot, versions], "outputs": [table, pick, status, chatbot, examples],
+    after = {"fn": refresh, "inputs": [chatbot, versions], "outputs": [table, pick, status, chatbot, examples, box],
              "api_visibility": "private"}
     preview_btn.click(h.preview, [files, pasted, title], result, api_visibility="private")
     rebuild_btn.click(do_rebuild, [files, pasted, title, how, password], result, api_visibility="private",

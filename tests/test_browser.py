@@ -28,7 +28,8 @@ SHOTS = ROOT / "artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-PLACEHOLDER = "e.g. When did Che Guevara visit Pyongyang?"
+PLACEHOLDER = "e.g. When did Che Guevara visit Pyongyang?"  # while the shipped article is served
+QUESTION_BOX = "#qa-question textarea"
 BOT = "[data-testid='bot']"
 USER = "[data-testid='user']"
 SOURCES = "div.prose.qa-sources"
@@ -116,7 +117,7 @@ def shot(page, name: str, element=None) -> Path:
 def ask(page, question: str):
     """Type a question, press Enter, wait for the answer; returns the new assistant message."""
     before = page.locator(BOT).count()
-    box = page.get_by_placeholder(PLACEHOLDER)
+    box = page.locator(QUESTION_BOX)
     box.fill(question)
     box.press("Enter")
     expect(page.locator(BOT)).to_have_count(before + 1)
@@ -135,8 +136,9 @@ def article_app(real_index, tmp_path_factory):
 
 def test_ask_see_cited_answer_and_highlighted_source_then_refusal_and_reset(article_app, page):
     page.goto(article_app)
-    box = page.get_by_placeholder(PLACEHOLDER)
+    box = page.locator(QUESTION_BOX)
     expect(box).to_be_visible()
+    expect(box).to_have_attribute("placeholder", PLACEHOLDER)
     expect(page.get_by_text("1 document(s)")).to_be_visible()  # the status line names the index
     expect(page.locator(SOURCES)).to_contain_text("Ask a question")
     shot(page, "01_loaded")
@@ -237,6 +239,7 @@ def test_upload_a_file_rebuild_and_ask_about_it(browser, tmp_path):
         shot(page, "06_upload_rebuilt")
 
         page.get_by_role("tab", name="Chat").click()
+        expect(page.locator(QUESTION_BOX)).to_have_attribute("placeholder", "Ask a question about “Wombat field notes”.")
         answer = ask(page, "Where does the wombat Bartholomew live?")
         expect(answer.locator("blockquote")).to_contain_text("lives in a burrow under the old eucalyptus tree")
         expect(answer.locator("strong").first).to_contain_text("¶1")

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from gradio_client import Client
 from playwright.sync_api import expect
-from test_browser import BOT, PLACEHOLDER, SOURCES, USER, ask, free_port, running_app, shot
+from test_browser import BOT, QUESTION_BOX, SOURCES, USER, ask, free_port, running_app, shot
 
 from qa.answer import escape_markdown, unescape_markdown
 from qa.config import Settings
@@ -114,7 +114,7 @@ def hostile(tmp_path_factory):
 def test_hostile_document_is_shown_literally_and_nothing_runs_or_loads(hostile, page):
     _, url = hostile
     page.goto(url)
-    expect(page.get_by_placeholder(PLACEHOLDER)).to_be_visible()
+    expect(page.locator(QUESTION_BOX)).to_be_visible()
     expect(page.get_by_text("1 document(s): Hostile <img src=x")).to_be_visible()  # the title, literally
     chat: list[str] = []  # the answers (escaped Markdown) and the sources panel (escaped HTML)
     panel: list[str] = []
@@ -148,7 +148,7 @@ def test_hostile_document_is_shown_literally_and_nothing_runs_or_loads(hostile, 
 def test_hostile_questions_in_the_browser(hostile, page):
     engine, url = hostile
     page.goto(url)
-    expect(page.get_by_placeholder(PLACEHOLDER)).to_be_visible()
+    expect(page.locator(QUESTION_BOX)).to_be_visible()
     questions = [
         "What does <script>window.__pwned=1;alert('q')</script> do in the zebra paragraph?",
         "Is ![q](http://example.invalid/q.png) or <img src=\"http://example.invalid/q2.png\"> in the walrus paragraph?",
@@ -162,7 +162,7 @@ def test_hostile_questions_in_the_browser(hostile, page):
     page.locator(USER).last.scroll_into_view_if_needed()
     shot(page, "10_hostile_questions")
 
-    box = page.get_by_placeholder(PLACEHOLDER)
+    box = page.locator(QUESTION_BOX)
     box.fill("x" * 100_000)  # the box stops at the limit + 1, so the person is told the limit
     assert len(box.input_value()) == engine.settings.max_question_chars + 1
     box.press("Enter")

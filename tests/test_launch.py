@@ -25,7 +25,7 @@ import pytest
 from conftest import ARTICLE, ROOT, HashEncoder
 from gradio_client import Client
 from playwright.sync_api import expect
-from test_browser import PLACEHOLDER, free_port, shot
+from test_browser import QUESTION_BOX, free_port, shot
 
 from qa import cli, store
 from qa import ui as qa_ui
@@ -253,7 +253,7 @@ def test_the_page_shows_a_start_up_failure(tmp_path, monkeypatch, page):
         wait_ready(Client(url, verbose=False))
         page.goto(url)
         expect(page.get_by_text("The index could not be built: Model folder")).to_be_visible()  # status line
-        box = page.get_by_placeholder(PLACEHOLDER)
+        box = page.locator(QUESTION_BOX)
         box.fill(QUESTION)
         box.press("Enter")
         expect(page.locator("[data-testid='bot']").last).to_contain_text(f"The index could not be built: "

@@ -183,10 +183,13 @@ def test_add_then_replace_then_remove(handlers, settings, tmp_path):
 
 def test_examples_are_shown_only_while_their_article_is_served(handlers):
     assert handlers.examples_visible()
+    assert "Che Guevara" in handlers.box_placeholder()
     assert handlers.rebuild(None, PASTED, "", "Add", "").startswith("Added")
     assert handlers.examples_visible()  # the article is still there
     assert handlers.rebuild(None, PASTED, "", "Replace", "").startswith("Replaced")
     assert not handlers.examples_visible()  # questions about the article would all be "not found"
+    hint = handlers.box_placeholder()  # nor does the question box suggest one any more
+    assert "Che Guevara" not in hint and handlers.documents_table()[0][0] in hint
     empty = Engine(handlers.settings.with_(index_dir=handlers.settings.index_dir.parent / "none"),
                    encoder=handlers.engine.encoder)
     assert Handlers(empty, empty.settings).examples_visible()  # no index yet: the shipped article is built
