@@ -186,10 +186,10 @@ class SentenceEncoder:
             outs = model.encode(texts, batch_size=64, output_value=None, show_progress_bar=False)
         vectors = normalise(np.stack([o["sentence_embedding"].float().cpu().numpy() for o in outs]))
         parts = []
-        for text, o in zip(texts, outs):
+        for o in outs:
             ids = o["input_ids"].cpu().numpy()
             parts.append(select(model.tokenizer.convert_ids_to_tokens(ids.tolist()), ids,
-                                o["token_embeddings"].float().cpu().numpy(), text))
+                                o["token_embeddings"].float().cpu().numpy()))
         return vectors, parts
 
 

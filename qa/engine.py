@@ -76,7 +76,8 @@ class Ranked:
     qwords: tuple[str, ...]
     rows: np.ndarray | None = None  # on a very large index: the only sentences scored exactly
     prior: np.ndarray | None = None  # fused scores before reranking ("not in this document" is decided on them)
-    asked: tokens.Pieces | None = None  # the question's own word pieces, names marked (`tokens.asked_match`)
+    asked: tokens.Pieces | None = None  # the question's own word pieces (`tokens.asked_match`)...
+    names: np.ndarray | None = None  # ...and which of them belong to its names
 
 
 class Snapshot:
@@ -104,6 +105,12 @@ class Snapshot:
     @cached_property
     def piece_idf(self) -> dict[int, float]:
         return tokens.idf(self.data.piece_ids, self.data.piece_offsets)
+
+    @cached_property
+    def capitalised(self) -> frozenset[str]:
+        """Words the documents write with a capital inside a sentence more often than without
+        (lower-cased, accents off): the names a question typed all in lower case may use."""
+        return tokens.capitalised_words(s.text for s in self.data.sentences)
 
     @cached_property
     def cues(self) -> Cues:
@@ -225,7 +232,8 @@ class Engine:
             fused = ranked.fused + p.followup_boost * np.isin(snap.sentence_para_rows, boost_rows)
             fused[shown] -= p.followup_repeat
             ranked = replace(ranked, fused=fused)
-        return replace(ranked, qwords=tuple(w for w in words(question) if tokenize(w)), asked=pieces[0])
+        names = tokens.name_mask(pieces[0], tokens.name_words(question, snap.capitalised))
+        return replace(ranked, qwords=tuple(w for w in words(question) if tokenize(w)), asked=pieces[0], names=names)
 
     def _encode(self, texts: list[str]) -> tuple[np.ndarray, list]:
         """Question vectors and word pieces (an encoder must give both: the calibrated scores
@@ -241,16 +249,17 @@ class Engine:
         if not data.sentences:
             return ans.Answer(question, False, None, (), data.version, len(data.documents))
         best = pick_citations(r, snap.groups, max(k, 5), self.policy.diverse)
-        spans = [ans.quote_span(list(data.sentences), r.fused, i, p.quote_margin) for i in best]
+        sentences = list(data.sentences)
+        spans = [ans.quote_span(sentences, r.fused, i, p.quote_margin) for i in best]
         # The first quote must meet what the question asks beyond its names: one that shares only
         # the names ("Fidel Castro ... Pyongyang" in a sentence about his funeral) gives way to the
         # best-scoring quote that does ("In 1986, Fidel Castro visited ...").
-        asked = [tokens.asked_match(r.asked, snap.piece_vectors, data.piece_offsets, lo, hi) if r.asked else None
-                 for lo, hi in spans]
-        meets = [j for j in range(len(best)) if asked[j] is None or asked[j] >= p.abstain_unasked]
+        met = [None if r.asked is None else tokens.asked_match(r.asked, r.names, snap.piece_vectors,
+                                                                data.piece_offsets, lo, hi) for lo, hi in spans]
+        meets = [j for j in range(len(best)) if met[j] is None or met[j] >= p.abstain_unasked]
         lead = max(meets, key=lambda j: r.fused[best[j]]) if meets else 0
         order = [lead] + [j for j in range(len(best)) if j != lead]
-        best, spans, asked = [best[j] for j in order][:k], [spans[j] for j in order][:k], asked[lead]
+        best, spans = [best[j] for j in order][:k], [spans[j] for j in order][:k]
         qstems = [(w, set(tokenize(w))) for w in r.qwords]  # once per question, not per citation
         dense = r.signals.dense_sent + r.signals.dense_win
         lexical = r.signals.bm25_sent + r.signals.bm25_para
@@ -265,8 +274,8 @@ class Engine:
                               round(float(r.fused[i]), 4), matched)
             citations.append(ans.make_citation(snap.docs[first.doc], first, last, float(r.fused[i]), ev))
         prior = r.fused if r.prior is None else r.prior  # the calibrated scores, from before any reranking
-        top = float(prior[best[0]]) if lead else float(prior[np.arange(len(prior)) if r.rows is None else r.rows].max())
-        found = decide_found(top, missing_share(list(r.qtokens), snap.idf), p, asked)
+        top = float(prior[best[0]]) if lead else float(prior.max() if r.rows is None else prior[r.rows].max())
+        found = decide_found(top, missing_share(list(r.qtokens), snap.idf), p, met[lead])
         return ans.Answer(question, found, citations[0].quote if found else None, tuple(citations),
                           data.version, len(data.documents))
 

@@ -9,7 +9,8 @@ downloaded: the hub is in offline mode, as for the embedding model.
 It reorders only the few best sentences the fused ranking found (`Policy.rerank_top`): each
 gets `Policy.rerank_weight * sigmoid(cross-encoder score)` added to its fused score, so among
 them the cross-encoder decides, while "not in this document" keeps being decided on the
-calibrated fused score from before reranking.
+calibrated fused score from before reranking. Its choice still has to meet the question beyond
+the question's names (`tokens.asked_match`), like any first quote.
 """
 
 from __future__ import annotations

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,12 +33,12 @@ from .lexical import STOPWORDS, fold
 class Pieces:
     """The content word pieces of one text: vocabulary ids and unit vectors (one row each);
     `scale` (optional) multiplies each piece's idf weight (a follow-up's borrowed words);
-    `names` (optional, questions) marks the pieces of words written as names or numbers."""
+    `words` (optional) is the whole word each piece belongs to, lower-cased, accents off."""
 
     ids: np.ndarray  # int32, shape (m,)
     vectors: np.ndarray  # float32 (float16 when read back from an index), shape (m, dim), rows L2-normalised
     scale: np.ndarray | None = None
-    names: np.ndarray | None = None  # bool, shape (m,): part of "Workers' Party of Korea", "1191", ...
+    words: tuple[str, ...] | None = None  # e.g. 'guevara' for each of 'gu', '##eva', '##ra'
 
     @staticmethod
     def empty(dim: int) -> Pieces:
@@ -58,60 +60,104 @@ def is_content(piece: str) -> bool:
     return bool(core) and core.isalnum() and core not in STOPWORDS
 
 
-def select(pieces: list[str], ids, vectors: np.ndarray, text: str | None = None) -> Pieces:
-    """Keep the content pieces of one encoded text (vectors re-normalised). A text of stop
-    words only has none: it matches nothing, rather than matching other stop words. With the
-    `text`, the pieces of its names and numbers are marked (`Pieces.names`)."""
+def select(pieces: list[str], ids, vectors: np.ndarray) -> Pieces:
+    """Keep the content pieces of one encoded text (vectors re-normalised), each with the word
+    it belongs to. A text of stop words only has none: it matches nothing, rather than
+    matching other stop words."""
     keep = [i for i, p in enumerate(pieces) if is_content(p) and i < len(vectors)]
     vectors = np.asarray(vectors, dtype=np.float32)
     vecs = vectors[keep] if keep else np.zeros((0, vectors.shape[-1]), dtype=np.float32)
     vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
-    names = None
-    if text is not None:
-        written, named = _words_of(pieces), name_words(text)
-        names = np.array([written[i] in named for i in keep], dtype=bool)
-    return Pieces(np.asarray([int(ids[i]) for i in keep], dtype=np.int32), vecs, names=names)
+    written = _words_of(pieces)
+    return Pieces(np.asarray([int(ids[i]) for i in keep], dtype=np.int32), vecs,
+                  words=tuple(written[i] for i in keep))
 
 
-def name_words(text: str) -> set[str]:
-    """The words of a question written as names or numbers (lower-cased, accents off): a
-    capital after the first word, or a digit.
+_COMPOUND = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*")
+_JOINERS = re.compile(r"[-'’]")
+
+
+def name_words(text: str, known: Collection[str] = ()) -> set[str]:
+    """The words of a question that are names or numbers (lower-cased, accents off): written
+    with a capital after the first word, or holding a digit; the parts of a hyphenated or
+    possessive name count too ("Ri Yong-ho", "Kim's"). When the question's casing says nothing
+    (all lower case, all capitals, every word capitalised), the words the documents write
+    with a capital (`known`) are its names instead.
 
     >>> sorted(name_words("Who founded the Workers' Party of Korea in 1946?"))
     ['1946', 'korea', 'party', 'workers']
+    >>> sorted(name_words("who poisoned ri yong-ho?", known={"ri", "yong-ho"}))
+    ['ho', 'ri', 'yong', 'yong-ho']
     """
-    ws = re.findall(r"[^\W_]+", fold(text))
-    return {w.lower() for j, w in enumerate(ws) if (j > 0 and w[:1].isupper()) or any(c.isdigit() for c in w)}
+    ws = _COMPOUND.findall(fold(text))
+    rest = [w for w in ws[1:] if w[:1].isalpha()]
+    cased = any(w[:1].isupper() for w in rest) and any(w[:1].islower() for w in rest)
+    out = set()
+    for j, w in enumerate(ws):
+        low = w.lower()
+        if any(c.isdigit() for c in w) or (cased and j > 0 and w[:1].isupper()) or (not cased and low in known):
+            out.add(low)
+            out.update(p for p in _JOINERS.split(low) if p)
+    return out
+
+
+def capitalised_words(texts: Iterable[str]) -> frozenset[str]:
+    """Words written with a capital after a text's first word more often than without
+    (lower-cased, accents off; a hyphenated name's parts too).
+
+    >>> sorted(capitalised_words(["Kim met Ri Yong-ho.", "The party met.", "A Party of Korea."]))
+    ['ho', 'korea', 'ri', 'yong', 'yong-ho']
+    """
+    upper: Counter[str] = Counter()
+    lower: Counter[str] = Counter()
+    for text in texts:
+        for w in _COMPOUND.findall(fold(text))[1:]:
+            (upper if w[:1].isupper() else lower)[w.lower()] += 1
+    out = set()
+    for w, n in upper.items():
+        if n > lower[w]:
+            out.add(w)
+            out.update(p for p in _JOINERS.split(w) if p)
+    return frozenset(out)
+
+
+def name_mask(query: Pieces, names: Collection[str]) -> np.ndarray | None:
+    """Which of the question's pieces belong to its names (None when its words are unknown)."""
+    if query.words is None:
+        return None
+    return np.array([w in names for w in query.words], dtype=bool)
 
 
 def _words_of(pieces: list[str]) -> list[str]:
-    """For each piece, the whole word it is part of: ['ch', '##ong', 'ri'] -> ['chong', 'chong', 'ri'].
-    WordPiece marks continuations ('##'); SentencePiece and byte-level BPE mark word starts."""
+    """For each piece, the whole word it is part of, lower-cased, accents off: ['ch', '##ong',
+    'ri'] -> ['chong', 'chong', 'ri']. WordPiece marks continuations ('##'); SentencePiece and
+    byte-level BPE mark word starts ('▁', 'Ġ'). Punctuation and special tokens are words of
+    their own, so 'Korea?' gives 'korea' and '?'."""
     marked = any(p[:1] in ("▁", "Ġ") for p in pieces)
-    words, spans, cur = [], [], -1
+    words, spans, prev = [], [], ""
     for p in pieces:
-        starts = p[:1] in ("▁", "Ġ") if marked else not p.startswith("##")
-        if starts or cur < 0 or p in _SPECIAL:
+        core = p.removeprefix("##").removeprefix("▁").removeprefix("Ġ")
+        joins = (not p[:1] in ("▁", "Ġ")) if marked else p.startswith("##")
+        if not (joins and words and core.isalnum() and prev.isalnum()) or p in _SPECIAL:
             words.append("")
-            cur = len(words) - 1
-        words[cur] += p.removeprefix("##").removeprefix("▁").removeprefix("Ġ").lower()
-        spans.append(cur)
+        words[-1] += fold(core).lower()
+        spans.append(len(words) - 1)
+        prev = "" if p in _SPECIAL else core
     return [words[c] for c in spans]
 
 
-def asked_match(query: Pieces, vectors: np.ndarray, offsets: np.ndarray, lo: int, hi: int) -> float | None:
-    """How well a quote (sentences lo..hi) meets what the question asks beyond its names: the
-    best cosine of any of the question's other content pieces to any piece of the quote. Low
-    when the quote shares only the names ("Who founded the Workers' Party of Korea?" against a
-    sentence about the party's meetings: 'founded' meets nothing). None when the question has
-    no such piece, or its names are not marked."""
-    if query.names is None or not len(query.ids):
+def asked_match(query: Pieces, names: np.ndarray | None, vectors: np.ndarray, offsets: np.ndarray,
+                lo: int, hi: int) -> float | None:
+    """How well a quote (sentences lo..hi) meets what the question asks beyond its `names`
+    (`name_mask`): the best cosine of any of the question's other content pieces to any piece
+    of the quote. Low when the quote shares only the names ("Who founded the Workers' Party of
+    Korea?" against a sentence about the party's meetings: 'founded' meets nothing). None when
+    the question has no such piece, or its names are unknown."""
+    if names is None or not len(query.ids) or names.all():
         return None
-    asked = query.vectors[~query.names]
-    if not len(asked):
-        return None
+    asked = np.asarray(query.vectors[~names], dtype=np.float32)
     quote = np.asarray(vectors[int(offsets[lo]):int(offsets[hi + 1])], dtype=np.float32)
-    return float((np.asarray(asked, dtype=np.float32) @ quote.T).max()) if len(quote) else 0.0
+    return float((asked @ quote.T).max()) if len(quote) else 0.0
 
 
 def merge(own: Pieces, borrowed: Pieces, weight: float) -> Pieces:
