@@ -116,6 +116,13 @@ class Snapshot:
     def cues(self) -> Cues:
         return Cues.of([s.text for s in self.data.sentences])
 
+    def warm(self) -> Snapshot:
+        """Build the per-version tables every question needs now, at load (after a rebuild that
+        is the build's thread), rather than on the first question."""
+        for table in ("idf", "piece_idf", "piece_rarest", "cues", "piece_vectors"):
+            getattr(self, table)
+        return self
+
     @property
     def approximate(self) -> bool:
         """Is this index big enough that only candidates are scored (manifest "ann": "hnsw")?"""
@@ -168,7 +175,7 @@ class Engine:
         with self._snap_lock:
             if self._snap is None or self._snap.version != current:
                 try:
-                    self._snap = Snapshot(store.load(index_dir, current))
+                    self._snap = Snapshot(store.load(index_dir, current)).warm()
                     log.info("serving index version %s", current)
                 except IndexCorrupt:
                     if self._snap is None:
@@ -232,7 +239,8 @@ class Engine:
             fused = ranked.fused + p.followup_boost * np.isin(snap.sentence_para_rows, boost_rows)
             fused[shown] -= p.followup_repeat
             ranked = replace(ranked, fused=fused)
-        names = tokens.name_mask(pieces[0], tokens.name_words(question, snap.capitalised))
+        known = () if tokens.cased(question) else snap.capitalised  # the documents' capitals, only when needed
+        names = tokens.name_mask(pieces[0], tokens.name_words(question, known))
         return replace(ranked, qwords=tuple(w for w in words(question) if tokenize(w)), asked=pieces[0], names=names)
 
     def _encode(self, texts: list[str]) -> tuple[np.ndarray, list]:

@@ -90,15 +90,22 @@ def name_words(text: str, known: Collection[str] = ()) -> set[str]:
     ['ho', 'ri', 'yong', 'yong-ho']
     """
     ws = _COMPOUND.findall(fold(text))
-    rest = [w for w in ws[1:] if w[:1].isalpha()]
-    cased = any(w[:1].isupper() for w in rest) and any(w[:1].islower() for w in rest)
+    informative = cased(text)
     out = set()
     for j, w in enumerate(ws):
         low = w.lower()
-        if any(c.isdigit() for c in w) or (cased and j > 0 and w[:1].isupper()) or (not cased and low in known):
+        if any(c.isdigit() for c in w) or (informative and j > 0 and w[:1].isupper()) or \
+                (not informative and low in known):
             out.add(low)
             out.update(p for p in _JOINERS.split(low) if p)
     return out
+
+
+def cased(text: str) -> bool:
+    """Does the casing of a question tell its names apart: after the first word, some words
+    start with a capital and some do not ("who is ri?", "WHO IS RI?", "Who Is Ri?": no)."""
+    rest = [w for w in _COMPOUND.findall(fold(text))[1:] if w[:1].isalpha()]
+    return any(w[:1].isupper() for w in rest) and any(w[:1].islower() for w in rest)
 
 
 def capitalised_words(texts: Iterable[str]) -> frozenset[str]:
