@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -84,7 +85,7 @@ def continues(text: str) -> bool:
     return bool(_CONTINUES.match(text))
 
 
-def quote_span(sentences: list[Sentence], scores: np.ndarray, best: int, margin: float,
+def quote_span(sentences: Sequence[Sentence], scores: np.ndarray, best: int, margin: float,
                max_sentences: int = 3, self_contained: bool = True) -> tuple[int, int]:
     """Grow the quote from sentence `best` to contiguous neighbours (same paragraph) that score
     within `margin` of it, up to `max_sentences`. With `self_contained` the quote neither starts

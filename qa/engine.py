@@ -257,33 +257,41 @@ class Engine:
         if not data.sentences:
             return ans.Answer(question, False, None, (), data.version, len(data.documents))
         best = pick_citations(r, snap.groups, max(k, 5), self.policy.diverse)
-        sentences = list(data.sentences)
-        spans = [ans.quote_span(sentences, r.fused, i, p.quote_margin) for i in best]
+        spans: dict[int, tuple[int, int]] = {}
+        met: dict[int, float | None] = {}
+
+        def span(i: int) -> tuple[int, int]:
+            if i not in spans:
+                spans[i] = ans.quote_span(data.sentences, r.fused, i, p.quote_margin)
+            return spans[i]
+
+        def meets(i: int) -> bool:
+            met[i] = None if r.asked is None else tokens.asked_match(r.asked, r.names, snap.piece_vectors,
+                                                                     data.piece_offsets, *span(i))
+            return met[i] is None or met[i] >= p.abstain_unasked
+
         # The first quote must meet what the question asks beyond its names: one that shares only
         # the names ("Fidel Castro ... Pyongyang" in a sentence about his funeral) gives way to the
-        # best-scoring quote that does ("In 1986, Fidel Castro visited ...").
-        met = [None if r.asked is None else tokens.asked_match(r.asked, r.names, snap.piece_vectors,
-                                                                data.piece_offsets, lo, hi) for lo, hi in spans]
-        meets = [j for j in range(len(best)) if met[j] is None or met[j] >= p.abstain_unasked]
-        lead = max(meets, key=lambda j: r.fused[best[j]]) if meets else 0
-        order = [lead] + [j for j in range(len(best)) if j != lead]
-        best, spans = [best[j] for j in order][:k], [spans[j] for j in order][:k]
+        # best-scoring quote that does ("In 1986, Fidel Castro visited ..."). Usually the best does.
+        lead = next((i for i in sorted(best, key=lambda i: -r.fused[i]) if meets(i)), best[0])
+        promoted = lead != best[0]
+        best = ([lead] + [i for i in best if i != lead])[:k]
         qstems = [(w, set(tokenize(w))) for w in r.qwords]  # once per question, not per citation
         dense = r.signals.dense_sent + r.signals.dense_win
         lexical = r.signals.bm25_sent + r.signals.bm25_para
         citations = []
-        for i, (lo, hi) in zip(best, spans):
+        for i in best:
+            lo, hi = span(i)
             first, last = data.sentences[lo], data.sentences[hi]
-            quote = snap.docs[first.doc].text[first.start:last.end]
-            qt = set(tokenize(quote))
+            qt = set().union(*snap.sentence_tokens[lo:hi + 1])  # the quote's words, tokenized at load
             matched = tuple(dict.fromkeys(w for w, stems in qstems if stems & qt))
             has_bm25 = r.signals.bm25_sent[i] + r.signals.bm25_para[i] > 0
             ev = ans.Evidence(rank_of(dense, i), rank_of(lexical, i) if has_bm25 else None,
                               round(float(r.fused[i]), 4), matched)
             citations.append(ans.make_citation(snap.docs[first.doc], first, last, float(r.fused[i]), ev))
         prior = r.fused if r.prior is None else r.prior  # the calibrated scores, from before any reranking
-        top = float(prior[best[0]]) if lead else float(prior.max() if r.rows is None else prior[r.rows].max())
-        found = decide_found(top, missing_share(list(r.qtokens), snap.idf), p, met[lead])
+        top = float(prior[lead]) if promoted else float(prior.max() if r.rows is None else prior[r.rows].max())
+        found = decide_found(top, missing_share(list(r.qtokens), snap.idf), p, met.get(lead))
         return ans.Answer(question, found, citations[0].quote if found else None, tuple(citations),
                           data.version, len(data.documents))
 
