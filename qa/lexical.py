@@ -34,6 +34,8 @@ def _bm25s():
 
 _POSSESSIVE = re.compile(r"['’]s$")
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
+COMPOUND = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*")  # a word, hyphenated parts joined ("Yong-ho")
+JOINERS = re.compile(r"[-'’]")  # what joins a COMPOUND's parts
 
 
 @lru_cache(maxsize=1)

@@ -19,14 +19,13 @@ owns rows offsets[i]:offsets[i+1] of the index's piece arrays (every sentence ow
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
-from .lexical import STOPWORDS, fold
+from .lexical import COMPOUND, JOINERS, STOPWORDS, fold
 
 
 @dataclass(frozen=True)
@@ -73,10 +72,6 @@ def select(pieces: list[str], ids, vectors: np.ndarray) -> Pieces:
                   words=tuple(written[i] for i in keep))
 
 
-_COMPOUND = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*")
-_JOINERS = re.compile(r"[-'’]")
-
-
 def name_words(text: str, known: Collection[str] = ()) -> set[str]:
     """The words of a question that are names or numbers (lower-cased, accents off): written
     with a capital after the first word, or holding a digit; the parts of a hyphenated or
@@ -89,22 +84,31 @@ def name_words(text: str, known: Collection[str] = ()) -> set[str]:
     >>> sorted(name_words("who poisoned ri yong-ho?", known={"ri", "yong-ho"}))
     ['ho', 'ri', 'yong', 'yong-ho']
     """
-    ws = _COMPOUND.findall(fold(text))
-    informative = cased(text)
-    out = set()
+    ws = COMPOUND.findall(fold(text))
+    informative = _cased(ws)
+    out: set[str] = set()
     for j, w in enumerate(ws):
         low = w.lower()
         if any(c.isdigit() for c in w) or (informative and j > 0 and w[:1].isupper()) or \
                 (not informative and low in known):
-            out.add(low)
-            out.update(p for p in _JOINERS.split(low) if p)
+            _add_with_parts(out, low)
     return out
+
+
+def _add_with_parts(out: set[str], word: str) -> None:
+    """A name and its hyphenated or possessive parts: 'yong-ho' -> yong-ho, yong, ho."""
+    out.add(word)
+    out.update(p for p in JOINERS.split(word) if p)
 
 
 def cased(text: str) -> bool:
     """Does the casing of a question tell its names apart: after the first word, some words
     start with a capital and some do not ("who is ri?", "WHO IS RI?", "Who Is Ri?": no)."""
-    rest = [w for w in _COMPOUND.findall(fold(text))[1:] if w[:1].isalpha()]
+    return _cased(COMPOUND.findall(fold(text)))
+
+
+def _cased(ws: list[str]) -> bool:
+    rest = [w for w in ws[1:] if w[:1].isalpha()]
     return any(w[:1].isupper() for w in rest) and any(w[:1].islower() for w in rest)
 
 
@@ -118,13 +122,12 @@ def capitalised_words(texts: Iterable[str]) -> frozenset[str]:
     upper: Counter[str] = Counter()
     lower: Counter[str] = Counter()
     for text in texts:
-        for w in _COMPOUND.findall(fold(text))[1:]:
+        for w in COMPOUND.findall(fold(text))[1:]:
             (upper if w[:1].isupper() else lower)[w.lower()] += 1
-    out = set()
+    out: set[str] = set()
     for w, n in upper.items():
         if n > lower[w]:
-            out.add(w)
-            out.update(p for p in _JOINERS.split(w) if p)
+            _add_with_parts(out, w)
     return frozenset(out)
 
 
