@@ -1,6 +1,6 @@
 """`qa eval`: Hit@1, Hit@3, MRR@5, abstention and false-abstention rates, per `kind`.
 
-Scoring follows ../shared/eval/README.md: a citation is a hit when, after lower-casing, folding
+Scoring follows eval/README.md: a citation is a hit when, after lower-casing, folding
 curly quotes and collapsing whitespace, its quote contains a gold string (or a long gold
 string's first 60 characters); for SQuAD records (with `context`) the gold answer must sit in
 its gold paragraph: the quote contains the answer with the 40 characters around it, or the

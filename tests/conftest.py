@@ -15,8 +15,7 @@ from qa.engine import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTICLE = ROOT / "source" / "000_81a114a99364fef0.txt"
-SHARED = ROOT.parent / "shared"
-EVAL = SHARED / "eval"
+EVAL = ROOT / "eval"  # development data, copied into the repository (eval/README.md)
 
 
 class HashEncoder:

@@ -22,7 +22,7 @@ from qa.engine import Engine, score
 from qa.lexical import tokenize
 from qa.retrieval import Weights
 
-EVAL = ROOT.parent / "shared" / "eval"
+EVAL = ROOT / "eval"
 SETS = [("article", ROOT / "source" / "000_81a114a99364fef0.txt", EVAL / "dev_qa.jsonl"),
         ("normans", EVAL / "squad" / "normans.txt", EVAL / "squad" / "normans_qa.jsonl"),
         ("cct", EVAL / "squad" / "computational_complexity_theory.txt",
