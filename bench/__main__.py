@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             results["imports"] = step("imports", inproc.imports)
         engine = None
         if only & {"answer", "concurrency", "build", "cold", "http", "scale"}:
-            _, engine, rep = step("building the bench index", lambda: corpus.build(work / "index"))
+            _, engine, rep = step("building the bench index", lambda: corpus.library.build(work / "index"))
             results["corpus"] = {k: rep.get(k) for k in ("documents", "paragraphs", "sentences", "chunks")}
         pool = corpus.Pool(corpus.questions())
         if "answer" in only:

@@ -76,5 +76,5 @@ def build(index_dir: Path, encoder=None):
 
     settings = Settings(index_dir=index_dir, source_dir=ROOT / "source")
     engine = Engine(settings, encoder=encoder)
-    report = engine.build(sources())
+    report = engine.library.build(sources())
     return settings, engine, report

@@ -109,7 +109,7 @@ def build_throughput(workdir: Path, engine, reps: int = 2, sources: list[Path] |
             step(r)
     n_texts, n_chunks = len(texts), len(data.chunks)
     b, r = median(builds), median(raws)
-    return {"texts": n_texts, "chunks": n_chunks, "encoded_by_build": report.get("encoded"),
+    return {"texts": n_texts, "chunks": n_chunks, "encoded_by_build": report.encoded,
             "build_s": round(b, 3), "raw_encode_s": round(r, 3),
             "build_texts_per_s": round(n_texts / b, 1), "raw_texts_per_s": round(n_texts / r, 1),
             "build_chunks_per_s": round(n_chunks / b, 1), "raw_chunks_per_s": round(n_chunks / r, 1),

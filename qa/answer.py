@@ -1,20 +1,25 @@
-"""`Answer` / `Citation`, quote selection, abstention, and rendering (JSON and escaped Markdown).
+"""`Answer` / `Citation`, quote selection, and `compose()`: one ranked question -> the answer
+(the first quote, up to k citations one per paragraph, found or "not in this document").
 
-Every quote is `document.text[start:end]`; rendering checks that once more and refuses to show
-a quote that fails (that would be a bug, never something a reader should see).
+Every quote is `document.text[start:end]`; each citation carries its whole paragraph, so that
+rendering (qa/render.py) checks the quote once more and shows it in context without reading
+the index again.
 """
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from . import tokens
 from .chunking import Sentence
 from .document import Document
+from .ranking import Policy, Question, Ranked, pick_citations
+from .retrieval import rank_of
+from .snapshot import Snapshot
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,14 @@ class Citation:
     score: float
     title: str = ""
     evidence: Evidence | None = None
+    context: str = ""  # the whole paragraph the quote is taken from (what the sources panel shows)
+    context_start: int = 0  # where that paragraph starts in the document's text
+
+    @property
+    def verified(self) -> bool:
+        """Is the quote still exactly the text of its paragraph at [start, end)?"""
+        lo = self.start - self.context_start
+        return lo >= 0 and self.context[lo: lo + len(self.quote)] == self.quote and self.end - self.start == len(self.quote)
 
     def to_json(self) -> dict:
         out = {"document": self.document, "paragraph": self.paragraph, "section": self.section,
@@ -121,124 +134,80 @@ def quote_span(sentences: Sequence[Sentence], scores: np.ndarray, best: int, mar
 def make_citation(doc: Document, first: Sentence, last: Sentence, score: float, evidence: Evidence | None) -> Citation:
     para = doc.paragraph(first.para)
     return Citation(doc.id, para.number, para.section, doc.text[first.start:last.end], first.start, last.end,
-                    float(score), doc.title, evidence)
+                    float(score), doc.title, evidence, doc.text[para.start:para.end], para.start)
 
 
 def verify(citation: Citation, doc: Document) -> bool:
     return doc.text[citation.start:citation.end] == citation.quote
 
 
-# --- rendering ---------------------------------------------------------------------------
+# --- composing the answer ------------------------------------------------------------------
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>$<&])")
+def compose(snap: Snapshot, q: Question, r: Ranked, k: int, p: Policy) -> Answer:
+    """The answer to one ranked question: the lead quote, up to k citations, found or not."""
+    data = snap.data
+    if not data.sentences:
+        return Answer(q.text, False, None, (), data.version, len(data.documents))
+    best = pick_citations(r, snap.groups, max(k, p.lead_candidates), p.diverse)
+    spans: dict[int, tuple[int, int]] = {}
+    met: dict[int, float | None] = {}
 
+    def span(i: int) -> tuple[int, int]:
+        if i not in spans:
+            spans[i] = quote_span(data.sentences, r.fused, i, p.quote_margin)
+        return spans[i]
 
-def escape_markdown(text: str) -> str:
-    """Document text -> Markdown that shows it literally: HTML escaped, Markdown syntax escaped,
-    and ':' as an entity so that no URL is auto-linked (an autolink would show the backslashes).
+    def meets(i: int) -> bool:
+        met[i] = None if r.asked is None else tokens.asked_match(r.asked, r.names, snap.piece_vectors,
+                                                                 data.piece_offsets, *span(i))
+        return met[i] is None or met[i] >= p.abstain_unasked
 
-    >>> escape_markdown("<b>x</b> *y* $z$ http://a")
-    '&lt;b&gt;x&lt;/b&gt; \\\\*y\\\\* \\\\$z\\\\$ http&#58;//a'
-    """
-    text = " ".join(text.split())
-    out = []
-    for ch in text:
-        if ch in "<>&\"'":
-            out.append(html.escape(ch))
-        elif ch == ":":
-            out.append("&#58;")
-        elif _MD_SPECIAL.match(ch):
-            out.append("\\" + ch)
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-_MD_ESCAPED = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|~>$<&])")
-
-
-def unescape_markdown(text: str) -> str:
-    """The inverse of `escape_markdown` (up to its whitespace collapsing).
-
-    >>> unescape_markdown(escape_markdown("<b>x</b> *y* $z$ &lt; \\\\"))
-    '<b>x</b> *y* $z$ &lt; \\\\'
-    """
-    return html.unescape(_MD_ESCAPED.sub(r"\1", text))
-
-
-def label(c: Citation, multi_doc: bool) -> str:
-    """'¶5 · Historical context' (or 'Normans ¶12 · Legacy' when several documents are indexed)."""
-    where = f"¶{c.paragraph}"
-    if multi_doc:
-        where = f"{_short(c.title or c.document)} {where}"
-    return f"{where} · {c.section}" if c.section else where
+    # The first quote must meet what the question asks beyond its names: one that shares only
+    # the names ("Fidel Castro ... Pyongyang" in a sentence about his funeral) gives way to the
+    # best-scoring quote that does ("In 1986, Fidel Castro visited ..."). Usually the best does.
+    lead = next((i for i in sorted(best, key=lambda i: -r.fused[i]) if meets(i)), best[0])
+    promoted = lead != best[0]
+    best = ([lead] + [i for i in best if i != lead])[:k]
+    dense = r.signals.dense_sent + r.signals.dense_win  # the evidence ranks, once per question
+    lexical = r.signals.bm25_sent + r.signals.bm25_para
+    citations = tuple(_citation(snap, q, r, i, span(i), dense, lexical) for i in best)
+    prior = r.fused if r.prior is None else r.prior  # the calibrated scores, from before any reranking
+    top = float(prior[lead]) if promoted else float(prior.max() if r.rows is None else prior[r.rows].max())
+    found = decide_found(top, missing_share(list(r.tokens), snap.idf), p, met.get(lead))
+    return Answer(q.text, found, citations[0].quote if found else None, citations, data.version,
+                  len(data.documents))
 
 
-def _short(title: str, n: int = 40) -> str:
-    return title if len(title) <= n else title[: n - 1].rstrip() + "…"
+def _citation(snap: Snapshot, q: Question, r: Ranked, i: int, span: tuple[int, int], dense: np.ndarray,
+              lexical: np.ndarray) -> Citation:
+    """Sentence i's citation: the quote `span` (first, last sentence) and why it was chosen."""
+    data, (lo, hi) = snap.data, span
+    first, last = data.sentences[lo], data.sentences[hi]
+    qt = set().union(*snap.sentence_tokens[lo:hi + 1])  # the quote's words, tokenized at load
+    matched = tuple(dict.fromkeys(w for w, stems in q.stems if stems & qt))
+    has_bm25 = r.signals.bm25_sent[i] + r.signals.bm25_para[i] > 0
+    ev = Evidence(rank_of(dense, i), rank_of(lexical, i) if has_bm25 else None, round(float(r.fused[i]), 4), matched)
+    return make_citation(snap.docs[first.doc], first, last, float(r.fused[i]), ev)
 
 
-def to_markdown(ans: Answer, docs: dict[str, Document], stale: bool = False) -> str:
-    """The chat message: the answer quoted and cited, then supporting quotes (all escaped)."""
-    multi = ans.documents > 1
-    cites = [c for c in ans.citations if c.document in docs and verify(c, docs[c.document])]
-    lines = []
-    if stale:
-        lines.append("_From a previous index version; ask again for an answer from the current text._\n")
-    if ans.found and cites:
-        top, rest = cites[0], cites[1:]
-        lines.append(f"> {escape_markdown(top.quote)}\n\n— **{escape_markdown(label(top, multi))}**")
-        if rest:
-            lines.append("\n**Also relevant:**")
-            lines += [f"- “{escape_markdown(c.quote)}” — *{escape_markdown(label(c, multi))}*" for c in rest]
-    else:
-        lines.append("**Not in this document.** I could not find a passage that answers this question.")
-        if cites:
-            lines.append("\n**Closest passages, but not an answer:**")
-            lines += [f"- “{escape_markdown(c.quote)}” — *{escape_markdown(label(c, multi))}*" for c in cites]
-    return "\n".join(lines)
+def missing_share(qtokens: list[str], idf: dict[str, float]) -> float:
+    """Share of the question's idf weight carried by words that occur nowhere in the index
+    (an unseen word weighs as much as the rarest seen one): "capital of Australia" -> high."""
+    q = list(dict.fromkeys(qtokens))
+    if not q:
+        return 1.0
+    unseen = max(idf.values(), default=1.0) + 1.0
+    weights = {t: idf.get(t, unseen) for t in q}
+    return sum(v for t, v in weights.items() if t not in idf) / sum(weights.values())
 
 
-def to_text(ans: Answer) -> str:
-    """Plain terminal rendering (no escaping needed: nothing interprets it)."""
-    multi = ans.documents > 1
-    out = []
-    if ans.found and ans.citations:
-        top = ans.citations[0]
-        out += [f"{top.quote}", f"  — {label(top, multi)}"]
-        if len(ans.citations) > 1:
-            out.append("Also relevant:")
-            out += [f"  • {c.quote}  — {label(c, multi)}" for c in ans.citations[1:]]
-    else:
-        out.append("Not in this document.")
-        if ans.citations:
-            out.append("Closest passages, but not an answer:")
-            out += [f"  • {c.quote}  — {label(c, multi)}" for c in ans.citations]
-    return "\n".join(out)
+def decide_found(top_score: float, missing: float, p: Policy, asked: float | None = None) -> bool:
+    """The calibrated "is this answered here?" rule (docs/ranking.md, "When it says not in this
+    document"). `asked`: how well the quote meets the question beyond its names (`tokens.asked_match`)."""
+    if top_score < p.abstain_below:
+        return False
+    if asked is not None and asked < p.abstain_unasked:
+        return False
+    return not (missing >= p.abstain_missing and top_score < p.abstain_missing_below)
 
 
-def sources_html(ans: Answer, docs: dict[str, Document]) -> str:
-    """The sources panel: each cited paragraph in full, the quoted part highlighted, all escaped."""
-    multi = ans.documents > 1
-    parts = []
-    heading = "Cited passages" if ans.found else "Closest passages (not an answer)"
-    parts.append(f"<h3>{heading}</h3>")
-    for i, c in enumerate(ans.citations):
-        doc = docs.get(c.document)
-        if doc is None or not verify(c, doc):
-            continue
-        p = doc.paragraph(c.paragraph)
-        before, quote, after = doc.text[p.start:c.start], doc.text[c.start:c.end], doc.text[c.end:p.end]
-        ev = ""
-        if c.evidence:
-            e = c.evidence
-            terms = ", ".join(e.matched_terms) or "none"
-            ev = (f"<div class='qa-evidence'>fused score {e.fused_score:.3f} · dense rank {e.dense_rank} · "
-                  f"BM25 rank {e.bm25_rank if e.bm25_rank else '–'} · matched terms: {html.escape(terms)}</div>")
-        open_attr = " open" if i == 0 else ""
-        parts.append(
-            f"<details class='qa-source'{open_attr}><summary><b>{html.escape(label(c, multi))}</b></summary>"
-            f"<p>{html.escape(before)}<mark>{html.escape(quote)}</mark>{html.escape(after)}</p>{ev}</details>")
-    if len(parts) == 1:
-        parts.append("<p>No passages.</p>")
-    return "\n".join(parts)

@@ -1,7 +1,7 @@
 """`qa build / ask / chat / eval / documents / serve`: parse, call the engine, print.
 
-Errors from the package (`QAError`) are printed as one line and exit with status 2; nothing
-here holds business rules.
+Errors from the package (`QAError`) are printed as one line and exit with status 2; a closed
+pipe (`qa ask ... | head -1`) ends quietly; nothing here holds business rules.
 """
 
 from __future__ import annotations
@@ -9,11 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from . import __version__
 from .config import Settings
 from .errors import QAError
 
@@ -26,9 +28,11 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="qa", description="Ask questions about a document; answers are verbatim quotes with paragraph citations.")
+    ap = argparse.ArgumentParser(prog="qa", description="Ask questions about a document; answers are verbatim "
+                                 "quotes with paragraph citations.", epilog="`qa COMMAND --help` tells more.")
     ap.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
-    sub = ap.add_subparsers(dest="cmd", required=True)
+    ap.add_argument("--version", action="version", version=f"qa {__version__}")
+    sub = ap.add_subparsers(dest="cmd", metavar="COMMAND")
 
     b = sub.add_parser("build", help="build (or rebuild) the index from documents",
                        description="Build a new index version beside the one being served and publish it atomically. "
@@ -41,8 +45,11 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--add", action="store_true", help="add to the documents already indexed instead of replacing them")
     _common(b)
 
-    a = sub.add_parser("ask", help="answer a question ('-' reads one question per line from stdin)")
-    a.add_argument("question")
+    a = sub.add_parser("ask", help="answer a question ('-' reads one question per line from stdin)",
+                       description="Answer one question with a verbatim quote and its citation. Give '-' as the "
+                                   "question to read questions from stdin, one per line (each answered on its own, "
+                                   "without conversation; use `qa chat` for follow-ups).")
+    a.add_argument("question", help="the question, quoted; or '-' to read one question per line from stdin")
     a.add_argument("--json", action="store_true", help="print the JSON answer object (one per line)")
     a.add_argument("-k", type=int, help="number of citations (default: QA_TOP_K or 4)")
     _common(a)
@@ -74,7 +81,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    ap = parser()
+    args = ap.parse_args(argv)
+    if args.cmd is None:  # `qa` alone: what it can do
+        ap.print_help()
+        return 0
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
         settings = Settings.from_env(index_dir=getattr(args, "index", None), model=getattr(args, "model", None),
@@ -86,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (`| head -1`): stop quietly, as other tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 def _engine(settings: Settings, ensure: bool = True):
@@ -97,7 +112,7 @@ def _engine(settings: Settings, ensure: bool = True):
         # cannot load is then the one `qa:` error, not also a stale-index warning that repeats it
         engine.encoder.encode(["warm up"])
         # an index folder named with --index is never built from ./source behind the user's back
-        reason = engine.ensure_index(build_missing=settings.index_dir == Settings.from_env().index_dir)
+        reason = engine.library.ensure_index(build_missing=settings.index_dir == Settings.from_env().index_dir)
         if reason:
             print(f"qa: index rebuilt because {reason}", file=sys.stderr)
     return engine
@@ -115,30 +130,30 @@ def cmd_build(args, settings: Settings) -> int:
             print(f"[{frac:4.0%}] {msg}", file=sys.stderr)
             last[0] = time.monotonic()
 
-    report = engine.build(sources, add=args.add, progress=progress)
-    _print_report("Built", report)
+    report = engine.library.build(sources, add=args.add, progress=progress)
+    _print_report("Built.", report)
     return 0
 
 
-def _print_report(what: str, report: dict) -> None:
-    print(f"{what} index version {report['version']} in {report['seconds']:.1f} s: {report['documents']} document(s), "
-          f"{report['paragraphs']} paragraphs, {report['chunks']} chunks ({report['encoded']} passages embedded, "
-          f"{report['reused']} reused).")
-    for path in report.get("copied") or []:
-        print(f"  copied into the source folder: {path}")
-    if report.get("moved_aside"):
-        print(f"  its file was moved to {report['moved_aside']}")
-    for path, info in (report.get("skipped") or {}).items():
-        print(f"  skipped {path}: {info.get('reason', '')}", file=sys.stderr)
+def _print_report(what: str, report) -> None:
+    from .render import printable, report_sentence
+
+    print(report_sentence(report, what))
+    for path in report.copied:
+        print(f"  copied into the source folder: {printable(path)}")
+    if report.moved_aside:
+        print(f"  its file was moved to {printable(report.moved_aside)}")
+    for path, info in report.skipped.items():
+        print(f"  skipped {printable(path)}: {printable(info.get('reason', ''))}", file=sys.stderr)
 
 
-def _print_answer(answer, as_json: bool) -> None:
-    from .answer import to_text
+def _print_answer(answer, as_json: bool, heading: bool = False) -> None:
+    from .render import printable, to_text
 
     if as_json:
         print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
     else:
-        print(to_text(answer), flush=True)
+        print((f"Q: {printable(answer.question)}\n" if heading else "") + to_text(answer), flush=True)
 
 
 def cmd_ask(args, settings: Settings) -> int:
@@ -147,7 +162,7 @@ def cmd_ask(args, settings: Settings) -> int:
     status = 0
     for q in questions:
         try:
-            _print_answer(engine.ask(q, k=args.k), args.json)
+            _print_answer(engine.ask(q, k=args.k), args.json, heading=len(questions) > 1)
         except QAError as exc:
             status = 2
             if args.json:
@@ -160,11 +175,13 @@ def cmd_ask(args, settings: Settings) -> int:
 
 
 def cmd_chat(args, settings: Settings) -> int:
+    from .ranking import Conversation
+
     engine = _engine(settings)
     interactive = sys.stdin.isatty()
     if interactive:
         print("Ask about the document. '/reset' starts a new conversation, Ctrl-D quits.")
-    history: list[str] = []
+    conversation = Conversation()
     while True:
         if interactive:
             print("> ", end="", flush=True)
@@ -175,13 +192,13 @@ def cmd_chat(args, settings: Settings) -> int:
         if not q:
             continue
         if q == "/reset":
-            history = []
+            conversation = Conversation()
             if not args.json:
                 print("(new conversation)", flush=True)
             continue
         try:
-            _print_answer(engine.ask(q, history, k=args.k), args.json)
-            history.append(q)
+            answer, conversation = engine.chat(q, conversation, k=args.k)
+            _print_answer(answer, args.json, heading=not interactive)  # piped: say which question it answers
         except QAError as exc:
             msg = {"question": q, "error": str(exc)} if args.json else f"qa: {exc}"
             print(json.dumps(msg, ensure_ascii=False) if args.json else msg, flush=True)
@@ -198,7 +215,7 @@ def cmd_eval(args, settings: Settings) -> int:
         if args.source:
             settings = settings.with_(index_dir=Path(tmp))
             engine = Engine(settings)
-            engine.build([args.source])
+            engine.library.build([args.source])
         else:
             engine = _engine(settings)
         t0 = time.perf_counter()
@@ -214,28 +231,25 @@ def cmd_eval(args, settings: Settings) -> int:
 
 
 def cmd_documents(args, settings: Settings) -> int:
-    from . import store
     from .engine import Engine
+    from .render import printable
 
+    engine = Engine(settings)
     if args.remove:
-        engine = Engine(settings)
         for doc_id in args.remove:
-            _print_report(f"Removed {doc_id!r}; serving", engine.remove_document(doc_id))
+            _print_report(f"Removed {doc_id!r}.", engine.library.remove(doc_id))
         return 0
-    manifest = store.read_manifest(settings.index_dir)
+    info = engine.documents()
     if args.json:
-        keys = ("version", "created", "model", "sources", "excluded", "skipped", "documents", "counts")
-        print(json.dumps({k: manifest.get(k) for k in keys}, ensure_ascii=False, indent=2))
+        print(json.dumps(info.to_json(), ensure_ascii=False, indent=2))
         return 0
-    print(f"Index version {manifest['version']} ({manifest['created']}), model {manifest['model']}")
-    print("Built from: " + (", ".join(manifest.get("sources") or []) or "pasted text only"))
-    for d in manifest["documents"]:
-        print(f"- {d['id']}: {d['title']} — {d['paragraphs']} paragraphs, {d['sections']} sections"
-              + (f" ({d['source']})" if d.get("source") else ""))
-    for path in manifest.get("excluded") or []:
-        print(f"  (removed, left out of rebuilds: {path})")
-    for path, info in (manifest.get("skipped") or {}).items():
-        print(f"  (skipped {path}: {info.get('reason', '')})")
+    lines = [f"Index version {info.version} ({info.created}), model {info.model}",
+             "Built from: " + (", ".join(info.sources) or "pasted text only")]
+    lines += [f"- {d.id}: {d.title} — {d.paragraphs} paragraphs, {d.sections} sections"
+              + (f" ({d.source})" if d.source else "") for d in info.documents]
+    lines += [f"  (removed, left out of rebuilds: {path})" for path in info.excluded]
+    lines += [f"  (skipped {path}: {v.get('reason', '')})" for path, v in info.skipped.items()]
+    print(printable("\n".join(lines)))
     return 0
 
 

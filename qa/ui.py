@@ -24,11 +24,13 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported
 
 import gradio as gr
 
-from . import answer as ans
-from . import document
+from . import render
+from .answer import Answer
 from .config import Settings
-from .engine import Engine, clean_question
+from .engine import Engine
 from .errors import BuildInProgress, IndexMissing, InputError, NotAllowed, QAError
+from .library import BuildReport, Upload
+from .ranking import clean_question
 
 log = logging.getLogger("qa.ui")
 
@@ -82,7 +84,7 @@ def previous_questions(history: Any) -> list[str]:
         text = " ".join(b if isinstance(b, str) else str(b.get("text") or "") if isinstance(b, dict) else ""
                         for b in blocks).strip()
         if not isinstance(msg, str):  # a chat message shows the question escaped (see `respond`)
-            text = ans.unescape_markdown(text)
+            text = render.unescape_markdown(text)
         if text:
             out.append(text)
     return out
@@ -125,7 +127,7 @@ class Startup:
 
     def run(self, engine: Engine) -> None:
         try:
-            reason = engine.ensure_index()
+            reason = engine.library.ensure_index()
             log.warning("index rebuilt because %s", reason) if reason else log.info("index is up to date")
             engine.encoder.encode(["warm up"])  # load the model now, not on the first question
         except Exception as exc:  # noqa: BLE001 - logged, shown to users as a message
@@ -156,14 +158,9 @@ class Handlers:
             return f"The index could not be built: {self.startup.error}"
         return friendly(exc)
 
-    def answer(self, question: str, history: Any = ()) -> tuple[ans.Answer, dict]:
-        """Ask the engine; returns the answer and the documents of the version that answered it."""
-        a = self.engine.ask(question, previous_questions(history))
-        snap = self.engine.snapshot()
-        if snap.version != a.index_version:  # a rebuild landed in between: ask the new version
-            a = self.engine.ask(question, previous_questions(history))
-            snap = self.engine.snapshot()
-        return a, snap.docs
+    def answer(self, question: str, history: Any = ()) -> Answer:
+        """Ask the engine (the answer carries everything rendering needs)."""
+        return self.engine.ask(question, previous_questions(history))
 
     def current_version(self) -> str | None:
         try:
@@ -180,13 +177,13 @@ class Handlers:
         chat, versions = list(chat or []), list(versions or [])
         text = message if isinstance(message, str) else str(message or "")
         try:
-            a, docs = self.answer(text, chat)
-            md = ans.to_markdown(a, docs)
-            record = {"version": a.index_version, "md": md, "stale_md": ans.to_markdown(a, docs, stale=True)}
-            sources = ans.sources_html(a, docs)
+            a = self.answer(text, chat)
+            md = render.to_markdown(a)
+            record = {"version": a.index_version, "md": md, "stale_md": render.to_markdown(a, stale=True)}
+            sources = render.sources_html(a)
         except Exception as exc:  # noqa: BLE001 - every error becomes a chat message
-            md, record, sources = ans.escape_markdown(self._error_text(exc)), None, SOURCES_PLACEHOLDER
-        shown = ans.escape_markdown(clean_question(text, self.settings.max_question_chars, strict=False))
+            md, record, sources = render.escape_markdown(self._error_text(exc)), None, SOURCES_PLACEHOLDER
+        shown = render.escape_markdown(clean_question(text, self.settings.max_question_chars, strict=False))
         chat += [{"role": "user", "content": shown or "(empty question)"},  # literally, like document text
                  {"role": "assistant", "content": md}]
         versions.append(record)
@@ -195,16 +192,14 @@ class Handlers:
     def api_ask(self, question: str, history: list[str] | None = None) -> str:
         """Markdown answer (escaped document text) for one question; `history` = earlier questions."""
         try:
-            a, docs = self.answer(question, history or [])
-            return ans.to_markdown(a, docs)
+            return render.to_markdown(self.answer(question, history or []))
         except Exception as exc:  # noqa: BLE001
             return self._error_text(exc)
 
     def api_answer_json(self, question: str, history: list[str] | None = None) -> dict:
         """The JSON answer object (DESIGN.md §4); on failure {"question", "error"} like the CLI."""
         try:
-            a, _ = self.answer(question, history or [])
-            return a.to_json()
+            return self.answer(question, history or []).to_json()
         except Exception as exc:  # noqa: BLE001
             return {"question": clean_question(question, self.settings.max_question_chars, strict=False),
                     "error": self._error_text(exc)}
@@ -231,20 +226,19 @@ class Handlers:
         try:
             snap = self.engine.snapshot()
         except Exception as exc:  # noqa: BLE001
-            return f"<span class='qa-muted'>{ans.escape_markdown(self._error_text(exc))}</span>"
+            return f"<span class='qa-muted'>{render.escape_markdown(self._error_text(exc))}</span>"
         n = len(snap.data.documents)
-        titles = ", ".join(ans.escape_markdown(_short(d.title)) for d in snap.data.documents[:3])
+        titles = ", ".join(render.escape_markdown(_short(d.title)) for d in snap.data.documents[:3])
         titles += " …" if n > 3 else ""
         return f"<span class='qa-muted'>{n} document(s): {titles} · index version `{snap.version}`</span>"
 
     # documents --------------------------------------------------------------------------------
     def documents_table(self) -> list[list]:
         try:
-            docs = self.engine.snapshot().data.manifest.get("documents", [])
+            docs = self.engine.documents().documents
         except Exception:  # noqa: BLE001
             return []
-        return [[d.get("title", ""), d.get("id", ""), d.get("paragraphs", 0), d.get("sections", 0),
-                 Path(d.get("source") or "(pasted)").name] for d in docs]
+        return [[d.title, d.id, d.paragraphs, d.sections, Path(d.source or "(pasted)").name] for d in docs]
 
     def documents_html(self) -> str:
         """The indexed documents as an escaped HTML table."""
@@ -260,84 +254,71 @@ class Handlers:
     def document_choices(self) -> list[tuple[str, str]]:
         return [(f"{title} ({doc_id})", doc_id) for title, doc_id, *_ in self.documents_table()]
 
-    def _inputs(self, files: list | None, pasted: str | None, title: str | None) -> list[tuple[str, bytes | str]]:
-        """(file name, content) for each upload and for the pasted text (title as its first line)."""
-        items: list[tuple[str, bytes | str]] = []
+    def _inputs(self, files: list | None, pasted: str | None, title: str | None) -> list[Upload]:
+        """One `Upload` for each uploaded file and for the pasted text (its title as first line)."""
+        items = []
         for f in files or []:
             path = Path(f if isinstance(f, (str, Path)) else getattr(f, "name", None) or f["path"])
-            items.append((path.name, document.read_bytes(path, self.settings.max_file_bytes)))
+            size = path.stat().st_size
+            if size > self.settings.max_file_bytes:
+                raise InputError(f"{path.name} is {size / 2**20:.1f} MB; the limit is {self.settings.max_file_mb:g} MB "
+                                 "(QA_MAX_FILE_MB).")
+            items.append(Upload.of(path.name, path.read_bytes()))
         if pasted and pasted.strip():
-            head = " ".join((title or "").split()).rstrip(".!?;:,")
-            name = document.safe_filename((head or "pasted text") + ".txt")
-            items.append((name, f"{head}\n\n{pasted}" if head else pasted))
+            items.append(Upload.pasted(pasted, title or ""))
         elif title and title.strip() and not files:
             raise InputError("A title was given but no text: paste the document's text too.")
         return items
 
-    def _load(self, items: list[tuple[str, bytes | str]]) -> tuple[list, list[str]]:
-        docs, errors = [], []
-        for name, data in items:
-            try:
-                docs.append((name, data, document.load(data, name, self.settings.max_file_bytes)))
-            except InputError as exc:
-                errors.append(f"{name}: {exc}")
-        return docs, errors
-
     def preview(self, files: list | None, pasted: str | None, title: str | None) -> str:
         """Markdown: per document its title, paragraphs, sections and warnings, or why it cannot be read."""
+        esc = render.escape_markdown
         try:
             items = self._inputs(files, pasted, title)
         except Exception as exc:  # noqa: BLE001
-            return f"**Cannot preview:** {ans.escape_markdown(friendly(exc))}"
+            return f"**Cannot preview:** {esc(friendly(exc))}"
         if not items:
             return "Paste some text or upload `.txt`, `.md` or `.html` files, then press Preview."
-        docs, errors = self._load(items)
         lines = []
-        for name, _, d in docs:
-            sections = ", ".join(ans.escape_markdown(s) for s in d.sections) or "none"
-            lines.append(f"**{ans.escape_markdown(d.title)}** (`{d.id}`, from {ans.escape_markdown(name)}): "
+        for p in self.engine.library.preview(items):
+            if p.error:
+                lines.append(f"**Cannot use** {esc(p.upload.name)}: {esc(p.error)}")
+                continue
+            d = p.document
+            sections = ", ".join(esc(s) for s in d.sections) or "none"
+            lines.append(f"**{esc(d.title)}** (`{d.id}`, from {esc(p.upload.name)}): "
                          f"{len(d.paragraphs)} paragraph(s); sections: {sections}")
-            lines += [f"  - warning: {ans.escape_markdown(w)}" for w in d.warnings]
-        lines += [f"**Cannot use** {ans.escape_markdown(e)}" for e in errors]
+            lines += [f"  - warning: {esc(w)}" for w in d.warnings]
         return "\n\n".join(lines)
 
     def rebuild(self, files: list | None, pasted: str | None, title: str | None, mode: str, password: str | None,
                 progress: Callable[[float, str], None] | None = None) -> str:
         """Save the new documents under source_dir and rebuild (Replace) or extend (Add) the index
-        (`Engine.add_files`: saved files are removed again if the build fails)."""
+        (`Library.add_files`: nothing is written unless every document can be read, and saved
+        files are removed again if the build fails)."""
         try:
             check_admin(self.settings, password)
             items = self._inputs(files, pasted, title)
             if not items:
                 return "Nothing to index: paste some text or upload files first."
-            _, errors = self._load(items)
-            if errors:
-                return "**Nothing was changed.** " + " ".join(ans.escape_markdown(e) for e in errors)
-            report = self.engine.add_files(items, add=(mode == "Add"), progress=progress)
+            report = self.engine.library.add_files(items, add=(mode == "Add"), progress=progress)
+        except InputError as exc:
+            return f"**Nothing was changed.** {render.escape_markdown(str(exc))}"
         except Exception as exc:  # noqa: BLE001
-            return f"**Not rebuilt:** {ans.escape_markdown(friendly(exc))}"
-        return self._report(report, "Added." if mode == "Add" else "Replaced.")
+            return f"**Not rebuilt:** {render.escape_markdown(friendly(exc))}"
+        return render.report_sentence(report, "Added." if mode == "Add" else "Replaced.")
 
     def remove(self, doc_id: str | None, password: str | None,
                progress: Callable[[float, str], None] | None = None) -> str:
-        """Remove one document (`Engine.remove_document`)."""
+        """Remove one document (`Library.remove`)."""
         try:
             check_admin(self.settings, password)
             if not doc_id:
                 return "Choose a document to remove."
-            report = self.engine.remove_document(doc_id, progress=progress)
+            report: BuildReport = self.engine.library.remove(doc_id, progress=progress)
         except Exception as exc:  # noqa: BLE001
-            return f"**Not removed:** {ans.escape_markdown(friendly(exc))}"
-        return self._report(report, f"Removed `{ans.escape_markdown(doc_id)}`.")
-
-    @staticmethod
-    def _report(r: dict, what: str) -> str:
-        if not r.get("version"):
-            return f"{what} Done."
-        return (f"{what} Now serving version `{r['version']}`: {r.get('documents', '?')} document(s), "
-                f"{r.get('paragraphs', '?')} paragraphs, {r.get('chunks', '?')} chunks "
-                f"({r.get('encoded', '?')} passages embedded, {r.get('reused', '?')} reused) "
-                f"in {float(r.get('seconds', 0)):.1f} s.")
+            return f"**Not removed:** {render.escape_markdown(friendly(exc))}"
+        return render.report_sentence(report, f"Removed {doc_id}.")
 
 
 def _short(text: str, n: int = 60) -> str:

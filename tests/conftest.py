@@ -92,7 +92,7 @@ def settings(tmp_path) -> Settings:
 @pytest.fixture
 def fake_engine(settings, hash_encoder) -> Engine:
     engine = Engine(settings.with_(model="hash-64"), encoder=hash_encoder)
-    engine.build([settings.source_dir])
+    engine.library.build([settings.source_dir])
     return engine
 
 
@@ -101,7 +101,7 @@ def real_index(tmp_path_factory) -> Settings:
     """One real-model index of the shipped article, built once per test session."""
     root = tmp_path_factory.mktemp("real")
     settings = Settings(index_dir=root / "index", source_dir=ARTICLE.parent)
-    Engine(settings).build([ARTICLE])
+    Engine(settings).library.build([ARTICLE])
     return settings
 
 

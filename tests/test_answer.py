@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from qa.answer import escape_markdown, sources_html, to_markdown
+from qa.render import escape_markdown, sources_html, to_markdown
 
 
 def test_json_answer_has_exactly_the_contract_fields(fake_engine):
@@ -41,10 +41,9 @@ def test_not_found_answer_is_labelled_and_keeps_nearest_passages(fake_engine):
 
     ans = fake_engine.ask("sourdough bread recipe")
     ans = replace(ans, found=False, answer=None)
-    docs = fake_engine.snapshot().docs
-    md = to_markdown(ans, docs)
+    md = to_markdown(ans)
     assert "Not in this document" in md and "Closest passages, but not an answer" in md
-    assert "not an answer" in sources_html(ans, docs)
+    assert "not an answer" in sources_html(ans)
 
 
 # --- quote spans ------------------------------------------------------------------------------
@@ -114,7 +113,8 @@ def test_the_pronoun_rule_keeps_three_sentences_and_the_best_one():
 
 
 def test_found_needs_a_high_score_and_the_question_met_beyond_its_names():
-    from qa.engine import Policy, decide_found
+    from qa.answer import decide_found
+    from qa.ranking import Policy
 
     p = Policy()
     assert decide_found(1.6, 0.0, p)

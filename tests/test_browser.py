@@ -213,7 +213,7 @@ def test_upload_a_file_rebuild_and_ask_about_it(browser, tmp_path):
     (source / "kangaroo.txt").write_text(KANGAROO, "utf-8")
     settings = Settings(index_dir=tmp_path / "index", source_dir=source, port=free_port())
     engine = Engine(settings)
-    engine.build([source])
+    engine.library.build([source])
     old = engine.snapshot().version
     upload = tmp_path / "upload" / "Wombat notes.txt"
     upload.parent.mkdir()

@@ -19,7 +19,7 @@ from gradio_client import Client
 from playwright.sync_api import expect
 from test_browser import BOT, QUESTION_BOX, SOURCES, USER, ask, free_port, running_app, shot
 
-from qa.answer import escape_markdown, unescape_markdown
+from qa.render import escape_markdown, unescape_markdown
 from qa.config import Settings
 from qa.engine import Engine
 from qa.ui import GENERIC_ERROR, Handlers, previous_questions
@@ -101,7 +101,7 @@ def hostile(tmp_path_factory):
     (source / "hostile.md").write_text(HOSTILE, "utf-8")
     settings = Settings(index_dir=root / "index", source_dir=source, port=free_port())
     engine = Engine(settings)
-    engine.build([source / "hostile.md"])
+    engine.library.build([source / "hostile.md"])
     with running_app(engine, settings) as url:
         yield engine, url
 

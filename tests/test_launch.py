@@ -192,7 +192,7 @@ def test_cli_ask_with_a_broken_model_prints_one_line_and_exits_2(kind, tmp_path,
 def test_cli_as_a_process_with_a_missing_model_and_an_existing_index(tmp_path):
     """The real command line (own process, real logging) on an index built with another model."""
     index = tmp_path / "index"
-    Engine(Settings(index_dir=index, source_dir=tmp_path, model="hash-64"), encoder=HashEncoder()).build([ARTICLE])
+    Engine(Settings(index_dir=index, source_dir=tmp_path, model="hash-64"), encoder=HashEncoder()).library.build([ARTICLE])
     env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
     env.update(QA_MODEL=str(tmp_path / "no-model"), QA_INDEX_DIR=str(index), QA_SOURCE_DIR=str(tmp_path))
     proc = subprocess.run([sys.executable, "-m", "qa.cli", "ask", QUESTION], capture_output=True, text=True,
@@ -277,7 +277,7 @@ def test_serve_with_an_unreadable_index(sources_left, tmp_path, monkeypatch):
     source.mkdir()
     (source / ARTICLE.name).write_bytes(ARTICLE.read_bytes())
     settings = Settings(index_dir=tmp_path / "index", source_dir=source, model="hash-64", port=free_port())
-    hashing(settings).build([source])
+    hashing(settings).library.build([source])
     broken = _corrupt(settings.index_dir)
     if not sources_left:
         (source / ARTICLE.name).unlink()
@@ -302,7 +302,7 @@ def test_a_broken_version_published_while_serving_is_not_served(tmp_path, monkey
         client = Client(url, verbose=False)
         good = wait_ready(client)["index_version"]
         other = hashing(settings.with_(index_dir=settings.index_dir))
-        other.build([source])  # another process publishes a new version ...
+        other.library.build([source])  # another process publishes a new version ...
         _corrupt(settings.index_dir)  # ... which is then damaged on disk
         data = client.predict(QUESTION, [], api_name="/answer_json")
         assert data["found"] is True and data["index_version"] == good  # the old version keeps serving

@@ -94,7 +94,7 @@ def test_new_articles_hold_their_floors(name, hit1, hit3, false_refusals, refuse
     records = evaluate.read_records(EVAL / "squad" / f"{name}_qa.jsonl")
     with tempfile.TemporaryDirectory() as tmp:
         engine = Engine(Settings(index_dir=Path(tmp)))
-        engine.build([EVAL / "squad" / f"{name}.txt"])
+        engine.library.build([EVAL / "squad" / f"{name}.txt"])
         fig = evaluate.summarise(evaluate.run(engine, records))
     assert fig["squad"]["hit@1"] >= hit1
     assert fig["squad"]["hit@3"] >= hit3

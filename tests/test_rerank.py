@@ -10,7 +10,8 @@ import pytest
 from conftest import EVAL
 
 from qa import evaluate
-from qa.engine import Engine, Policy
+from qa.engine import Engine
+from qa.ranking import Conversation, Policy, Question, rank
 from qa.errors import ModelError
 from qa.rerank import Reranker
 
@@ -59,7 +60,7 @@ def test_reranker_scores_are_probabilities_and_deterministic(tiny_cross_encoder)
 @pytest.mark.parametrize("question", QUESTIONS)
 def test_the_cross_encoder_decides_among_the_best_sentences(real_engine, reranking_engine, question):
     snap = reranking_engine.snapshot()
-    plain = real_engine._rank(snap, question, [])
+    plain = rank(snap, Question.of(question), Conversation(), real_engine._encode, real_engine.policy)
     top = np.argsort(-plain.fused, kind="stable")[:reranking_engine.policy.rerank_top]
     ce = Reranker(reranking_engine.settings.reranker).scores(
         question, [snap.data.sentences[i].text for i in top])

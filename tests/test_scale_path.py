@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from conftest import ARTICLE, EVAL
 
-from qa import engine as engine_module
+from qa import ranking as engine_module
 from qa import evaluate, retrieval, store
-from qa.engine import Engine, pick_citations, score
+from qa.engine import Engine
+from qa.ranking import Question, pick_citations, score
 from qa.lexical import tokenize
 
 RECORDS = evaluate.read_records(EVAL / "dev_qa.jsonl")
@@ -25,7 +26,7 @@ ANSWERABLE = [r for r in RECORDS if r["answerable"]]
 def ann_engine(real_index, tmp_path_factory) -> Engine:
     settings = real_index.with_(index_dir=tmp_path_factory.mktemp("ann") / "index", ann_threshold=50)
     engine = Engine(settings)
-    engine.build([ARTICLE])
+    engine.library.build([ARTICLE])
     return engine
 
 
@@ -43,7 +44,7 @@ def _top(engine: Engine, question: str) -> tuple:
 def _ranked(engine: Engine, question: str):
     snap = engine.snapshot()
     vecs, pieces = engine._encode([question])
-    return snap, score(snap, vecs[0], tokenize(question), engine.policy.weights, question, pieces[0])
+    return snap, score(snap, Question.of(question), vecs[0], pieces[0], engine.policy)
 
 
 def _check_citations(engine: Engine, question: str) -> None:

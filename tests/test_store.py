@@ -212,7 +212,7 @@ def test_prune_keeps_current_and_last_good_and_removes_leftovers(tmp_path):
 
 def test_engine_builds_keep_two_versions(settings, hash_encoder):
     engine = Engine(settings.with_(model="hash-64"), encoder=hash_encoder)
-    seen = [engine.build([settings.source_dir])["version"] for _ in range(4)]
+    seen = [engine.library.build([settings.source_dir]).version for _ in range(4)]
     kept = sorted(p.name for p in store.versions_dir(settings.index_dir).iterdir())
     assert kept == sorted(seen[-2:])
 

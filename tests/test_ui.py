@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from qa.answer import unescape_markdown
+from qa.render import unescape_markdown
 from qa.config import Settings
 from qa.engine import Engine
 from qa.errors import BuildInProgress, InputError, NotAllowed
@@ -111,7 +111,7 @@ def test_quoted_script_tag_is_shown_as_text(tmp_path, hash_encoder):
     (src / "x.txt").write_text("Tags\n\nThe page had <script>alert(1)</script> inside the kangaroo body.\n\n"
                                "Another paragraph about nothing.", "utf-8")
     engine = Engine(Settings(index_dir=tmp_path / "index", source_dir=src, model="hash-64"), encoder=hash_encoder)
-    engine.build([src])
+    engine.library.build([src])
     h = Handlers(engine, engine.settings)
     _, chat, _, sources = h.respond("What did the page have inside the kangaroo body?", [], [])
     md = chat[-1]["content"]
@@ -166,11 +166,11 @@ def test_rebuild_refused_without_password_writes_nothing(fake_engine, settings):
 def test_add_then_replace_then_remove(handlers, settings, tmp_path):
     assert len(handlers.documents_table()) == 1
     report = handlers.rebuild(None, PASTED, "Kangaroo notes", "Add", "", progress=lambda f, m: None)
-    assert "2 document(s)" in report
+    assert "2 documents" in report
     assert (settings.source_dir / "Kangaroo-notes.txt").is_file()  # named by document.safe_filename
     upload = tmp_path / "My Wombat (v2).MD"
     upload.write_text("Wombats\n\nThe wombat digs burrows in the forest.\n", "utf-8")
-    assert "1 document(s)" in handlers.rebuild([str(upload)], "", "", "Replace", "")
+    assert "1 document," in handlers.rebuild([str(upload)], "", "", "Replace", "")
     assert (settings.source_dir / "My-Wombat-v2.md").is_file()
     assert [row[0] for row in handlers.documents_table()] == ["Wombats"]
     assert "only document" in handlers.remove("wombats", "")
@@ -178,7 +178,7 @@ def test_add_then_replace_then_remove(handlers, settings, tmp_path):
     assert "Removed" in handlers.remove("wombats", "")
     assert [row[1] for row in handlers.documents_table()] == ["kangaroo-notes"]
     # a restart serves the same set: the recorded sources are still there and unchanged
-    assert handlers.engine.staleness() is None
+    assert handlers.engine.library.staleness() is None
 
 
 def test_examples_are_shown_only_while_their_article_is_served(handlers):
@@ -210,7 +210,7 @@ def test_rebuild_saves_all_documents_in_one_version_and_removes_them_if_it_fails
     assert sorted(p.name for p in settings.source_dir.iterdir()) == before and handlers.current_version() == old
     monkeypatch.undo()
     versions = []
-    assert "3 document(s)" in handlers.rebuild([str(upload)], PASTED, "", "Add", "",
+    assert "3 documents" in handlers.rebuild([str(upload)], PASTED, "", "Add", "",
                                                progress=lambda f, m: versions.append(handlers.current_version()))
     assert set(versions[:-1]) == {old}  # one build: nothing was published before the end
     assert sorted(p.name for p in settings.source_dir.iterdir()) == sorted([*before, "Wombats.md", "pasted-text.txt"])

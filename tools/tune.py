@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from qa import evaluate, tokens
 from qa.config import Settings
-from qa.engine import Engine, score
-from qa.lexical import tokenize
+from qa.engine import Engine
+from qa.ranking import Policy, Question, score
 from qa.retrieval import Weights
 
 EVAL = ROOT / "eval"
@@ -34,13 +34,14 @@ def collect():
     for name, src, qa in SETS:
         tmp = tempfile.mkdtemp()
         eng = Engine(Settings(index_dir=Path(tmp)))
-        eng.build([src])
+        eng.library.build([src])
         snap = eng.snapshot()
         recs = evaluate.read_records(qa)
         qv, qp = eng.encoder.encode_pieces([r["question"] for r in recs])
         rows = []
         for r, v, p in zip(recs, qv, qp):
-            rk = score(snap, v, tokenize(r["question"]), Weights(coverage=1, answer_type=1, tokens=0), r["question"])
+            policy = Policy(weights=Weights(coverage=1, answer_type=1, tokens=0))
+            rk = score(snap, Question.of(r["question"]), v, None, policy)
             # the word-piece match for every sentence (score() computes it only near its own top)
             full = tokens.maxsim(p, snap.data.piece_vectors, snap.data.piece_offsets, snap.piece_idf)
             rk = replace(rk, signals=replace(rk.signals, tokens=full))

@@ -1,0 +1,303 @@
+"""Ranking: a question parsed once, the conversation it belongs to, the `Policy` holding every
+tuned number, and the scores of every sentence of one snapshot for one question.
+
+    Question.parse(text)  ->  rank(snapshot, question, conversation, encode, policy)  ->  Ranked
+
+A follow-up ("Who received him?") leans on the conversation's last turn: its vector is mixed
+with the previous question's, it borrows the previous question's words at reduced weight,
+sentences in the paragraph the last answer cited get a small bonus, and the very sentence the
+last answer put first a penalty (a follow-up asks for something not yet quoted). The previous
+turn's sentence is carried in a `Conversation` value; callers that only have the earlier
+questions as text (the HTTP API) replay them with `replay`, which gives the same state.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from . import tokens
+from .errors import InputError
+from .lexical import tokenize, words
+from .retrieval import (
+    Signals,
+    Weights,
+    answer_type_scores,
+    best_per_group,
+    candidate_rows,
+    coverage,
+    dense_scores,
+    fuse,
+    question_type,
+    spread,
+)
+from .snapshot import Snapshot
+
+Encode = Callable[[list[str]], tuple[np.ndarray, list]]  # texts -> (unit vectors, word pieces)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Every tuned number of ranking and answering, in one place (docs/ranking.md, "How ranking
+    was tuned", gives the measurements behind each; `tools/tune.py` re-runs the weight search)."""
+
+    weights: Weights = Weights()  # fusion weights of the signals (grid search on the dev sets)
+    quote_margin: float = 0.3  # neighbours within this fused-score margin join the quote (quote-margin table)
+    abstain_below: float = 1.175  # top fused score under this -> "not in this document" (abstention sweep)
+    abstain_missing: float = 0.7  # ...or this share of the question's word weight is absent from
+    abstain_missing_below: float = 1.4  # the documents and the top score is under this (abstention sweep)
+    abstain_unasked: float = 0.25  # ...or no question word beyond its names meets the quote this well
+    followup_weight: float = 0.6  # weight of the previous question's vector and words in a follow-up (dev_chat)
+    followup_boost: float = 0.05  # bonus for sentences in the paragraph the last answer cited (dev_chat)
+    followup_repeat: float = 0.3  # penalty for the very sentence the last answer quoted (dev_chat)
+    diverse: bool = True  # citations 2 and 3 include the best purely semantic matches (Hit@3 +0.02)
+    rerank_top: int = 8  # with QA_RERANKER: the best sentences the cross-encoder reorders
+    rerank_weight: float = 1.0  # ...adding this times its (0, 1) score to their fused score
+    max_citations: int = 10  # the most citations one answer lists (-k and the API are clamped to it)
+    lead_candidates: int = 5  # citations considered for the first quote however few are asked for
+    replay_turns: int = 10  # earlier questions of a conversation replayed from text (API, web chat)
+    piece_rows: int = 32  # sentences given the word-piece match first (same Hit@1/Hit@3 down to 16)
+    piece_neighbourhood: int = 8  # ...then the neighbours (2 each side, same paragraph) of this many best
+
+
+# --- the question --------------------------------------------------------------------------
+
+_PRONOUNS = frozenset("he him his she her hers it its they them their theirs this that these those there "  # noqa: SIM905
+                      "then such the same".split())
+_FOLLOWUP_START = re.compile(r"^(and|but|also|what about|how about|and what|why|so)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question as every step reads it, parsed once.
+
+    >>> q = Question.of("Who received him in Havana?")
+    >>> q.tokens, q.kind, q.leans, q.cased
+    (('receiv', 'havana'), 'who', True, True)
+    """
+
+    text: str  # cleaned: control characters dropped, whitespace collapsed
+    words: tuple[str, ...]  # lower-cased, accents off (`lexical.words`)
+    tokens: tuple[str, ...]  # content words, stemmed (`lexical.tokenize`): what BM25 sees
+    stems: tuple[tuple[str, frozenset[str]], ...]  # each content word with its stems (matched terms)
+    kind: str  # answer type asked for: 'when', 'number', 'who', 'where' or ''
+    cased: bool  # does its casing say which words are names?
+    leans: bool  # does it lean on the conversation (pronoun, "and what about ...")?
+
+    @classmethod
+    def parse(cls, text: object, max_chars: int) -> Question:
+        """Clean and check a question typed by a person (InputError when empty or too long)."""
+        return cls.of(clean_question(text, max_chars))
+
+    @classmethod
+    def of(cls, text: str) -> Question:
+        ws = tuple(words(text))
+        toks = tuple(tokenize(text))
+        stems = tuple((w, frozenset(s)) for w in ws if (s := tokenize(w)))
+        return cls(text, ws, toks, stems, question_type(text), tokens.cased(text), _leans(text, ws, toks))
+
+    def names(self, capitalised: frozenset[str]) -> set[str]:
+        """The question's names; a question whose casing says nothing takes them from the words
+        the documents capitalise (`Snapshot.capitalised`)."""
+        return tokens.name_words(self.text, () if self.cased else capitalised)
+
+
+def _leans(text: str, ws: tuple[str, ...], toks: tuple[str, ...]) -> bool:
+    """Does the question lean on the conversation? ("Who received him?" yes; "Who is Ri?" no)."""
+    ws = list(ws)
+    return bool(_FOLLOWUP_START.match(text.strip())) or any(w in _PRONOUNS for w in ws[1:] + ws[:1]) \
+        and not (len(toks) >= 4 and not any(w in _PRONOUNS - {"the", "this", "that"} for w in ws))
+
+
+def is_followup(question: str) -> bool:
+    """Does the question lean on the conversation? ("Who received him?" yes; "Who is Ri?" no).
+
+    >>> is_followup("Who received him?"), is_followup("Who is Ri Yong-ho?")
+    (True, False)
+    """
+    return Question.of(question).leans
+
+
+def clean_question(text: object, max_chars: int, strict: bool = True) -> str:
+    """Strip control characters and broken surrogates; refuse empty or overlong questions.
+    An oversized input is refused (or, not `strict`, cut) before it is read character by
+    character, so a huge paste costs no more than a short one."""
+    if not isinstance(text, str):
+        text = "" if text is None else str(text)
+    if len(text) > 4 * max_chars + 64:  # far over the limit even after whitespace collapses: do not scan it
+        if strict:
+            raise InputError(f"That question is {len(text)} characters long; the limit is {max_chars}. "
+                             "Ask something shorter.")
+        text = text[:4 * max_chars]
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    text = "".join(ch if unicodedata.category(ch)[0] != "C" or ch in "\t\n" else " " for ch in text)
+    text = " ".join(text.split())
+    if not strict:
+        return text[:max_chars]
+    if not text:
+        raise InputError("Please type a question.")
+    if len(text) > max_chars:
+        raise InputError(f"That question is {len(text)} characters long; the limit is {max_chars}. Ask something shorter.")
+    return text
+
+
+# --- the conversation ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Turn:
+    """One answered question: what it asked and the sentence its answer put first."""
+
+    question: Question
+    shown: int  # sentence row (in `version`) of the best-scoring sentence before any reranking
+    paragraph: int  # that sentence's paragraph row
+    version: str  # the index version the rows belong to
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """What a new question may lean on: the last answered turn (None at the start)."""
+
+    last: Turn | None = None
+
+    def after(self, question: Question, ranked: Ranked, snap: Snapshot) -> Conversation:
+        shown = int(np.argmax(ranked.prior if ranked.prior is not None else ranked.fused))
+        return Conversation(Turn(question, shown, int(snap.sentence_para_rows[shown]), snap.version))
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One question's sentence scores on one snapshot."""
+
+    fused: np.ndarray
+    signals: Signals
+    tokens: tuple[str, ...]  # the question's tokens plus any borrowed from the previous question
+    rows: np.ndarray | None = None  # on a very large index: the only sentences scored exactly
+    prior: np.ndarray | None = None  # fused scores before reranking ("not in this document" is decided on them)
+    asked: tokens.Pieces | None = None  # the question's own word pieces (`tokens.asked_match`)...
+    names: np.ndarray | None = None  # ...and which of them belong to its names
+
+
+def rank(snap: Snapshot, q: Question, conv: Conversation, encode: Encode, policy: Policy) -> Ranked:
+    """Score every sentence of `snap` for `q`, leaning on `conv` when `q` is a follow-up."""
+    prev = conv.last if q.leans else None
+    if prev is not None and prev.version != snap.version:
+        prev = None  # its rows belong to another index version (callers replay from text instead)
+    vecs, pieces = encode([q.text] + ([prev.question.text] if prev else []))
+    qvec, qpieces, borrowed = vecs[0], pieces[0], ()
+    if prev is not None:
+        qvec = vecs[0] + policy.followup_weight * vecs[1]
+        qvec = qvec / max(float(np.linalg.norm(qvec)), 1e-12)
+        borrowed = tuple(t for t in dict.fromkeys(prev.question.tokens) if t not in q.tokens)
+        qpieces = tokens.merge(qpieces, pieces[1], policy.followup_weight)
+    ranked = score(snap, q, qvec, qpieces, policy, borrowed)
+    if prev is not None:  # stay near the last answer, but a follow-up asks for something not yet quoted
+        fused = ranked.fused + policy.followup_boost * (snap.sentence_para_rows == prev.paragraph)
+        fused[prev.shown] -= policy.followup_repeat
+        ranked = replace(ranked, fused=fused)
+    return replace(ranked, asked=pieces[0], names=tokens.name_mask(pieces[0], q.names(snap.capitalised)))
+
+
+def replay(snap: Snapshot, history: Sequence[Question], encode: Encode, policy: Policy) -> Conversation:
+    """The conversation state after `history` (earlier questions, oldest first), as if each had
+    been asked in turn: the same state a chat that carried it would hold."""
+    conv = Conversation()
+    for q in history[-policy.replay_turns:]:
+        conv = conv.after(q, rank(snap, q, conv, encode, policy), snap)
+    return conv
+
+
+def score(snap: Snapshot, q: Question, qvec: np.ndarray, qpieces: tokens.Pieces | None, policy: Policy,
+          borrowed: Sequence[str] = ()) -> Ranked:
+    """Every sentence's signals and fused score for one question. `borrowed` are a follow-up's
+    words taken from the previous question: they count in BM25 at `policy.followup_weight`.
+
+    On a very large index (`snap.approximate`) only candidates are scored exactly: the
+    approximate FAISS neighbours plus BM25's best (`retrieval.candidate_rows`); every other
+    sentence gets sentence and window scores of -1 and no paragraph, word-piece or
+    answer-type credit."""
+    data, weights = snap.data, policy.weights
+    n, npara = len(data.sentences), len(data.paragraph_keys)
+    qtokens = list(q.tokens)
+    bm25_sent = data.bm25_sentences.scores(qtokens, n)
+    bm25_para = data.bm25_paragraphs.scores(qtokens, npara)
+    if borrowed:
+        bm25_sent = bm25_sent + policy.followup_weight * data.bm25_sentences.scores(list(borrowed), n)
+        bm25_para = bm25_para + policy.followup_weight * data.bm25_paragraphs.scores(list(borrowed), npara)
+    all_tokens = qtokens + list(borrowed)
+    rows = candidate_rows(qvec, data.faiss_index, bm25_sent) if snap.approximate else None
+    para_rows = snap.sentence_para_rows if rows is None else snap.sentence_para_rows[rows]
+    qv = np.asarray(qvec, dtype=np.float32).reshape(-1)
+
+    def dense(vectors: np.ndarray) -> np.ndarray:
+        return dense_scores(qv, vectors) if rows is None else spread(vectors[rows] @ qv, rows, n, -1.0)
+
+    def some(values: np.ndarray) -> np.ndarray:  # candidate values -> full length
+        return values if rows is None else spread(values, rows, n, 0.0)
+
+    sig = Signals(
+        dense_sent=dense(data.sentence_vectors),
+        dense_win=dense(data.chunk_vectors),
+        dense_para=some(dense_scores(qv, data.paragraph_vectors)[para_rows]) if weights.para
+        else np.zeros(n, dtype=np.float32),
+        bm25_sent=bm25_sent,
+        bm25_para=bm25_para[snap.sentence_para_rows],
+        coverage=coverage(all_tokens, snap.window_tokens, snap.idf) if weights.coverage else None,
+        answer_type=some(answer_type_scores(q.kind, snap.cues, set(q.words), rows))
+        if weights.answer_type and q.kind else None,
+    )
+    fused = fuse(sig, weights)
+    if weights.tokens and qpieces is not None:  # the costliest signal: only where it can matter
+        piece = np.zeros(n, dtype=np.float32)
+        done = np.zeros(0, dtype=np.int64)
+        for near in _piece_rows(snap, fused, rows, sig, policy):
+            near = np.setdiff1d(near, done)
+            piece[near] = tokens.maxsim(qpieces, snap.piece_vectors, data.piece_offsets, snap.piece_idf, near,
+                                        snap.piece_rarest)
+            fused[near] += weights.tokens * piece[near]
+            done = np.union1d(done, near)
+        sig = replace(sig, tokens=piece)
+    return Ranked(fused, sig, tuple(all_tokens), rows)
+
+
+def _piece_rows(snap: Snapshot, fused: np.ndarray, rows: np.ndarray | None, sig: Signals, policy: Policy):
+    """Which sentences get the word-piece match, in two rounds (matching every sentence would
+    read the whole piece matrix per question): first the `piece_rows` best by the other
+    signals and the best by meaning alone (cited when diverse); then, with those scores in
+    `fused`, the neighbours up to 2 away, same paragraph, of the `piece_neighbourhood` best (a
+    quote grows into them)."""
+    n = len(fused)
+    pool = np.arange(n) if rows is None else rows
+    if not len(pool):
+        return
+    k = policy.piece_rows
+    top = pool[np.argpartition(-fused[pool], k - 1)[:k]] if len(pool) > k else pool
+    yield np.unique(np.concatenate([top, [int(np.argmax(sig.dense_sent)), int(np.argmax(sig.dense_win))]]))
+    best = pool[np.argsort(-fused[pool], kind="stable")[:policy.piece_neighbourhood]]
+    para, out = snap.sentence_para_rows, []
+    for d in (-2, -1, 1, 2):
+        c = best + d
+        ok = (c >= 0) & (c < n)
+        out.append(c[ok][para[c[ok]] == para[best[ok]]])
+    near = np.unique(np.concatenate(out).astype(np.int64))
+    yield near if rows is None else np.intersect1d(near, rows)
+
+
+def pick_citations(r: Ranked, groups: list, k: int, diverse: bool) -> list[int]:
+    """Sentence indices to cite, one per paragraph: the fused best first; with `diverse`, the best
+    sentence and the best window by meaning alone come next (a paraphrase the words miss), then
+    the fused order."""
+    order = best_per_group(r.fused, groups, max(k, 3) + 2, r.rows)
+    if diverse and len(order) > 1:
+        extra = [int(np.argmax(r.signals.dense_sent)), int(np.argmax(r.signals.dense_win))]
+        order = order[:1] + extra + order[1:]
+    out, seen = [], set()
+    for i in order:
+        if groups[i] not in seen:
+            seen.add(groups[i])
+            out.append(i)
+    return out[:k]
+

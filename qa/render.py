@@ -1,0 +1,153 @@
+"""Rendering: an `Answer` as escaped Markdown (chat), plain text (terminal, copy), HTML (the
+sources panel), and a build report as one sentence, the same in the CLI and the web app.
+
+Document text is shown literally everywhere: Markdown and HTML are escaped, and terminal text
+has control characters made visible (`printable`), so a document cannot move the cursor, clear
+the screen or retitle the window. A quote that is not exactly its paragraph's text is not shown
+(that would be a bug, never something a reader should see).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+from .answer import Answer, Citation
+from .library import BuildReport
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>$<&])")
+
+
+def escape_markdown(text: str) -> str:
+    """Document text -> Markdown that shows it literally: HTML escaped, Markdown syntax escaped,
+    and ':' as an entity so that no URL is auto-linked (an autolink would show the backslashes).
+
+    >>> escape_markdown("<b>x</b> *y* $z$ http://a")
+    '&lt;b&gt;x&lt;/b&gt; \\\\*y\\\\* \\\\$z\\\\$ http&#58;//a'
+    """
+    text = " ".join(text.split())
+    out = []
+    for ch in text:
+        if ch in "<>&\"'":
+            out.append(html.escape(ch))
+        elif ch == ":":
+            out.append("&#58;")
+        elif _MD_SPECIAL.match(ch):
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+_MD_ESCAPED = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|~>$<&])")
+
+
+def unescape_markdown(text: str) -> str:
+    """The inverse of `escape_markdown` (up to its whitespace collapsing).
+
+    >>> unescape_markdown(escape_markdown("<b>x</b> *y* $z$ &lt; \\\\"))
+    '<b>x</b> *y* $z$ &lt; \\\\'
+    """
+    return html.unescape(_MD_ESCAPED.sub(r"\1", text))
+
+
+def label(c: Citation, multi_doc: bool) -> str:
+    """'¶5 · Historical context' (or 'Normans ¶12 · Legacy' when several documents are indexed)."""
+    where = f"¶{c.paragraph}"
+    if multi_doc:
+        where = f"{_short(c.title or c.document)} {where}"
+    return f"{where} · {c.section}" if c.section else where
+
+
+def _short(title: str, n: int = 40) -> str:
+    return title if len(title) <= n else title[: n - 1].rstrip() + "…"
+
+
+def to_markdown(ans: Answer, stale: bool = False) -> str:
+    """The chat message: the answer quoted and cited, then supporting quotes (all escaped)."""
+    multi = ans.documents > 1
+    cites = [c for c in ans.citations if c.verified]
+    lines = []
+    if stale:
+        lines.append("_From a previous index version; ask again for an answer from the current text._\n")
+    if ans.found and cites:
+        top, rest = cites[0], cites[1:]
+        lines.append(f"> {escape_markdown(top.quote)}\n\n— **{escape_markdown(label(top, multi))}**")
+        if rest:
+            lines.append("\n**Also relevant:**")
+            lines += [f"- “{escape_markdown(c.quote)}” — *{escape_markdown(label(c, multi))}*" for c in rest]
+    else:
+        lines.append("**Not in this document.** I could not find a passage that answers this question.")
+        if cites:
+            lines.append("\n**Closest passages, but not an answer:**")
+            lines += [f"- “{escape_markdown(c.quote)}” — *{escape_markdown(label(c, multi))}*" for c in cites]
+    return "\n".join(lines)
+
+
+def to_text(ans: Answer) -> str:
+    """Plain terminal rendering, control characters made visible (`printable`)."""
+    multi = ans.documents > 1
+    out = []
+    if ans.found and ans.citations:
+        top = ans.citations[0]
+        out += [f"{top.quote}", f"  — {label(top, multi)}"]
+        if len(ans.citations) > 1:
+            out.append("Also relevant:")
+            out += [f"  • {c.quote}  — {label(c, multi)}" for c in ans.citations[1:]]
+    else:
+        out.append("Not in this document.")
+        if ans.citations:
+            out.append("Closest passages, but not an answer:")
+            out += [f"  • {c.quote}  — {label(c, multi)}" for c in ans.citations]
+    return printable("\n".join(out))
+
+
+def sources_html(ans: Answer) -> str:
+    """The sources panel: each cited paragraph in full, the quoted part highlighted, all escaped."""
+    multi = ans.documents > 1
+    parts = []
+    heading = "Cited passages" if ans.found else "Closest passages (not an answer)"
+    parts.append(f"<h3>{heading}</h3>")
+    for i, c in enumerate(ans.citations):
+        if not c.verified:
+            continue
+        lo, hi = c.start - c.context_start, c.end - c.context_start
+        before, quote, after = c.context[:lo], c.context[lo:hi], c.context[hi:]
+        ev = ""
+        if c.evidence:
+            e = c.evidence
+            terms = ", ".join(e.matched_terms) or "none"
+            ev = (f"<div class='qa-evidence'>fused score {e.fused_score:.3f} · dense rank {e.dense_rank} · "
+                  f"BM25 rank {e.bm25_rank if e.bm25_rank else '–'} · matched terms: {html.escape(terms)}</div>")
+        open_attr = " open" if i == 0 else ""
+        parts.append(
+            f"<details class='qa-source'{open_attr}><summary><b>{html.escape(label(c, multi))}</b></summary>"
+            f"<p>{html.escape(before)}<mark>{html.escape(quote)}</mark>{html.escape(after)}</p>{ev}</details>")
+    if len(parts) == 1:
+        parts.append("<p>No passages.</p>")
+    return "\n".join(parts)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    r"""Terminal-safe text: control characters (ESC of ANSI/OSC sequences, bells, backspaces,
+    bidi overrides) shown as visible escapes; tabs and newlines kept.
+
+    >>> printable("a\x1b[2Jb\tc")
+    'a\\x1b[2Jb\tc'
+    """
+    return _CONTROL.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    """'1 document', '2 documents'."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def report_sentence(r: BuildReport, what: str) -> str:
+    """One sentence for a finished build: 'Replaced. Now serving version v..: 2 documents, ...'."""
+    return (f"{what} Now serving version {r.version}: {_count(r.documents, 'document')}, "
+            f"{_count(r.paragraphs, 'paragraph')}, {_count(r.chunks, 'chunk')} "
+            f"({_count(r.encoded, 'passage')} embedded, {r.reused} reused) in {r.seconds:.1f} s.")

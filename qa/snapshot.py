@@ -1,0 +1,82 @@
+"""`Snapshot`: one loaded index version plus the per-version tables every question reads.
+
+A question is always answered from one snapshot, never a mix of two versions. The tables
+(idf, word-piece idf, answer-type cues, the documents' capitalised words) are built once when
+a version is loaded (`warm`), not on its first question.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+
+from . import store, tokens
+from .lexical import tokenize
+from .retrieval import Cues, idf_table
+
+PIECES_F32_BYTES = 256 * 2**20  # above this the piece vectors stay float16 in memory (a very large index)
+
+
+class Snapshot:
+    """An `IndexData` plus lookups derived from it once at load."""
+
+    def __init__(self, data: store.IndexData):
+        self.data = data
+        self.docs = {d.id: d for d in data.documents}
+        rows = {key: i for i, key in enumerate(data.paragraph_keys)}
+        self.sentence_para_rows = np.array([rows[(s.doc, s.para)] for s in data.sentences], dtype=np.int64)
+        self.groups = [(s.doc, s.para) for s in data.sentences]
+
+    @property
+    def version(self) -> str:
+        return self.data.version
+
+    @property
+    def approximate(self) -> bool:
+        """Is this index big enough that only candidates are scored (manifest "ann": "hnsw")?"""
+        return self.data.manifest.get("ann") == "hnsw"
+
+    def warm(self) -> Snapshot:
+        """Build the per-version tables every question needs now, at load (after a rebuild that
+        is the build's thread), rather than on the first question."""
+        for table in ("idf", "piece_idf", "piece_rarest", "cues", "piece_vectors"):
+            getattr(self, table)
+        return self
+
+    @cached_property
+    def sentence_tokens(self) -> list[set[str]]:
+        return [set(tokenize(s.text)) for s in self.data.sentences]
+
+    @cached_property
+    def window_tokens(self) -> list[set[str]]:
+        return [set(tokenize(c.text)) for c in self.data.chunks]
+
+    @cached_property
+    def idf(self) -> dict[str, float]:
+        return idf_table(self.sentence_tokens)
+
+    @cached_property
+    def piece_idf(self) -> dict[int, float]:
+        return tokens.idf(self.data.piece_ids, self.data.piece_offsets)
+
+    @cached_property
+    def piece_rarest(self) -> float:
+        return max(self.piece_idf.values(), default=0.0)
+
+    @cached_property
+    def capitalised(self) -> frozenset[str]:
+        """Words the documents write with a capital inside a sentence more often than without
+        (lower-cased, accents off): the names a question typed all in lower case may use."""
+        return tokens.capitalised_words(s.text for s in self.data.sentences)
+
+    @cached_property
+    def cues(self) -> Cues:
+        return Cues.of([s.text for s in self.data.sentences])
+
+    @cached_property
+    def piece_vectors(self) -> np.ndarray:
+        """The word-piece vectors for matching: a float32 copy while that is small (converting
+        the gathered float16 rows costs ~1 ms per question), else the float16 array itself."""
+        v = self.data.piece_vectors
+        return np.ascontiguousarray(v, dtype=np.float32) if v.size * 4 <= PIECES_F32_BYTES else v
