@@ -89,15 +89,15 @@ def build_throughput(workdir: Path, engine, reps: int = 2, sources: list[Path] |
     texts = list(dict.fromkeys([s.text for s in data.sentences] + [c.text for c in data.chunks]
                                + [p.text for d in data.documents for p in d.paragraphs]))
     model = engine.encoder.load()
-    builds, raws, report = [], [], {}
+    builds, raws, report = [], [], [None]
 
     def build(r):
         folder = workdir / f"build-{r}"
         shutil.rmtree(folder, ignore_errors=True)
         b = Engine(Settings(index_dir=folder, source_dir=corpus.ROOT / "source"), encoder=engine.encoder)
-        t, rep = timed(b.build, sources or corpus.sources())
+        t, rep = timed(b.library.build, sources or corpus.sources())
         shutil.rmtree(folder, ignore_errors=True)
-        report.update(rep)
+        report[0] = rep
         builds.append(t)
 
     def raw(r):
@@ -109,7 +109,7 @@ def build_throughput(workdir: Path, engine, reps: int = 2, sources: list[Path] |
             step(r)
     n_texts, n_chunks = len(texts), len(data.chunks)
     b, r = median(builds), median(raws)
-    return {"texts": n_texts, "chunks": n_chunks, "encoded_by_build": report.encoded,
+    return {"texts": n_texts, "chunks": n_chunks, "encoded_by_build": report[0].encoded,
             "build_s": round(b, 3), "raw_encode_s": round(r, 3),
             "build_texts_per_s": round(n_texts / b, 1), "raw_texts_per_s": round(n_texts / r, 1),
             "build_chunks_per_s": round(n_chunks / b, 1), "raw_chunks_per_s": round(n_chunks / r, 1),
