@@ -38,10 +38,11 @@ class Citation:
     score: float
     title: str = ""
     evidence: Evidence | None = None
+    page: int | None = None  # page the paragraph starts on (PDF), else None
 
     def to_json(self) -> dict:
         out = {"document": self.document, "paragraph": self.paragraph, "section": self.section,
-               "quote": self.quote, "start": self.start, "end": self.end, "score": round(self.score, 4)}
+               "page": self.page, "quote": self.quote, "start": self.start, "end": self.end, "score": round(self.score, 4)}
         if self.evidence:
             out["evidence"] = asdict(self.evidence) | {"matched_terms": list(self.evidence.matched_terms)}
         return out
@@ -121,7 +122,7 @@ def quote_span(sentences: Sequence[Sentence], scores: np.ndarray, best: int, mar
 def make_citation(doc: Document, first: Sentence, last: Sentence, score: float, evidence: Evidence | None) -> Citation:
     para = doc.paragraph(first.para)
     return Citation(doc.id, para.number, para.section, doc.text[first.start:last.end], first.start, last.end,
-                    float(score), doc.title, evidence)
+                    float(score), doc.title, evidence, para.page)
 
 
 def verify(citation: Citation, doc: Document) -> bool:
@@ -167,8 +168,9 @@ def unescape_markdown(text: str) -> str:
 
 
 def label(c: Citation, multi_doc: bool) -> str:
-    """'¶5 · Historical context' (or 'Normans ¶12 · Legacy' when several documents are indexed)."""
-    where = f"¶{c.paragraph}"
+    """'¶5 · Historical context', '¶12 · p. 4 · Methods' for a paged document (or 'Normans ¶12 ·
+    Legacy' when several documents are indexed)."""
+    where = f"¶{c.paragraph}" + (f" · p. {c.page}" if c.page is not None else "")
     if multi_doc:
         where = f"{_short(c.title or c.document)} {where}"
     return f"{where} · {c.section}" if c.section else where

@@ -37,7 +37,7 @@ def parser() -> argparse.ArgumentParser:
                                    "replaces it (same id). Files added to an index built from ./source are copied "
                                    "into ./source so a restart serves the same set. Files over QA_MAX_FILE_MB "
                                    "(default 5 MB) are refused.")
-    b.add_argument("--source", type=Path, action="append", help="file or folder (.txt, .md, .html); repeatable (default: ./source)")
+    b.add_argument("--source", type=Path, action="append", help="file or folder (.txt, .md, .html, .pdf, .docx); repeatable (default: ./source)")
     b.add_argument("--add", action="store_true", help="add to the documents already indexed instead of replacing them")
     _common(b)
 
