@@ -45,7 +45,6 @@ REPEAT_SHARE = 0.5  # ... and (digits aside) recurs on at least half of the page
 HEADING_SIZE = 1.15  # a heading is set at least this much larger than the body text
 TITLE_SIZE = 1.3  # the title, on page 1, at least this much larger
 HEADING_MAX_WORDS = 20
-SHORT_LINE = 0.15  # a line this much shorter than its box, ending a sentence, ends a paragraph
 
 _PAGE_NUMBER = re.compile(r"^[\W_]*(?:page|p\.|seite|pág\.?)?\s*\d{1,5}(?:\s*(?:/|of|von|de)\s*\d{1,5})?[\W_]*$",
                           re.IGNORECASE)
@@ -193,6 +192,7 @@ def layout(pages: list[dict]) -> tuple[list[Block], str]:
     blocks: list[Block] = []
     title = ""
     top = max((line[3] for box in (pages[0]["boxes"] if pages else []) for line in box["lines"]), default=0)
+    last: tuple[dict, int] | None = None  # the body box the last paragraph ended in, and its page
     for pno, page in enumerate(pages, 1):
         for box in page["boxes"]:
             kind = _box_kind(box, body)
@@ -204,12 +204,13 @@ def layout(pages: list[dict]) -> tuple[list[Block], str]:
                 else:
                     blocks.append(Block(HEADING, text, pno))
                 continue
-            for para in _paragraphs(box, words):
-                prev = blocks[-1] if blocks else None
-                if prev and prev.kind == PARA and not _ends_sentence(prev.text):
-                    blocks[-1] = Block(PARA, _join(prev.text, para, words), prev.page)
-                else:
-                    blocks.append(Block(PARA, para, pno))
+            paras = _paragraphs(box, words)
+            prev = blocks[-1] if blocks else None
+            if prev and prev.kind == PARA and _continues(prev.text, last, box, pno):
+                blocks[-1] = Block(PARA, _join(prev.text, paras[0], words), prev.page)
+                paras = paras[1:]
+            blocks += [Block(PARA, para, pno) for para in paras]
+            last = (box, pno)
     return blocks, title
 
 
@@ -257,15 +258,13 @@ def _box_kind(box: dict, body: float) -> str:
 
 
 def _paragraphs(box: dict, words: set[str]) -> list[str]:
-    """A box's lines -> paragraphs: a new one after a short line that ends a sentence, when the
-    next line starts like a sentence."""
+    """A box's lines -> paragraphs: a new one starts after a line that ends a sentence with room
+    left for the next line's first word (so the break was not for want of space)."""
     lines = box["lines"]
-    width = box["x1"] - box["x0"]
     paras, current = [], lines[0][0]
     for prev, line in zip(lines, lines[1:]):
-        short = prev[2] < box["x1"] - SHORT_LINE * width
         starts = line[0][:1].isupper() or line[0][:1].isdigit() or line[0][:1] in "“\"‘'(«"
-        if short and _ends_sentence(prev[0]) and starts:
+        if starts and _ends_sentence(prev[0]) and _room_left(box, prev, line[0]):
             paras.append(current)
             current = line[0]
         else:
@@ -274,9 +273,30 @@ def _paragraphs(box: dict, words: set[str]) -> list[str]:
     return paras
 
 
+def _room_left(box: dict, line: list, next_text: str) -> bool:
+    """Would the first word of `next_text` have fitted at the end of `line`? (with 20% to spare)"""
+    char_w = (line[2] - line[1]) / max(1, len(line[0]))
+    word = next_text.split(" ", 1)[0]
+    return box["x1"] - line[2] > 1.2 * char_w * (len(word) + 1)
+
+
+def _continues(text: str, last: tuple[dict, int] | None, box: dict, page: int) -> bool:
+    """Does a paragraph ending in `text` (in box `last`) go on in `box`? When it does not end a
+    sentence; or when `box` starts a new column or page and the last line was full."""
+    if not _ends_sentence(text):
+        return True
+    if last is None:
+        return False
+    prev_box, prev_page = last
+    new_column = page != prev_page or abs(box["x0"] - prev_box["x0"]) > 0.5 * (prev_box["x1"] - prev_box["x0"])
+    return new_column and not _room_left(prev_box, prev_box["lines"][-1], box["lines"][0][0])
+
+
 def _join(left: str, right: str, words: set[str]) -> str:
     """Join two lines: 'exam-' + 'ple' -> 'example'; 'Marxism-' + 'Leninism' -> 'Marxism-Leninism'."""
-    left = left.rstrip().rstrip("\u00ad")
+    left = left.rstrip()
+    if left.endswith(("\u00ad", "\u2010")):  # a soft hyphen shown at a line end; U+2010 HYPHEN
+        left = left[:-1] + "-"
     if left.endswith("-") and len(left) > 1 and left[-2].isalpha() and right[:1].isalpha():
         head = re.search(r"(\w+)-$", left)
         tail = re.match(r"\w+", right)
