@@ -38,7 +38,7 @@ def article_html() -> str:
             section = p.section
             parts.append(f"<h2>{html.escape(section)}</h2>")
         parts.append(f"<p>{html.escape(p.text)}</p>")
-    return ("<!doctype html><html lang=en><head><meta charset=utf-8><title>Cuba and North Korea</title>"
+    return ("<!doctype html><html lang=en><head><meta charset=utf-8><title>Printed from the archive</title>"
             "<style>body{font:12pt serif} p{text-align:justify}</style></head><body>"
             + "".join(parts) + "</body></html>")
 
@@ -98,3 +98,40 @@ def two_column_html(paragraphs: list[str]) -> str:
             ".cols{column-count:2;column-gap:10mm} p{margin:0 0 8pt} h2{font-size:15pt}"
             "</style></head><body><div class=cols>"
             + "".join(parts) + "</div></body></html>")
+
+
+def raw_pdf(objects: list[bytes]) -> bytes:
+    """A hand-made PDF: object i+1 is objects[i], object 1 the catalog; a correct xref table."""
+    out = b"%PDF-1.7\n"
+    offsets = []
+    for i, obj in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += f"{i} 0 obj\n".encode() + obj + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return out
+
+
+def one_page_pdf(contents: bytes, stream_dict: bytes = b"", page_extra: bytes = b"", count: int = 1) -> bytes:
+    """One page whose content stream is `contents` (already encoded as `stream_dict` says)."""
+    font = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
+    return raw_pdf([
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        f"<< /Type /Pages /Kids [3 0 R] /Count {count} >>".encode(),
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
+        b" /Resources << /Font << /F1 5 0 R >> >> " + page_extra + b">>",
+        b"<< /Length " + str(len(contents)).encode() + b" " + stream_dict + b">>\nstream\n" + contents + b"\nendstream",
+        font,
+    ])
+
+
+def zlib_bomb(size: int) -> bytes:
+    """`size` bytes of spaces, deflated (about 1000:1)."""
+    import zlib
+
+    z = zlib.compressobj(9)
+    chunk = b" " * (1 << 22)
+    parts = [z.compress(chunk) for _ in range(size // len(chunk))]
+    return b"".join(parts) + z.flush()

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections import Counter
@@ -68,46 +69,56 @@ def _read_in_child(data: bytes, name: str) -> list[dict]:
     root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p))
     try:
-        proc = subprocess.run([sys.executable, "-c", "from qa.formats.pdf import _child; _child()"],
+        code = f"from qa.formats.pdf import _child; _child({MEMORY_LIMIT_BYTES}, {TIME_LIMIT_S}, {MAX_PAGES})"
+        proc = subprocess.run([sys.executable, "-c", code],
                               input=data, capture_output=True, timeout=TIME_LIMIT_S, env=env)
     except subprocess.TimeoutExpired:
-        raise InputError(f"{name}: reading this PDF took longer than {TIME_LIMIT_S} s, so it was refused "
-                         "(it may be damaged or built to exhaust a reader). Print it to a new PDF and try again.") from None
-    try:
-        out = json.loads(proc.stdout or b"{}")
-    except ValueError:
-        out = {}
+        proc = None
+    out = {}
+    if proc is not None:
+        try:
+            out = json.loads(proc.stdout or b"{}")
+        except ValueError:
+            pass
     if "pages" in out:
         return out["pages"]
-    kind, detail = out.get("error", "crash"), out.get("detail", "")
-    if kind == "crash" and b"MemoryError" not in proc.stderr:
-        detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
-        detail = detail[0]
-    raise InputError(_MESSAGES.get(kind if kind != "crash" or b"MemoryError" not in proc.stderr else "memory",
-                                   _MESSAGES["malformed"]).format(name=name, detail=detail))
+    if proc is None or proc.returncode == -signal.SIGXCPU:
+        kind, detail = "time", ""
+    elif "error" in out:
+        kind, detail = out["error"], out.get("detail", "")
+    elif b"MemoryError" in proc.stderr or proc.returncode == -signal.SIGKILL:
+        kind, detail = "memory", ""
+    else:
+        kind = "crash"
+        detail = (proc.stderr.decode("utf-8", "replace").strip().splitlines() or [f"exit {proc.returncode}"])[-1][:200]
+    raise InputError(_MESSAGES[kind].format(name=name, detail=detail, max_pages=MAX_PAGES, seconds=TIME_LIMIT_S,
+                                            memory_mb=MEMORY_LIMIT_BYTES >> 20))
 
 
 _MESSAGES = {
     "encrypted": "{name} is encrypted with a password. Open it, save or print it without the password, and upload that.",
     "malformed": "{name} is not a readable PDF ({detail}). Re-export it (or print it to a new PDF) and try again.",
-    "pages": "{name} has {detail} pages, over the limit of " + str(MAX_PAGES) + " pages a PDF may have here. "
+    "pages": "{name} has {detail} pages, over the limit of {max_pages} pages a PDF may have here. "
              "Split it into smaller files.",
-    "memory": "{name}: reading this PDF needed more than " + f"{MEMORY_LIMIT_BYTES >> 20}" + " MB of memory, so it was "
+    "memory": "{name}: reading this PDF needed more than {memory_mb} MB of memory, so it was "
               "refused (it may be damaged or a decompression bomb). Print it to a new PDF and try again.",
     "crash": "{name} could not be read as a PDF ({detail}). Re-export it and try again.",
+    "time": "{name}: reading this PDF took longer than {seconds} s, so it was refused (it may be damaged or "
+            "built to exhaust a reader). Print it to a new PDF and try again.",
 }
 
 
-def _child() -> None:
+def _child(memory: int, seconds: float, max_pages: int) -> None:
     """Entry point of the child: PDF bytes on stdin -> JSON pages (or an error) on stdout."""
     import resource
 
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
-    resource.setrlimit(resource.RLIMIT_CPU, (TIME_LIMIT_S + 1, TIME_LIMIT_S + 2))
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    cpu = int(seconds) + 1
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     sys.setrecursionlimit(5000)
     data = sys.stdin.buffer.read()
     try:
-        out = {"pages": read_pages(data)}
+        out = {"pages": read_pages(data, max_pages)}
     except MemoryError:
         out = {"error": "memory"}
     except _Refused as exc:
@@ -128,7 +139,7 @@ def _kind(exc: Exception) -> str:
     return "encrypted" if "Password" in name or "Encrypt" in name else "malformed"
 
 
-def read_pages(data: bytes) -> list[dict]:
+def read_pages(data: bytes, max_pages: int = MAX_PAGES) -> list[dict]:
     """pdfminer's layout: per page its size and text boxes, each box its lines
     [text, x0, x1, font size, bold]."""
     from io import BytesIO
@@ -145,15 +156,15 @@ def read_pages(data: bytes) -> list[dict]:
         raise _Refused("malformed", "it does not start with %PDF-")
     doc = PDFDocument(PDFParser(BytesIO(data)))
     count = resolve1(resolve1(doc.catalog.get("Pages")) or {}).get("Count", 0) if doc.catalog.get("Pages") else 0
-    if isinstance(count, int) and count > MAX_PAGES:
+    if isinstance(count, int) and count > max_pages:
         raise _Refused("pages", str(count))
     rsrc = PDFResourceManager(caching=True)
     device = PDFPageAggregator(rsrc, laparams=LAParams())
     interp = PDFPageInterpreter(rsrc, device)
     pages = []
     for i, page in enumerate(PDFPage.create_pages(doc)):
-        if i >= MAX_PAGES:
-            raise _Refused("pages", f"more than {MAX_PAGES}")
+        if i >= max_pages:
+            raise _Refused("pages", f"more than {max_pages}")
         interp.process_page(page)
         layout = device.get_result()
         boxes = []
