@@ -136,7 +136,7 @@ def test_preview_shows_counts_sections_and_clear_errors(handlers, tmp_path):
     pdf.write_bytes(b"%PDF-1.4")
     empty.write_text("  \n", "utf-8")
     text = handlers.preview([str(binary), str(pdf), str(empty)], "", "")
-    assert "binary" in text and "unsupported format" in text and "no paragraphs" in text
+    assert "binary" in text and "is not a readable PDF" in text and "no paragraphs" in text
     assert "Traceback" not in text
     assert "Paste some text" in handlers.preview(None, "", "")
 
