@@ -72,3 +72,12 @@ def test_html_fragment_without_html_tag_is_read():
 def test_html_with_only_scripts_is_refused():
     with pytest.raises(InputError, match="no paragraphs"):
         document.load("<html><body><script>x()</script></body></html>", "x.html", MB)
+
+
+@pytest.mark.parametrize("depth", [300, 100_000])
+def test_deeply_nested_page_keeps_its_text(depth):
+    page = ("<html><body>" + "<div>" * depth + f"<p>{BODY[0]}</p>" + "</div>" * depth
+            + f"<p>{BODY[1]}</p></body></html>")
+    doc = document.load(page, "deep.html", 5 * MB)
+    assert texts(doc) == BODY[:2]
+    assert doc.warnings == ("The page's main text could not be told apart from the rest: all of its text was kept.",)
