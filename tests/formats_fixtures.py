@@ -128,10 +128,13 @@ def one_page_pdf(contents: bytes, stream_dict: bytes = b"", page_extra: bytes = 
 
 
 def zlib_bomb(size: int) -> bytes:
-    """`size` bytes of spaces, deflated (about 1000:1)."""
+    """About `size` bytes of spaces, deflated (about 1000:1). One 4 MB segment is compressed and
+    flushed with Z_FULL_FLUSH, so it needs no earlier data and can be repeated; the stream's
+    final checksum is then wrong, which a reader only finds after inflating it all."""
     import zlib
 
-    z = zlib.compressobj(9)
     chunk = b" " * (1 << 22)
-    parts = [z.compress(chunk) for _ in range(size // len(chunk))]
-    return b"".join(parts) + z.flush()
+    z = zlib.compressobj(9)
+    first = z.compress(chunk) + z.flush(zlib.Z_FULL_FLUSH)  # with the 2-byte zlib header
+    again = z.compress(chunk) + z.flush(zlib.Z_FULL_FLUSH)
+    return first + again * (size // len(chunk) - 1) + z.flush()
