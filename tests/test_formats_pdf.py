@@ -65,7 +65,7 @@ def test_article_pdf_paragraph_across_a_page_break_keeps_its_first_page(article_
 
 def test_pypdf_gives_no_paragraph_breaks_so_pdfminer_is_used(article_pdf, article_txt):
     """The measurement behind the choice: pypdf's text has no blank lines between paragraphs."""
-    pypdf = pytest.importorskip("pypdf")
+    import pypdf
     text = "\n".join(p.extract_text() for p in pypdf.PdfReader(str(article_pdf)).pages)
     blocks = {" ".join(b.split()) for b in text.split("\n\n")}
     assert sum(p.text in blocks for p in article_txt.paragraphs) == 0
@@ -116,7 +116,7 @@ def test_scanned_pdf_without_text_layer_is_refused(folder):
 
 
 def test_encrypted_pdf_is_refused(article_pdf, folder):
-    pypdf = pytest.importorskip("pypdf")
+    import pypdf
     writer = pypdf.PdfWriter(clone_from=str(article_pdf))
     writer.encrypt(user_password="secret", owner_password="owner", algorithm="AES-128")
     path = folder / "locked.pdf"
