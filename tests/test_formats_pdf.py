@@ -176,3 +176,13 @@ def test_hand_made_pdf_is_read():
         b"<< /Length 44 >>\nstream\nBT /F1 12 Tf 72 700 Td (Hello there.) Tj ET\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]), "hand.pdf", MB)
     assert [(p.number, p.page, p.text) for p in doc.paragraphs] == [(1, 1, "Hello there.")]
+
+
+def test_indented_paragraphs_without_spacing_and_bold_body_size_headings(folder, article_txt):
+    """Book-like setting: no space between paragraphs (first lines indented), headings bold at
+    the body's size: paragraphs are told apart by where their last line stops."""
+    markup = article_html().replace(
+        "p{text-align:justify}",
+        "p{text-align:justify;margin:0;text-indent:2em} h2{font-size:12pt;font-weight:bold;margin:8pt 0 0}")
+    doc = document.load_file(print_pdf(markup, folder, "indented"), 5 * MB)
+    assert [(p.section, p.text) for p in doc.paragraphs] == [(p.section, p.text) for p in article_txt.paragraphs]
