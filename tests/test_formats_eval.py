@@ -27,10 +27,23 @@ def made(tmp_path_factory):
             "docx": article_docx(folder / "article.docx")}
 
 
-def engine_for(path, root) -> Engine:
-    engine = Engine(Settings(index_dir=root / "index", source_dir=path.parent))
-    engine.build([path])
-    return engine
+@pytest.fixture(scope="module")
+def engines(made, tmp_path_factory):
+    """One real-model engine per format, built when first asked for."""
+    built = {}
+
+    def get(kind: str) -> Engine:
+        if kind not in built:
+            root = tmp_path_factory.mktemp(f"index-{kind}")
+            built[kind] = Engine(Settings(index_dir=root / "index", source_dir=made[kind].parent))
+            built[kind].build([made[kind]])
+        return built[kind]
+    return get
+
+
+@pytest.fixture(scope="module")
+def txt_hit1(real_engine, records):
+    return hit1(real_engine, records)
 
 
 def hit1(engine, records) -> float:
@@ -38,16 +51,14 @@ def hit1(engine, records) -> float:
 
 
 @pytest.mark.parametrize("kind", ["pdf", "docx"])
-def test_article_as_pdf_and_docx_answers_as_well_as_the_text(kind, made, records, real_engine, tmp_path):
-    assert real_engine.settings.index_dir != tmp_path
-    engine = engine_for(made[kind], tmp_path)
-    assert abs(hit1(engine, records) - hit1(real_engine, records)) <= 0.02
+def test_article_as_pdf_and_docx_answers_as_well_as_the_text(kind, engines, records, txt_hit1):
+    assert abs(hit1(engines(kind), records) - txt_hit1) <= 0.02
 
 
-def test_pdf_citations_name_the_page_their_paragraph_starts_on(made, records, tmp_path):
+def test_pdf_citations_name_the_page_their_paragraph_starts_on(made, engines, records):
     from pdfminer.high_level import extract_text
 
-    engine = engine_for(made["pdf"], tmp_path)
+    engine = engines("pdf")
     ligatures = str.maketrans({"ﬁ": "fi", "ﬂ": "fl", "ﬀ": "ff", "ﬃ": "ffi", "ﬄ": "ffl"})
     page_text = {n: " ".join(extract_text(str(made["pdf"]), page_numbers=[n - 1]).translate(ligatures).split())
                  for n in range(1, 6)}
