@@ -45,6 +45,7 @@ class Citation:
     evidence: Evidence | None = None
     context: str = ""  # the whole paragraph the quote is taken from (what the sources panel shows)
     context_start: int = 0  # where that paragraph starts in the document's text
+    page: int | None = None  # page the paragraph starts on (PDF), else None
 
     @property
     def verified(self) -> bool:
@@ -54,7 +55,7 @@ class Citation:
 
     def to_json(self) -> dict:
         out = {"document": self.document, "paragraph": self.paragraph, "section": self.section,
-               "quote": self.quote, "start": self.start, "end": self.end, "score": round(self.score, 4)}
+               "page": self.page, "quote": self.quote, "start": self.start, "end": self.end, "score": round(self.score, 4)}
         if self.evidence:
             out["evidence"] = asdict(self.evidence) | {"matched_terms": list(self.evidence.matched_terms)}
         return out
@@ -134,7 +135,7 @@ def quote_span(sentences: Sequence[Sentence], scores: np.ndarray, best: int, mar
 def make_citation(doc: Document, first: Sentence, last: Sentence, score: float, evidence: Evidence | None) -> Citation:
     para = doc.paragraph(first.para)
     return Citation(doc.id, para.number, para.section, doc.text[first.start:last.end], first.start, last.end,
-                    float(score), doc.title, evidence, doc.text[para.start:para.end], para.start)
+                    float(score), doc.title, evidence, doc.text[para.start:para.end], para.start, para.page)
 
 
 def verify(citation: Citation, doc: Document) -> bool:

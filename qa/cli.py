@@ -41,7 +41,9 @@ def parser() -> argparse.ArgumentParser:
                                    "replaces it (same id). Files added to an index built from ./source are copied "
                                    "into ./source so a restart serves the same set. Files over QA_MAX_FILE_MB "
                                    "(default 5 MB) are refused.")
-    b.add_argument("--source", type=Path, action="append", help="file or folder (.txt, .md, .html); repeatable (default: ./source)")
+    b.add_argument("--source", type=Path, action="append", help="file or folder (.txt, .md, .html, .pdf, .docx); repeatable (default: ./source)")
+    b.add_argument("--url", action="append", help="fetch a web page or document over http(s) into the source "
+                   "folder and index it (size limit QA_MAX_FILE_MB, 20 s timeout); repeatable")
     b.add_argument("--add", action="store_true", help="add to the documents already indexed instead of replacing them")
     _common(b)
 
@@ -130,6 +132,18 @@ def cmd_build(args, settings: Settings) -> int:
             print(f"[{frac:4.0%}] {msg}", file=sys.stderr)
             last[0] = time.monotonic()
 
+    if args.url:
+        from .errors import InputError
+        from .formats.fetch import fetch
+
+        if args.source:
+            raise InputError("Give --source or --url, not both (build from one, then --add the other).")
+        report = engine.library.add_files([fetch(u, settings.max_file_bytes) for u in args.url], add=args.add,
+                                          progress=progress)
+        _print_report("Built.", report)
+        for path in report.saved:
+            print(f"  saved: {path}")
+        return 0
     report = engine.library.build(sources, add=args.add, progress=progress)
     _print_report("Built.", report)
     return 0

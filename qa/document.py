@@ -1,4 +1,4 @@
-"""Source text -> `Document` of numbered `Paragraph`s; reading files (txt, md, html) safely.
+"""Source text -> `Document` of numbered `Paragraph`s; reading files (txt, md, html, pdf, docx) safely.
 
 Numbering rule (DESIGN.md §4): blocks are separated by blank lines; body paragraphs are
 numbered 1..n in source order. The first block is the title when it looks like one (a single
@@ -9,12 +9,15 @@ directly above text (no blank line) is split off as a heading too. Comment-form 
 paragraph repeated word for word is kept once (with a warning). Everything else is a citable
 paragraph, and every paragraph's `text == document.text[start:end]`.
 
+Structured formats (`qa.formats`: HTML through trafilatura, PDF through pdfminer.six, Word
+through python-docx) give blocks whose kind (title, heading, paragraph) the format says;
+`from_blocks` numbers them by the same rule, and PDF paragraphs carry the page they start on.
+
 Input checks (`load`, `load_file`): empty or whitespace-only text, binary data, undecodable
-bytes, files over the size limit (QA_MAX_FILE_MB, default 5 MB) and unsupported formats are
-refused with `InputError` and a message saying what to do. UTF-8 (with or without BOM),
-UTF-16/32 with BOM (and BOM-less UTF-16 of mostly ASCII text), and Windows-1252/Latin-1 are
-decoded; HTML is reduced to its readable text (script, style, nav and forms dropped) with its
-block elements kept as paragraphs.
+bytes, files over the size limit (QA_MAX_FILE_MB, default 5 MB), unsupported formats, and
+unreadable, encrypted, scanned or hostile PDFs and .docx files are refused with `InputError` and
+a message saying what to do. Encodings: see `qa.formats.text` (doubtful ones are read with a
+warning in `Document.warnings`, which the preview shows).
 """
 
 from __future__ import annotations
@@ -22,19 +25,23 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 
+from . import formats
 from .errors import InputError
+from .formats import text as _text
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm")
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
+_BINARY_FORMATS = {".pdf": "pdf", ".docx": "docx"}
 
 _BLOCK = re.compile(r"[^\n]*\S[^\n]*(?:\n[^\n]*\S[^\n]*)*")
 _MD_HEADING = re.compile(r"^#{1,6}\s+(.*?)\s*#*\s*$")
 _BOILERPLATE = re.compile(
     r"^(leave a (reply|comment)|cancel reply|post comment|submit comment"
     r"|your email address will not be published.*|required fields are marked.*"
-    r"|save my name, email,? and website.*)$",
+    r"|save my name, email,? and website.*"
+    r"|(?:©|\(c\)|copyright)[^\n]{0,120}all rights reserved\.?"
+    r"|(?:this (?:web)?site|we) uses? cookies[^\n]{0,200}|accept (?:all )?cookies\.?)$",
     re.IGNORECASE,
 )
 _SENTENCE_END = tuple(".!?;:,…")
@@ -49,6 +56,7 @@ class Paragraph:
     start: int  # offsets into Document.text
     end: int
     text: str
+    page: int | None = None  # 1-based page it starts on (paged formats: PDF)
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,8 @@ class Document:
     paragraphs: tuple[Paragraph, ...]
     source: str = ""  # file path it was read from ("" for pasted text)
     warnings: tuple[str, ...] = ()
+    format: str = "text"  # text, markdown, html, pdf, docx
+    pages: int | None = None  # page count (paged formats)
 
     @property
     def sha256(self) -> str:
@@ -109,6 +119,43 @@ def parse(text: str, doc_id: str = "", source: str = "", fallback_title: str = "
     title = title or fallback_title or _first_words(paragraphs[0].text)
     warnings = (f"{duplicates} duplicate paragraph(s) merged",) if duplicates else ()
     return Document(doc_id or slugify(title), title, text, tuple(paragraphs), source, warnings)
+
+
+def from_blocks(ext: formats.Extracted, doc_id: str = "", source: str = "", fallback_title: str = "") -> Document:
+    """Blocks whose kind the format gave -> Document: the title and headings are not numbered
+    (a heading is the `section` of the paragraphs under it), boilerplate and repeated
+    paragraphs are dropped as in `parse`, and `text` is the blocks joined by blank lines.
+
+    >>> from qa.formats import Block, Extracted
+    >>> d = from_blocks(Extracted("pdf", (Block("title", "T", 1), Block("para", "One.", 1),
+    ...     Block("heading", "Methods", 2), Block("para", "Two.", 2)), "T", 2))
+    >>> [(p.number, p.section, p.page, p.text) for p in d.paragraphs], d.title, d.pages
+    ([(1, '', 1, 'One.'), (2, 'Methods', 2, 'Two.')], 'T', 2)
+    """
+    parts: list[str] = []
+    paragraphs: list[Paragraph] = []
+    pos, section, seen, duplicates = 0, "", set(), 0
+    blocks = [b for b in ext.blocks if _has_content(b.text) and not _BOILERPLATE.match(b.text)]
+    if not any(b.kind == formats.PARA for b in blocks):
+        raise InputError("The document has no paragraphs of text: it is empty, or holds only headings or "
+                         "boilerplate. Check that the right file was chosen.")
+    for b in blocks:
+        start = pos + (2 if parts else 0)
+        parts.append(b.text)
+        pos = start + len(b.text)
+        if b.kind == formats.HEADING:
+            section = b.text
+        elif b.kind == formats.PARA:
+            key = " ".join(b.text.split()).lower()
+            if key in seen:
+                duplicates += 1
+                continue
+            seen.add(key)
+            paragraphs.append(Paragraph(len(paragraphs) + 1, section, start, pos, b.text, b.page))
+    text = "\n\n".join(parts)
+    title = ext.title or fallback_title or _first_words(paragraphs[0].text)
+    warnings = ext.warnings + ((f"{duplicates} duplicate paragraph(s) merged",) if duplicates else ())
+    return Document(doc_id or slugify(title), title, text, tuple(paragraphs), source, warnings, ext.format, ext.pages)
 
 
 def normalise_newlines(text: str) -> str:
@@ -180,54 +227,12 @@ def _first_words(text: str, n: int = 8) -> str:
 # --- reading files -------------------------------------------------------------------------
 
 def decode(data: bytes, name: str = "input") -> str:
-    """Bytes -> str: UTF-8 (with or without BOM), UTF-16/32 with BOM, BOM-less UTF-16 of mostly
-    ASCII text, else Windows-1252/Latin-1.
-
-    Refuses binary data (NUL bytes or many control characters) with a clear message.
-    """
-    for bom, codec in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe\x00\x00", "utf-32"),
-                       (b"\x00\x00\xfe\xff", "utf-32"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
-        if data.startswith(bom):
-            try:
-                return data.decode(codec)
-            except UnicodeDecodeError:
-                raise InputError(f"{name} starts with a {codec} byte-order mark but is not valid {codec}.") from None
-    utf16 = _bomless_utf16(data)
-    if utf16:
-        try:
-            return _check_text(data.decode(utf16), name)
-        except UnicodeDecodeError:
-            pass
-    if b"\x00" in data[:8192]:
-        raise InputError(f"{name} looks like a binary file, not text. Upload a .txt, .md or .html file.")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        try:
-            text = data.decode("cp1252")
-        except UnicodeDecodeError:
-            text = data.decode("latin-1")
-    return _check_text(text, name)
+    """Bytes -> str (see `qa.formats.text.decode`, which also returns warnings)."""
+    return _text.decode(data, name)[0]
 
 
 def _check_text(text: str, name: str) -> str:
-    controls = sum(1 for ch in text[:65536] if (ord(ch) < 32 and ch not in "\t\n\r\f") or 0x7F <= ord(ch) < 0xA0)
-    if "\x00" in text[:65536] or controls > max(2, len(text[:65536]) // 100):
-        raise InputError(f"{name} looks like a binary file or an unknown encoding. Save it as UTF-8 text.")
-    return text
-
-
-def _bomless_utf16(data: bytes) -> str | None:
-    """'utf-16-le'/'utf-16-be' when every other byte is NUL (ASCII-heavy UTF-16 without a BOM)."""
-    head = data[:4096]
-    if len(head) < 4 or len(head) % 2:
-        return None
-    even, odd = head[0::2], head[1::2]
-    if odd.count(0) > 0.9 * len(odd) and even.count(0) < 0.1 * len(even):
-        return "utf-16-le"
-    if even.count(0) > 0.9 * len(even) and odd.count(0) < 0.1 * len(odd):
-        return "utf-16-be"
-    return None
+    return _text.check_text(text, name)
 
 
 def _too_big(name: str, size: int, max_bytes: int) -> InputError:
@@ -238,7 +243,7 @@ def _too_big(name: str, size: int, max_bytes: int) -> InputError:
 
 def read_bytes(path: Path, max_bytes: int) -> bytes:
     if not path.is_file():
-        raise InputError(f"{path} is not a file. Give a .txt, .md or .html file or a folder of them.")
+        raise InputError(f"{path} is not a file. Give a .txt, .md, .html, .pdf or .docx file or a folder of them.")
     size = path.stat().st_size
     if size > max_bytes:
         raise _too_big(path.name, size, max_bytes)
@@ -256,22 +261,39 @@ def check_format(name: str) -> str:
 
 def load(data: bytes | str, name: str, max_bytes: int, doc_id: str = "", source: str = "") -> Document:
     """Read one document from bytes (a file's content) or str (pasted text) named `name`;
-    its suffix picks the format (none: plain text, or HTML when it looks like HTML)."""
+    its suffix picks the format (none: sniffed from the content, else plain text)."""
     suffix = check_format(name)
-    if isinstance(data, str):
-        size = len(data.encode("utf-8", "surrogatepass"))
-        if size > max_bytes:
-            raise _too_big(name, size, max_bytes)
-        text = _check_text(data, name)
-    else:
-        if len(data) > max_bytes:
-            raise _too_big(name, len(data), max_bytes)
-        text = decode(bytes(data), name)
-    if suffix in (".html", ".htm") or (not suffix and _looks_like_html(text)):
-        text = html_to_text(text)
-    text = text.encode("utf-8", "replace").decode("utf-8")  # lone surrogates -> "?"
+    size = len(data.encode("utf-8", "surrogatepass")) if isinstance(data, str) else len(data)
+    if size > max_bytes:
+        raise _too_big(name, size, max_bytes)
     stem = Path(name).stem if suffix else Path(name).name
-    return parse(text, doc_id=doc_id, source=source, fallback_title=stem)
+    kind = _BINARY_FORMATS.get(suffix) or (_sniff(data) if not suffix and isinstance(data, bytes) else "")
+    if kind:
+        if isinstance(data, str):
+            raise InputError(f"{name}: a {kind.upper()} file must be uploaded as a file, not pasted as text.")
+        reader = formats.pdf if kind == "pdf" else formats.docx
+        return from_blocks(reader.extract(bytes(data), Path(name).name), doc_id, source, stem)
+    if isinstance(data, str):
+        text, warnings = _text.check_text(data, name), ()
+    else:
+        text, warnings = _text.decode(bytes(data), name)
+    text = text.encode("utf-8", "replace").decode("utf-8")  # lone surrogates -> "?"
+    if suffix in (".html", ".htm") or (not suffix and _looks_like_html(text)):
+        ext = formats.html.extract(text)
+        ext = formats.Extracted(ext.format, ext.blocks, ext.title, ext.pages, warnings + ext.warnings)
+        return from_blocks(ext, doc_id, source, stem)
+    doc = parse(text, doc_id=doc_id, source=source, fallback_title=stem)
+    fmt = "markdown" if suffix in (".md", ".markdown") else "text"
+    return Document(doc.id, doc.title, doc.text, doc.paragraphs, doc.source, warnings + doc.warnings, fmt)
+
+
+def _sniff(data: bytes) -> str:
+    """'pdf' / 'docx' for content that is one, whatever it is called ('' otherwise)."""
+    if data[:1024].lstrip().startswith(b"%PDF-"):
+        return "pdf"
+    if data[:4] == b"PK\x03\x04" and b"word/" in data[:65536]:
+        return "docx"
+    return ""
 
 
 def load_file(path: Path, max_bytes: int, doc_id: str = "") -> Document:
@@ -288,7 +310,7 @@ def safe_filename(name: str, default_suffix: str = ".txt", content: bytes | str 
 
     No folders, no leading dot, only letters, digits, '.', '-' and '_' (others become '-'),
     at most 80 characters, and a supported suffix: when it has none, `.html` if `content`
-    looks like an HTML page, else `default_suffix`. An unsupported format suffix (.pdf) is
+    looks like an HTML page, else `default_suffix`. An unsupported format suffix (.pptx) is
     refused with InputError.
     """
     import unicodedata
@@ -300,8 +322,9 @@ def safe_filename(name: str, default_suffix: str = ".txt", content: bytes | str 
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip(".-_ ")
     stem = re.sub(r"-{2,}", "-", stem)[:76].rstrip(".-_") or "document"
     if not suffix and content is not None:
+        kind = _sniff(content) if isinstance(content, bytes) else ""
         head = content[:2000].decode("utf-8", "ignore") if isinstance(content, bytes) else content[:2000]
-        default_suffix = ".html" if _looks_like_html(head) else default_suffix
+        default_suffix = f".{kind}" if kind else ".html" if _looks_like_html(head) else default_suffix
     return stem + (suffix or default_suffix)
 
 
@@ -330,41 +353,12 @@ def _looks_like_html(text: str) -> bool:
     return "<html" in head or "<!doctype html" in head or "<body" in head
 
 
-class _TextExtractor(HTMLParser):
-    """Collects readable text; block elements become blank-line separated blocks."""
-
-    BLOCKS = {"p", "div", "section", "article", "li", "blockquote", "pre", "tr", "hr", "main", "aside",
-              "h1", "h2", "h3", "h4", "h5", "h6", "title", "header", "footer", "ul", "ol", "table"}
-    SKIP = {"script", "style", "noscript", "template", "iframe", "svg", "head", "object", "embed", "nav", "form"}
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.skip = 0
-
-    def handle_starttag(self, tag, attrs):
-        if tag in self.SKIP:
-            self.skip += 1
-        elif tag == "br":
-            self.parts.append(" ")
-        elif tag in self.BLOCKS:
-            self.parts.append("\n\n")
-
-    def handle_endtag(self, tag):
-        if tag in self.SKIP:
-            self.skip = max(0, self.skip - 1)
-        elif tag in self.BLOCKS:
-            self.parts.append("\n\n")
-
-    def handle_data(self, data):
-        if not self.skip:
-            self.parts.append(re.sub(r"\s+", " ", data))
-
-
 def html_to_text(markup: str) -> str:
-    """'<h1>T</h1><p>a <b>b</b></p><script>x</script>' -> 'T\\n\\na b'"""
-    parser = _TextExtractor()
-    parser.feed(markup)
-    parser.close()
-    blocks = [" ".join(b.split()) for b in "".join(parser.parts).split("\n\n")]
-    return "\n\n".join(b for b in blocks if b)  # entities were already decoded (convert_charrefs)
+    """A page's main text (trafilatura, `qa.formats.html`): its blocks joined by blank lines.
+
+    >>> html_to_text("<html><body><h1>T</h1><p>a <b>b</b></p><script>x</script></body></html>")
+    'T\\n\\na b'
+    """
+    ext = formats.html.extract(markup)
+    texts = [b.text for b in ext.blocks]
+    return "\n\n".join(texts if not ext.title or ext.title in texts[:1] else [ext.title, *texts])

@@ -298,7 +298,7 @@ class Library:
         """Index `docs`, write the version beside the served one, publish it via CURRENT, prune."""
         s = self.settings
         if not docs:
-            raise InputError("Nothing to index: no .txt, .md or .html documents were given.")
+            raise InputError("Nothing to index: no .txt, .md, .html, .pdf or .docx documents were given.")
         docs = unique_ids(docs)
         data, manifest = build_index(docs, self._encoder(), s.model, srcs.recorded, previous, s.ann_threshold, say)
         srcs.add_to(manifest)

@@ -52,8 +52,9 @@ def unescape_markdown(text: str) -> str:
 
 
 def label(c: Citation, multi_doc: bool) -> str:
-    """'¶5 · Historical context' (or 'Normans ¶12 · Legacy' when several documents are indexed)."""
-    where = f"¶{c.paragraph}"
+    """'¶5 · Historical context', '¶12 · p. 4 · Methods' for a paged document (or 'Normans ¶12 ·
+    Legacy' when several documents are indexed)."""
+    where = f"¶{c.paragraph}" + (f" · p. {c.page}" if c.page is not None else "")
     if multi_doc:
         where = f"{_short(c.title or c.document)} {where}"
     return f"{where} · {c.section}" if c.section else where
@@ -141,13 +142,13 @@ def printable(text: str) -> str:
     return _CONTROL.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
 
 
-def _count(n: int, one: str, many: str | None = None) -> str:
+def count(n: int, one: str, many: str | None = None) -> str:
     """'1 document', '2 documents'."""
     return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
 def report_sentence(r: BuildReport, what: str) -> str:
     """One sentence for a finished build: 'Replaced. Now serving version v..: 2 documents, ...'."""
-    return (f"{what} Now serving version {r.version}: {_count(r.documents, 'document')}, "
-            f"{_count(r.paragraphs, 'paragraph')}, {_count(r.chunks, 'chunk')} "
-            f"({_count(r.encoded, 'passage')} embedded, {r.reused} reused) in {r.seconds:.1f} s.")
+    return (f"{what} Now serving version {r.version}: {count(r.documents, 'document')}, "
+            f"{count(r.paragraphs, 'paragraph')}, {count(r.chunks, 'chunk')} "
+            f"({count(r.encoded, 'passage')} embedded, {r.reused} reused) in {r.seconds:.1f} s.")

@@ -256,13 +256,16 @@ def _pieces_fit(data: IndexData) -> bool:
 
 def _doc_record(d: Document) -> dict:
     return {"id": d.id, "title": d.title, "source": d.source, "warnings": list(d.warnings), "text": d.text,
-            "paragraphs": [[p.number, p.section, p.start, p.end] for p in d.paragraphs]}
+            "format": d.format, "pages": d.pages,
+            "paragraphs": [[p.number, p.section, p.start, p.end, *([p.page] if p.page is not None else [])]
+                           for p in d.paragraphs]}
 
 
 def _doc_from(r: dict) -> Document:
     text = r["text"]
-    paras = tuple(Paragraph(n, sec, s, e, text[s:e]) for n, sec, s, e in r["paragraphs"])
-    return Document(r["id"], r["title"], text, paras, r.get("source", ""), tuple(r.get("warnings", ())))
+    paras = tuple(Paragraph(n, sec, s, e, text[s:e], *page) for n, sec, s, e, *page in r["paragraphs"])
+    return Document(r["id"], r["title"], text, paras, r.get("source", ""), tuple(r.get("warnings", ())),
+                    r.get("format", "text"), r.get("pages"))
 
 
 def _write_jsonl(path: Path, rows) -> None:

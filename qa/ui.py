@@ -45,7 +45,7 @@ BUILDING = "The index is being built, try again in a moment."
 GENERIC_ERROR = "Something went wrong; try again."
 SOURCES_PLACEHOLDER = ("<p class='qa-muted'>Ask a question: the cited paragraphs appear here, "
                        "the quoted part highlighted.</p>")
-UPLOAD_TYPES = [".txt", ".md", ".markdown", ".html", ".htm"]
+UPLOAD_TYPES = [".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"]
 
 CSS = """
 .qa-sources mark { background: #fde68a; color: inherit; padding: 0 1px; }
@@ -278,7 +278,7 @@ class Handlers:
         except Exception as exc:  # noqa: BLE001
             return f"**Cannot preview:** {esc(friendly(exc))}"
         if not items:
-            return "Paste some text or upload `.txt`, `.md` or `.html` files, then press Preview."
+            return "Paste some text or upload `.txt`, `.md`, `.html`, `.pdf` or `.docx` files, then press Preview."
         lines = []
         for p in self.engine.library.preview(items):
             if p.error:
@@ -286,8 +286,9 @@ class Handlers:
                 continue
             d = p.document
             sections = ", ".join(esc(s) for s in d.sections) or "none"
+            pages = f", {render.count(d.pages, 'page')}" if d.pages else ""
             lines.append(f"**{esc(d.title)}** (`{d.id}`, from {esc(p.upload.name)}): "
-                         f"{len(d.paragraphs)} paragraph(s); sections: {sections}")
+                         f"{d.format}{pages}, {render.count(len(d.paragraphs), 'paragraph')}; sections: {sections}")
             lines += [f"  - warning: {esc(w)}" for w in d.warnings]
         return "\n\n".join(lines)
 
@@ -399,7 +400,7 @@ def _documents_tab(h: Handlers, mode: str, settings: Settings, status, chatbot, 
             title = gr.Textbox(label="Title (optional, for pasted text)", max_lines=1)
             pasted = gr.Textbox(label="Paste text", lines=8, placeholder="Paragraphs separated by blank lines.")
         with gr.Column():
-            files = gr.File(label=f"Or upload .txt / .md / .html (up to {settings.max_file_mb:g} MB each)",
+            files = gr.File(label=f"Or upload .txt / .md / .html / .pdf / .docx (up to {settings.max_file_mb:g} MB each)",
                             file_count="multiple", file_types=UPLOAD_TYPES)
             how = gr.Radio(["Replace", "Add"], value="Add", label="The new documents…",
                            info="Replace: index only these. Add: keep the indexed documents too.")

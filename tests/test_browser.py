@@ -231,7 +231,7 @@ def test_upload_a_file_rebuild_and_ask_about_it(browser, tmp_path):
         expect(page.get_by_text("Wombat notes.txt")).to_be_visible()  # the upload landed
         page.get_by_label("Replace").check()
         page.get_by_role("button", name="Preview").click()
-        expect(page.get_by_text("2 paragraph(s)")).to_be_visible()
+        expect(page.get_by_text("2 paragraphs")).to_be_visible()
         page.get_by_role("button", name="Rebuild index").click()
         expect(page.get_by_text("Replaced. Now serving version")).to_be_visible(timeout=90_000)
         expect(table).to_contain_text("Wombat field notes")

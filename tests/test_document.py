@@ -219,7 +219,7 @@ def test_bad_bom_is_refused():
         document.load(codecs.BOM_UTF16_LE + b"\x00\xd8", "x.txt", MB)
 
 
-@pytest.mark.parametrize("name", ["report.pdf", "letter.docx", "photo.JPG", "archive.zip", "data.csv"])
+@pytest.mark.parametrize("name", ["slides.pptx", "letter.doc", "photo.JPG", "archive.zip", "data.csv"])
 def test_unsupported_formats_are_refused(name, tmp_path):
     with pytest.raises(InputError, match="unsupported format"):
         document.load(b"Title\n\nSome text.", name, MB)
@@ -254,7 +254,7 @@ def test_missing_file_and_folder_are_refused(tmp_path):
 
 
 def test_folder_scan_skips_hidden_backup_and_unsupported_files(tmp_path):
-    for name in ("b.txt", "a.md", "c.html", ".hidden.txt", "d.txt~", "e.pdf", ".#f.txt"):
+    for name in ("b.txt", "a.md", "c.html", ".hidden.txt", "d.txt~", "e.pptx", ".#f.txt"):
         (tmp_path / name).write_text("Title\n\nText.")
     (tmp_path / ".removed").mkdir()
     (tmp_path / ".removed" / "g.txt").write_text("x")

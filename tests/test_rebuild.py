@@ -646,7 +646,7 @@ def test_cli_build_add_documents_remove(cli_env, outside, capsys):
     bad = outside / "bad.pdf"
     bad.write_bytes(b"%PDF-1.4")
     assert cli.main(["build", "--add", "--source", str(bad)]) == 2
-    assert "unsupported format" in capsys.readouterr().err
+    assert "bad.pdf is not a readable PDF" in capsys.readouterr().err
     assert cli.main(["build", "--source", str(outside / "missing.txt")]) == 2
     assert "does not exist" in capsys.readouterr().err
     cli.main(["documents"])

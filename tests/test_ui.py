@@ -130,13 +130,13 @@ def test_earlier_answers_marked_stale_after_rebuild(handlers):
 
 def test_preview_shows_counts_sections_and_clear_errors(handlers, tmp_path):
     text = handlers.preview(None, PASTED, "My kangaroos")
-    assert "My kangaroos" in text and "2 paragraph(s)" in text and "Food" in text
+    assert "My kangaroos" in text and "2 paragraphs" in text and "Food" in text
     binary, pdf, empty = tmp_path / "b.txt", tmp_path / "c.pdf", tmp_path / "e.md"
     binary.write_bytes(b"\x00\x01\x02binary")
     pdf.write_bytes(b"%PDF-1.4")
     empty.write_text("  \n", "utf-8")
     text = handlers.preview([str(binary), str(pdf), str(empty)], "", "")
-    assert "binary" in text and "unsupported format" in text and "no paragraphs" in text
+    assert "binary" in text and "is not a readable PDF" in text and "no paragraphs" in text
     assert "Traceback" not in text
     assert "Paste some text" in handlers.preview(None, "", "")
 

@@ -1,0 +1,189 @@
+"""PDF: paragraphs, sections and pages from PDFs printed by headless Chromium (the shipped
+article with Chromium's running header and footer; a two-column report; line-end hyphens),
+and every bad PDF refused with a clear message within the stated bounds."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from conftest import ARTICLE
+from formats_fixtures import (SECTIONS, article_html, one_page_pdf, print_pdf, raw_pdf, report_paragraphs,
+                              two_column_html, zlib_bomb)
+
+from qa import document
+from qa.errors import InputError
+from qa.formats import pdf
+
+MB = 1024 * 1024
+
+
+def offsets_hold(doc: document.Document) -> None:
+    for p in doc.paragraphs:
+        assert doc.text[p.start:p.end] == p.text
+    assert [p.number for p in doc.paragraphs] == list(range(1, len(doc.paragraphs) + 1))
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return tmp_path_factory.mktemp("pdf")
+
+
+@pytest.fixture(scope="module")
+def article_pdf(folder):
+    return print_pdf(article_html(), folder, "article", header_footer=True)
+
+
+@pytest.fixture(scope="module")
+def article_txt():
+    return document.load_file(ARTICLE, 5 * MB)
+
+
+def test_article_pdf_has_the_same_paragraphs_and_sections_as_the_text(article_pdf, article_txt):
+    doc = document.load_file(article_pdf, 5 * MB)
+    assert doc.format == "pdf" and doc.pages == 5
+    assert doc.title == article_txt.title
+    assert [p.text for p in doc.paragraphs] == [p.text for p in article_txt.paragraphs]
+    assert [p.section for p in doc.paragraphs] == [p.section for p in article_txt.paragraphs]
+    offsets_hold(doc)
+
+
+def test_article_pdf_running_header_footer_and_page_numbers_are_dropped(article_pdf):
+    doc = document.load_file(article_pdf, 5 * MB)
+    assert "Printed from the archive" not in doc.text  # the <title>, Chromium's running header
+    assert "file:" not in doc.text and "1/5" not in doc.text and "5/5" not in doc.text
+
+
+def test_article_pdf_paragraph_across_a_page_break_keeps_its_first_page(article_pdf):
+    doc = document.load_file(article_pdf, 5 * MB)
+    pages = [p.page for p in doc.paragraphs]
+    assert pages[0] == 1 and pages[-1] == 5 and pages == sorted(pages)
+    korean_war = next(p for p in doc.paragraphs if p.text.startswith("When the Korean War is viewed"))
+    assert korean_war.page == 1 and korean_war.text.endswith("have been in conflict for decades.")
+    assert doc.paragraph(4).page == 1 and doc.paragraph(4).section == "Historical context"
+
+
+def test_pypdf_gives_no_paragraph_breaks_so_pdfminer_is_used(article_pdf, article_txt):
+    """The measurement behind the choice: pypdf's text has no blank lines between paragraphs."""
+    import pypdf
+    text = "\n".join(p.extract_text() for p in pypdf.PdfReader(str(article_pdf)).pages)
+    blocks = {" ".join(b.split()) for b in text.split("\n\n")}
+    assert sum(p.text in blocks for p in article_txt.paragraphs) == 0
+
+
+def test_two_column_report_reads_column_by_column(folder):
+    paragraphs = report_paragraphs()
+    doc = document.load_file(print_pdf(two_column_html(paragraphs), folder, "report", header_footer=True), 5 * MB)
+    assert doc.title == "Garden Trials 2024" and doc.pages == 2
+    assert [p.text for p in doc.paragraphs] == paragraphs
+    expected_sections = []
+    for i in range(len(paragraphs)):
+        expected_sections.append(SECTIONS.get(i, expected_sections[-1] if expected_sections else ""))
+    assert [p.section for p in doc.paragraphs] == expected_sections
+    assert {p.page for p in doc.paragraphs} == {1, 2}
+    assert "Garden trials" not in doc.text  # the running header (the page's <title>)
+    offsets_hold(doc)
+
+
+def test_line_end_hyphens_are_joined_unless_the_word_is_hyphenated(folder):
+    markup = ("<!doctype html><html><body style='font:12pt serif'><h1>Hyphens</h1>"
+              "<p>The trial results were counter-<br>intuitive for the long-<br>standing beds.</p>"
+              "<p>Their Marxism-<br>Leninism was a well-<br>known trait, as well-known as rain.</p>"
+              "<p><b>A bold heading</b></p><p>Under the bold heading.</p></body></html>")
+    doc = document.load_file(print_pdf(markup, folder, "hyphens"), 5 * MB)
+    assert [(p.section, p.text) for p in doc.paragraphs] == [
+        ("", "The trial results were counterintuitive for the longstanding beds."),
+        ("", "Their Marxism-Leninism was a well-known trait, as well-known as rain."),
+        ("A bold heading", "Under the bold heading."),
+    ]
+
+
+def test_json_citation_and_label_show_the_page():
+    from qa.answer import Citation
+    from qa.render import label
+
+    c = Citation("report", 12, "Methods", "q", 0, 1, 0.5, "Report", page=4)
+    assert label(c, multi_doc=False) == "¶12 · p. 4 · Methods"
+    assert c.to_json()["page"] == 4
+    assert Citation("a", 3, "", "q", 0, 1, 0.5).to_json()["page"] is None
+
+
+# --- bad PDFs -------------------------------------------------------------------------------
+
+def test_scanned_pdf_without_text_layer_is_refused(folder):
+    markup = "<html><body><div style='width:300px;height:300px;background:#333'></div></body></html>"
+    with pytest.raises(InputError, match="this PDF has no text layer .*run OCR on it first"):
+        document.load_file(print_pdf(markup, folder, "scan"), 5 * MB)
+
+
+def test_encrypted_pdf_is_refused(article_pdf, folder):
+    import pypdf
+    writer = pypdf.PdfWriter(clone_from=str(article_pdf))
+    writer.encrypt(user_password="secret", owner_password="owner", algorithm="AES-128")
+    path = folder / "locked.pdf"
+    with open(path, "wb") as fh:
+        writer.write(fh)
+    with pytest.raises(InputError, match="locked.pdf is encrypted with a password"):
+        document.load_file(path, 5 * MB)
+
+
+@pytest.mark.parametrize("data", [b"Title\n\nSome text.", b"%PDF-1.7\n1 0 obj << /Type /Catalog", b"%PDF-" + bytes(300)],
+                         ids=["text-named-pdf", "truncated", "garbage"])
+def test_malformed_pdf_is_refused(data):
+    with pytest.raises(InputError, match=r"x.pdf (is not a readable PDF|could not be read as a PDF|: this PDF has no text)"):
+        document.load(data, "x.pdf", MB)
+
+
+def test_pdf_claiming_millions_of_pages_is_refused():
+    data = one_page_pdf(b"BT /F1 12 Tf 72 700 Td (Hello there.) Tj ET", count=10_000_000)
+    with pytest.raises(InputError, match="10000000 pages, over the limit of 2000 pages"):
+        document.load(data, "x.pdf", MB)
+
+
+def test_pdf_decompression_bomb_is_refused_within_the_memory_bound(monkeypatch):
+    monkeypatch.setattr(pdf, "MEMORY_LIMIT_BYTES", 512 * MB)
+    data = one_page_pdf(zlib_bomb(1024 * MB), b"/Filter /FlateDecode ")
+    assert len(data) < 2 * MB
+    t = time.monotonic()
+    with pytest.raises(InputError, match="needed more than 512 MB of memory"):
+        document.load(data, "bomb.pdf", 5 * MB)
+    assert time.monotonic() - t < pdf.TIME_LIMIT_S
+
+
+def test_pdf_with_deeply_nested_objects_is_refused_or_read_within_bounds():
+    nested = b"[" * 100_000 + b"]" * 100_000
+    data = one_page_pdf(b"BT /F1 12 Tf 72 700 Td (Hello there.) Tj ET", page_extra=b"/Junk " + nested + b" ")
+    t = time.monotonic()
+    try:
+        doc = document.load(data, "deep.pdf", 5 * MB)
+    except InputError as exc:
+        assert "deep.pdf" in str(exc)
+    else:
+        assert doc.paragraphs[0].text == "Hello there."
+    assert time.monotonic() - t < pdf.TIME_LIMIT_S
+
+
+def test_pdf_that_takes_too_long_is_refused(article_pdf, monkeypatch):
+    monkeypatch.setattr(pdf, "TIME_LIMIT_S", 0.05)
+    with pytest.raises(InputError, match="took longer than 0.05 s"):
+        document.load_file(article_pdf, 5 * MB)
+
+
+def test_hand_made_pdf_is_read():
+    doc = document.load(raw_pdf([
+        b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
+        b" /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length 44 >>\nstream\nBT /F1 12 Tf 72 700 Td (Hello there.) Tj ET\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]), "hand.pdf", MB)
+    assert [(p.number, p.page, p.text) for p in doc.paragraphs] == [(1, 1, "Hello there.")]
+
+
+def test_indented_paragraphs_without_spacing_and_bold_body_size_headings(folder, article_txt):
+    """Book-like setting: no space between paragraphs (first lines indented), headings bold at
+    the body's size: paragraphs are told apart by where their last line stops."""
+    markup = article_html().replace(
+        "p{text-align:justify}",
+        "p{text-align:justify;margin:0;text-indent:2em} h2{font-size:12pt;font-weight:bold;margin:8pt 0 0}")
+    doc = document.load_file(print_pdf(markup, folder, "indented"), 5 * MB)
+    assert [(p.section, p.text) for p in doc.paragraphs] == [(p.section, p.text) for p in article_txt.paragraphs]
