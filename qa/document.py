@@ -1,6 +1,6 @@
 """Source text -> `Document` of numbered `Paragraph`s; reading files (txt, md, html, pdf, docx) safely.
 
-Numbering rule (DESIGN.md §4): blocks are separated by blank lines; body paragraphs are
+Numbering rule (docs/design.md §4): blocks are separated by blank lines; body paragraphs are
 numbered 1..n in source order. The first block is the title when it looks like one (a single
 line without sentence-ending punctuation); later heading-like blocks (a short single line, or
 a Markdown `#` line) become the `section` of the paragraphs under them. A Markdown `#` line

@@ -5,7 +5,7 @@ out), so tests call them directly; `build_app` only lays out components and wire
 `serve` starts the engine in the background and launches with safe defaults.
 
 API endpoints (gradio_client): `/ask` (question, history=[...]) -> Markdown answer, and
-`/answer_json` (question, history=[...]) -> the JSON answer object of DESIGN.md §4.
+`/answer_json` (question, history=[...]) -> the JSON answer object of docs/design.md §4.
 """
 
 from __future__ import annotations
@@ -197,7 +197,7 @@ class Handlers:
             return self._error_text(exc)
 
     def api_answer_json(self, question: str, history: list[str] | None = None) -> dict:
-        """The JSON answer object (DESIGN.md §4); on failure {"question", "error"} like the CLI."""
+        """The JSON answer object (docs/design.md §4); on failure {"question", "error"} like the CLI."""
         try:
             return self.answer(question, history or []).to_json()
         except Exception as exc:  # noqa: BLE001
@@ -438,7 +438,7 @@ def _documents_tab(h: Handlers, mode: str, settings: Settings, status, chatbot, 
 
 
 def launch_kwargs(settings: Settings) -> dict:
-    """Safe launch defaults (DESIGN.md §6); theme and css go to launch() in Gradio 6."""
+    """Safe launch defaults (docs/design.md §6); theme and css go to launch() in Gradio 6."""
     return {"server_name": settings.host, "server_port": settings.port, "share": settings.share,
             "max_file_size": settings.max_file_bytes, "enable_monitoring": False, "show_error": False,
             "theme": gr.themes.Soft(font=("ui-sans-serif", "system-ui", "sans-serif")), "css": CSS,

@@ -1,4 +1,4 @@
-"""The JSON answer contract (DESIGN.md §4), verbatim quotes, escaping."""
+"""The JSON answer contract (docs/design.md §4), verbatim quotes, escaping."""
 
 from __future__ import annotations
 

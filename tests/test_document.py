@@ -1,4 +1,4 @@
-"""Document parsing and input checks: the paragraph-numbering contract (DESIGN.md §4) pinned on
+"""Document parsing and input checks: the paragraph-numbering contract (docs/design.md §4) pinned on
 the shipped article, chunk offsets, and every kind of bad input refused with a clear message."""
 
 from __future__ import annotations

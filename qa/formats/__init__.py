@@ -1,7 +1,7 @@
 """Readers for each file format: bytes -> `Extracted`, a list of `Block`s (title, headings,
 paragraphs, each with the page it starts on when the format has pages).
 
-`qa.document` turns an `Extracted` into a numbered `Document` (DESIGN.md §4); the readers here
+`qa.document` turns an `Extracted` into a numbered `Document` (docs/design.md §4); the readers here
 know nothing of numbering. One module per format: `text` (decoding, charset-normalizer),
 `html` (trafilatura), `pdf` (pdfminer.six, in a child process with time and memory bounds),
 `docx` (python-docx).
