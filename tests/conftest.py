@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from qa import store
 from qa.config import Settings
 from qa.engine import Engine
 
@@ -126,3 +128,62 @@ def page(browser):
 
     with new_page(browser) as pg:
         yield pg
+
+
+# --- library test helpers (builds with the hashing encoder) ---------------------------------------
+
+NORMANS = EVAL / "squad" / "normans.txt"
+ARTICLE_ID = "unbreakable-alliance-cuba-north-korea"
+
+
+class CountingEncoder(HashEncoder):
+    def __init__(self, fail_on_call: int | None = None, gate: threading.Event | None = None):
+        self.calls: list[list[str]] = []
+        self.fail_on_call = fail_on_call
+        self.gate = gate
+        self.started = threading.Event()
+
+    @property
+    def texts(self) -> list[str]:
+        return [t for call in self.calls for t in call]
+
+    def encode(self, texts):
+        self.calls.append(list(texts))
+        self.started.set()
+        if self.gate is not None:
+            assert self.gate.wait(10)
+        if self.fail_on_call is not None and len(self.calls) == self.fail_on_call:
+            raise RuntimeError("encoder crashed")
+        return super().encode(texts)
+
+
+def doc_text(title: str, *paragraphs: str) -> str:
+    return "\n\n".join([title, *paragraphs]) + "\n"
+
+
+def make_engine(settings, encoder=None) -> Engine:
+    return Engine(settings.with_(model="hash-64"), encoder=encoder or HashEncoder())
+
+
+def ids(engine: Engine) -> list[str]:
+    return [d.id for d in engine.snapshot().data.documents]
+
+
+def listing(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def state(settings) -> tuple:
+    """What must not change when a build fails: CURRENT, the versions and the source folder."""
+    root = store.versions_dir(settings.index_dir)
+    return (store.current_version(settings.index_dir), listing(root),
+            {p.name: p.read_bytes() for p in settings.source_dir.iterdir() if p.is_file()})
+
+
+@pytest.fixture
+def outside(tmp_path) -> Path:
+    """A folder outside source_dir holding a second document."""
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    (folder / "normans.txt").write_bytes(NORMANS.read_bytes())
+    return folder

@@ -8,9 +8,9 @@ from conftest import EVAL
 from formats_fixtures import article_docx, article_html, print_pdf
 
 from qa import evaluate
-from qa.render import label
 from qa.config import Settings
 from qa.engine import Engine
+from qa.render import label
 
 pytestmark = pytest.mark.slow
 

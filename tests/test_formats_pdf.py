@@ -8,8 +8,16 @@ import time
 
 import pytest
 from conftest import ARTICLE
-from formats_fixtures import (SECTIONS, article_html, one_page_pdf, print_pdf, raw_pdf, report_paragraphs,
-                              two_column_html, zlib_bomb)
+from formats_fixtures import (
+    SECTIONS,
+    article_html,
+    one_page_pdf,
+    print_pdf,
+    raw_pdf,
+    report_paragraphs,
+    two_column_html,
+    zlib_bomb,
+)
 
 from qa import document
 from qa.errors import InputError

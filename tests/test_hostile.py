@@ -19,9 +19,9 @@ from gradio_client import Client
 from playwright.sync_api import expect
 from test_browser import BOT, QUESTION_BOX, SOURCES, USER, ask, free_port, running_app, shot
 
-from qa.render import escape_markdown, unescape_markdown
 from qa.config import Settings
 from qa.engine import Engine
+from qa.render import escape_markdown, unescape_markdown
 from qa.ui import GENERIC_ERROR, Handlers, previous_questions
 
 # Each payload, if it ever ran, would set window.__pwned and open a dialog.

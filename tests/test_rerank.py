@@ -11,8 +11,8 @@ from conftest import EVAL
 
 from qa import evaluate
 from qa.engine import Engine
-from qa.ranking import Conversation, Policy, Question, rank
 from qa.errors import ModelError
+from qa.ranking import Conversation, Policy, Question, rank
 from qa.rerank import Reranker
 
 

@@ -12,11 +12,10 @@ import numpy as np
 import pytest
 from conftest import ARTICLE, EVAL
 
-from qa import ranking as engine_module
 from qa import evaluate, retrieval, store
+from qa import ranking as engine_module
 from qa.engine import Engine
 from qa.ranking import Question, pick_citations, score
-from qa.lexical import tokenize
 
 RECORDS = evaluate.read_records(EVAL / "dev_qa.jsonl")
 ANSWERABLE = [r for r in RECORDS if r["answerable"]]

@@ -6,10 +6,10 @@ import socket
 
 import pytest
 
-from qa.render import unescape_markdown
 from qa.config import Settings
 from qa.engine import Engine
 from qa.errors import BuildInProgress, InputError, NotAllowed
+from qa.render import unescape_markdown
 from qa.ui import (
     BUILDING,
     GENERIC_ERROR,

@@ -39,4 +39,4 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-from . import docx, html, pdf, text  # noqa: E402  (the readers use Block/Extracted above)
+from . import docx, html, pdf, text  # noqa: E402, F401, F811  (the readers use Block/Extracted above)
