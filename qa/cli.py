@@ -257,7 +257,8 @@ def cmd_documents(args, settings: Settings) -> int:
     if args.json:
         print(json.dumps(info.to_json(), ensure_ascii=False, indent=2))
         return 0
-    lines = [f"Index version {info.version} ({info.created}), model {info.model}",
+    lines = ([f"Note: {info.note}"] if info.note else []) + [
+             f"Index version {info.version} ({info.created}), model {info.model}",
              "Built from: " + (", ".join(info.sources) or "pasted text only")]
     lines += [f"- {d.id}: {d.title} — {d.paragraphs} paragraphs, {d.sections} sections"
               + (f" ({d.source})" if d.source else "") for d in info.documents]

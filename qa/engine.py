@@ -35,6 +35,7 @@ class Engine:
         self._snap: Snapshot | None = None
         self._snap_lock = threading.Lock()
         self._broken: str | None = None  # a published version that failed to load (not retried)
+        self.note: str | None = None  # why an older version is served, when it is
         self._reranker = None
 
     @property
@@ -48,32 +49,47 @@ class Engine:
     @cached_property
     def library(self) -> Library:
         """Preview, build, add, remove, keep fresh (qa/library.py)."""
-        return Library(self.settings, lambda: self.encoder, self.snapshot)
+        return Library(self.settings, lambda: self.encoder, self.snapshot, lambda: self.note)
 
     def documents(self) -> IndexInfo:
         """What the served index holds."""
         return self.library.info()
 
     def snapshot(self) -> Snapshot:
-        """The published version, reloaded when CURRENT changed. Raises IndexMissing/IndexCorrupt."""
+        """The published version, reloaded when CURRENT changed. Raises IndexMissing/IndexCorrupt.
+
+        When CURRENT is missing, garbage, or names a broken or vanished version, the newest intact
+        version is served instead, and `note` says so (the log, `qa documents`, the app's status)."""
         index_dir = self.settings.index_dir
         current = store.current_version(index_dir)
         snap = self._snap
         if snap is not None and (current is None or current == snap.version or current == self._broken):
             return snap  # keep serving what we have if CURRENT vanished, is unchanged or names a broken version
-        if current is None:
-            raise IndexMissing(f"No index in {index_dir}: run `qa build` (or start the app, which builds it).")
         with self._snap_lock:
             if self._snap is None or self._snap.version != current:
                 try:
+                    if current is None:
+                        raise IndexMissing(f"No index in {index_dir}: run `qa build` (or start the app, which builds it).")
                     self._snap = Snapshot(store.load(index_dir, current)).warm()
+                    self.note = None
                     log.info("serving index version %s", current)
-                except IndexCorrupt:
-                    if self._snap is None:
-                        raise
-                    self._broken = current
-                    log.exception("new index version %s is broken; still serving %s", current, self._snap.version)
+                except (IndexCorrupt, IndexMissing) as exc:
+                    if self._snap is not None:
+                        self._broken = current
+                        log.exception("new index version %s is broken; still serving %s", current, self._snap.version)
+                        return self._snap
+                    self._fall_back(current, exc)
             return self._snap
+
+    def _fall_back(self, current: str | None, exc: Exception) -> None:
+        """Serve the newest intact version when the published one cannot be loaded (else re-raise)."""
+        data = store.newest_intact(self.settings.index_dir, skip=(current,) if current else ())
+        if data is None:
+            raise exc
+        self._snap, self._broken = Snapshot(data).warm(), current
+        why = f"{self.settings.index_dir}/CURRENT is missing" if current is None else str(exc).split(";")[0]
+        self.note = f"{why}; serving the newest intact version, {data.version}."
+        log.warning("%s", self.note)
 
     # -- asking --------------------------------------------------------------------------
     def ask(self, question: str, history: Sequence[str] = (), k: int | None = None) -> Answer:

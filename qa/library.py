@@ -102,6 +102,7 @@ class IndexInfo:
     excluded: tuple[str, ...] = ()
     skipped: dict[str, dict] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    note: str | None = None  # why this is not the published version (CURRENT unreadable), when it is not
 
     @classmethod
     def of(cls, manifest: dict) -> IndexInfo:
@@ -113,7 +114,7 @@ class IndexInfo:
                    dict(manifest.get("skipped") or {}), dict(manifest.get("counts") or {}))
 
     def to_json(self) -> dict:
-        return {"version": self.version, "created": self.created, "model": self.model, "sources": list(self.sources),
+        return {"version": self.version, "note": self.note, "created": self.created, "model": self.model, "sources": list(self.sources),
                 "excluded": list(self.excluded), "skipped": self.skipped, "counts": self.counts,
                 "documents": [{"id": d.id, "title": d.title, "source": d.source, "paragraphs": d.paragraphs,
                                "sections": d.sections, "warnings": list(d.warnings)} for d in self.documents]}
@@ -133,15 +134,19 @@ class Library:
     """Changes to the document set of one index folder. `encoder` and `serving` come from the
     engine: the model (loaded on first use) and the snapshot being served."""
 
-    def __init__(self, settings: Settings, encoder: Callable[[], object], serving: Callable[[], object]):
+    def __init__(self, settings: Settings, encoder: Callable[[], object], serving: Callable[[], object],
+                 note: Callable[[], str | None] = lambda: None):
         self.settings = settings
         self._encoder = encoder
         self._serving = serving
+        self._note = note
 
     # -- reading what is there ---------------------------------------------------------------
     def info(self) -> IndexInfo:
-        """The served version's documents and sources (IndexMissing / IndexCorrupt otherwise)."""
-        return IndexInfo.of(store.read_manifest(self.settings.index_dir))
+        """The served version's documents and sources (IndexMissing / IndexCorrupt otherwise),
+        with a note when it is not the published one (CURRENT unreadable)."""
+        snap = self._serving()
+        return replace(IndexInfo.of(snap.data.manifest), note=self._note())
 
     def preview(self, uploads: Sequence[Upload]) -> list[Preview]:
         """Parse each upload as a build would (size limit, encoding, format), writing nothing."""
@@ -387,8 +392,11 @@ class Library:
             if manifest is not None and (manifest.get("sources") or serving is not None):
                 with self._transaction(None) as t:
                     self._rebuild(manifest, t)
-            elif build_missing or store.current_version(s.index_dir) is not None:
+            elif build_missing:  # the default index, missing or with nothing readable left: from the source folder
                 self.build(default_sources or [s.source_dir])
+            elif store.current_version(s.index_dir) is not None or store.has_versions(s.index_dir):
+                raise IndexCorrupt(f"The index in {s.index_dir} is unreadable and records no sources to rebuild "
+                                   f"it from; rebuild it with `qa build --index {s.index_dir} --source FILE_OR_FOLDER`.")
             else:
                 raise IndexMissing(f"No index in {s.index_dir}: build it with `qa build --index {s.index_dir} "
                                    "--source FILE_OR_FOLDER`.")

@@ -241,6 +241,34 @@ def load(index_dir: Path, version: str | None = None) -> IndexData:
     return data
 
 
+def newest_intact(index_dir: Path, skip: tuple[str, ...] = ()) -> IndexData | None:
+    """The newest version in versions/ that loads and passes its checksums (None when none does):
+    what to serve when CURRENT is missing, garbage, or names a broken or vanished version.
+    Newest by the time its folder was last written (ids start with the second they were built,
+    which two quick builds can share), then by id."""
+    root = versions_dir(index_dir)
+    try:
+        found = [(p.stat().st_mtime_ns, p.name) for p in root.iterdir() if p.is_dir()]
+    except OSError:
+        return None
+    names = [name for _, name in sorted(found, reverse=True)]
+    for name in names:
+        if name in skip or name.endswith(".partial") or not _VERSION_ID.fullmatch(name):
+            continue
+        try:
+            return load(index_dir, name)
+        except IndexCorrupt:
+            continue
+    return None
+
+
+def has_versions(index_dir: Path) -> bool:
+    """Does versions/ hold a finished version (an index that exists, readable or not)? The
+    `.partial` leftover of a build killed before its first publish does not count."""
+    root = versions_dir(index_dir)
+    return root.is_dir() and any(p.is_dir() and not p.name.endswith(".partial") for p in root.iterdir())
+
+
 def _pieces_fit(data: IndexData) -> bool:
     """Do the word-piece arrays have the shapes `qa.tokens` relies on? (1-D ids and offsets
     starting at 0, at least one row per sentence, ending at the piece count; vectors as wide as the others.)"""

@@ -19,6 +19,7 @@ from conftest import (
     state,
 )
 
+from qa import store
 from qa.engine import Engine
 from qa.errors import IndexCorrupt, IndexMissing, InputError
 
@@ -90,6 +91,8 @@ def test_add_without_an_index_is_a_plain_build(settings, outside):
 def test_add_refuses_to_extend_an_unreadable_index(fake_engine, outside):
     s = fake_engine.settings
     (s.index_dir / "CURRENT").write_text("garbage\n")
+    for v in listing(store.versions_dir(s.index_dir)):  # and no intact version to fall back on
+        (store.versions_dir(s.index_dir) / v / "chunks.jsonl").write_text("garbage")
     fresh = make_engine(s)
     with pytest.raises(IndexCorrupt, match="Nothing can be added"):
         fresh.library.build([outside / "normans.txt"], add=True)
