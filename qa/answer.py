@@ -17,6 +17,7 @@ import numpy as np
 from . import tokens
 from .chunking import Sentence
 from .document import Document
+from .lexical import idf as lexical_idf
 from .ranking import Policy, Question, Ranked, pick_citations
 from .retrieval import rank_of
 from .snapshot import Snapshot
@@ -174,7 +175,7 @@ def compose(snap: Snapshot, q: Question, r: Ranked, k: int, p: Policy) -> Answer
     citations = tuple(_citation(snap, q, r, i, span(i), dense, lexical) for i in best)
     prior = r.fused if r.prior is None else r.prior  # the calibrated scores, from before any reranking
     top = float(prior[lead]) if promoted else float(prior.max() if r.rows is None else prior[r.rows].max())
-    found = decide_found(top, missing_share(list(r.tokens), snap.idf), p, met.get(lead))
+    found = decide_found(top, missing_share(list(r.tokens), snap.idf, len(data.sentences)), p, met.get(lead))
     return Answer(q.text, found, citations[0].quote if found else None, citations, data.version,
                   len(data.documents))
 
@@ -191,13 +192,13 @@ def _citation(snap: Snapshot, q: Question, r: Ranked, i: int, span: tuple[int, i
     return make_citation(snap.docs[first.doc], first, last, float(r.fused[i]), ev)
 
 
-def missing_share(qtokens: list[str], idf: dict[str, float]) -> float:
-    """Share of the question's idf weight carried by words that occur nowhere in the index
-    (an unseen word weighs as much as the rarest seen one): "capital of Australia" -> high."""
+def missing_share(qtokens: list[str], idf: dict[str, float], n: int) -> float:
+    """Share of the question's idf weight carried by words that occur nowhere in the index of
+    `n` sentences (an unseen word weighs `lexical.idf(0, n)`): "capital of Australia" -> high."""
     q = list(dict.fromkeys(qtokens))
     if not q:
         return 1.0
-    unseen = max(idf.values(), default=1.0) + 1.0
+    unseen = lexical_idf(0, n)
     weights = {t: idf.get(t, unseen) for t in q}
     return sum(v for t, v in weights.items() if t not in idf) / sum(weights.values())
 

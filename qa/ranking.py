@@ -255,8 +255,7 @@ def score(snap: Snapshot, q: Question, qvec: np.ndarray, qpieces: tokens.Pieces 
         done = np.zeros(0, dtype=np.int64)
         for near in _piece_rows(snap, fused, rows, sig, policy):
             near = np.setdiff1d(near, done)
-            piece[near] = tokens.maxsim(qpieces, snap.piece_vectors, data.piece_offsets, snap.piece_idf, near,
-                                        snap.piece_rarest)
+            piece[near] = tokens.maxsim(qpieces, snap.piece_vectors, data.piece_offsets, snap.piece_idf, near)
             fused[near] += weights.tokens * piece[near]
             done = np.union1d(done, near)
         sig = replace(sig, tokens=piece)

@@ -16,12 +16,13 @@ The weights were chosen by measurement (README, "How ranking was tuned").
 
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
+
+from .lexical import idf
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def idf_table(token_sets: list[set[str]]) -> dict[str, float]:
     """Inverse document frequency of each token over a list of token sets."""
     df = Counter(t for ts in token_sets for t in ts)
     n = len(token_sets)
-    return {t: math.log((n + 1) / (c + 0.5)) for t, c in df.items()}
+    return {t: idf(c, n) for t, c in df.items()}
 
 
 def coverage(qtokens: list[str], token_sets: list[set[str]], idf: dict[str, float]) -> np.ndarray:

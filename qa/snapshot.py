@@ -40,7 +40,7 @@ class Snapshot:
     def warm(self) -> Snapshot:
         """Build the per-version tables every question needs now, at load (after a rebuild that
         is the build's thread), rather than on the first question."""
-        for table in ("idf", "piece_idf", "piece_rarest", "cues", "piece_vectors"):
+        for table in ("idf", "piece_idf", "cues", "piece_vectors"):
             getattr(self, table)
         return self
 
@@ -59,10 +59,6 @@ class Snapshot:
     @cached_property
     def piece_idf(self) -> dict[int, float]:
         return tokens.idf(self.data.piece_ids, self.data.piece_offsets)
-
-    @cached_property
-    def piece_rarest(self) -> float:
-        return max(self.piece_idf.values(), default=0.0)
 
     @cached_property
     def capitalised(self) -> frozenset[str]:

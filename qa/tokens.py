@@ -18,7 +18,6 @@ owns rows offsets[i]:offsets[i+1] of the index's piece arrays (every sentence ow
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .lexical import COMPOUND, JOINERS, STOPWORDS, fold
+from .lexical import idf as lexical_idf
 
 
 @dataclass(frozen=True)
@@ -212,11 +212,11 @@ def idf(ids: np.ndarray, offsets: np.ndarray) -> dict[int, float]:
     owner = np.repeat(np.arange(n), np.diff(offsets))
     pairs = np.unique(np.stack([owner, ids.astype(np.int64)], 1), axis=0) if len(ids) else np.zeros((0, 2), np.int64)
     uniq, df = np.unique(pairs[:, 1], return_counts=True)
-    return {int(t): math.log((n + 1) / (c + 0.5)) for t, c in zip(uniq, df)}
+    return {int(t): lexical_idf(int(c), n) for t, c in zip(uniq, df)}
 
 
 def maxsim(query: Pieces, vectors: np.ndarray, offsets: np.ndarray, weights: dict[int, float],
-           rows: np.ndarray | None = None, rarest: float | None = None) -> np.ndarray:
+           rows: np.ndarray | None = None) -> np.ndarray:
     """The idf-weighted late-interaction score of every sentence (or of `rows` only: then the
     result is aligned with `rows`). A question piece the index never saw weighs as a piece in
     no sentence would, log((n+1)/0.5), which is log 3 above the rarest seen one (`rarest` is
@@ -225,7 +225,7 @@ def maxsim(query: Pieces, vectors: np.ndarray, offsets: np.ndarray, weights: dic
     size = n if rows is None else len(rows)
     if size == 0 or len(query.ids) == 0 or len(vectors) == 0:
         return np.zeros(size, dtype=np.float32)
-    unseen = (max(weights.values(), default=0.0) if rarest is None else rarest) + math.log(3)
+    unseen = lexical_idf(0, n)
     w = np.array([weights.get(int(t), unseen) for t in query.ids], dtype=np.float32)
     if query.scale is not None:
         w = w * query.scale

@@ -30,7 +30,7 @@ class Extracted:
     warnings: tuple[str, ...] = field(default=())
 
 
-def one_line(text: str) -> str:
+def one_line(text: str) -> str:  # noqa: F811 (the module `text` is imported below)
     """Collapse every run of whitespace (newlines, NBSP, tabs) to one space.
 
     >>> one_line(" a\\n b\\u00a0\\tc ")
