@@ -187,3 +187,13 @@ def outside(tmp_path) -> Path:
     folder.mkdir()
     (folder / "normans.txt").write_bytes(NORMANS.read_bytes())
     return folder
+
+
+MB = 1024 * 1024
+
+
+def offsets_hold(doc) -> None:
+    """The paragraph contract: each paragraph is its document's text at its offsets, numbered 1..n."""
+    for p in doc.paragraphs:
+        assert doc.text[p.start:p.end] == p.text
+    assert [p.number for p in doc.paragraphs] == list(range(1, len(doc.paragraphs) + 1))

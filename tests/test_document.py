@@ -6,20 +6,11 @@ from __future__ import annotations
 import codecs
 
 import pytest
-from conftest import ARTICLE, EVAL
+from conftest import ARTICLE, EVAL, MB, offsets_hold
 
 from qa import chunking, document
 from qa.config import Settings
 from qa.errors import InputError
-
-MB = 1024 * 1024
-
-
-def offsets_hold(doc: document.Document) -> None:
-    for p in doc.paragraphs:
-        assert doc.text[p.start:p.end] == p.text
-    assert [p.number for p in doc.paragraphs] == list(range(1, len(doc.paragraphs) + 1))
-
 
 # --- the numbering contract on the shipped article ------------------------------------------
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import ARTICLE
+from conftest import ARTICLE, MB, offsets_hold
 from formats_fixtures import (
     SECTIONS,
     article_html,
@@ -22,14 +22,6 @@ from formats_fixtures import (
 from qa import document
 from qa.errors import InputError
 from qa.formats import pdf
-
-MB = 1024 * 1024
-
-
-def offsets_hold(doc: document.Document) -> None:
-    for p in doc.paragraphs:
-        assert doc.text[p.start:p.end] == p.text
-    assert [p.number for p in doc.paragraphs] == list(range(1, len(doc.paragraphs) + 1))
 
 
 @pytest.fixture(scope="module")
