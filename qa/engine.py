@@ -20,8 +20,9 @@ from . import store
 from .answer import Answer, compose
 from .config import Settings
 from .errors import IndexCorrupt, IndexMissing, ModelError
-from .library import IndexInfo, Library
+from .library import Library
 from .ranking import Conversation, Policy, Question, Ranked, rank, replay
+from .records import IndexInfo
 from .snapshot import Snapshot
 
 log = logging.getLogger("qa")

@@ -16,7 +16,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 from . import document, store
@@ -24,100 +24,10 @@ from .build import CHUNKING, Progress, build_index
 from .config import Settings
 from .document import Document
 from .errors import BuildInProgress, IndexCorrupt, IndexMissing, InputError, QAError
+from .records import BuildReport, IndexInfo, Preview, Upload
 from .sources import SourceFolder, Sources, read_documents, resolve
 
 log = logging.getLogger("qa")
-
-
-@dataclass(frozen=True)
-class BuildReport:
-    """What a finished build published, the same for the CLI and the web app (`render.report_sentence`)."""
-
-    version: str
-    documents: int
-    paragraphs: int
-    sentences: int
-    chunks: int
-    encoded: int  # passages embedded now
-    reused: int  # passages whose vectors came from the previous version
-    titles: tuple[str, ...] = ()
-    skipped: dict[str, dict] = field(default_factory=dict)  # file -> {"sha256", "reason"}
-    seconds: float = 0.0
-    copied: tuple[str, ...] = ()  # files copied into the source folder
-    saved: tuple[str, ...] = ()  # uploads saved in the source folder, in the order given
-    removed: str | None = None  # the document id removed
-    moved_aside: str | None = None  # where its file went
-
-
-@dataclass(frozen=True)
-class Upload:
-    """A document given as content (an upload, or pasted text): a sanitised file name and bytes."""
-
-    name: str
-    data: bytes
-
-    @classmethod
-    def of(cls, name: str, content: str | bytes) -> Upload:
-        data = content.encode("utf-8") if isinstance(content, str) else bytes(content)
-        try:
-            return cls(document.safe_filename(name or "pasted", content=data), data)
-        except InputError:  # an unsupported format: kept as named, so that `preview` says why
-            return cls(Path(str(name).replace("\\", "/")).name, data)
-
-    @classmethod
-    def pasted(cls, text: str, title: str = "") -> Upload:
-        """Pasted text, its title (if any) as its first line and its file name."""
-        head = " ".join((title or "").split()).rstrip(".!?;:,")
-        return cls.of((head or "pasted text") + ".txt", f"{head}\n\n{text}" if head else text)
-
-
-@dataclass(frozen=True)
-class Preview:
-    """One upload as it would be indexed: its parsed document, or why it cannot be."""
-
-    upload: Upload
-    document: Document | None = None
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class DocumentInfo:
-    id: str
-    title: str
-    source: str | None
-    paragraphs: int
-    sections: int
-    warnings: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class IndexInfo:
-    """What the served index holds (`qa documents`, the Documents tab)."""
-
-    version: str
-    created: str
-    model: str
-    sources: tuple[str, ...]
-    documents: tuple[DocumentInfo, ...]
-    excluded: tuple[str, ...] = ()
-    skipped: dict[str, dict] = field(default_factory=dict)
-    counts: dict[str, int] = field(default_factory=dict)
-    note: str | None = None  # why this is not the published version (CURRENT unreadable), when it is not
-
-    @classmethod
-    def of(cls, manifest: dict) -> IndexInfo:
-        docs = tuple(DocumentInfo(d.get("id", ""), d.get("title", ""), d.get("source") or None,
-                                  int(d.get("paragraphs", 0)), int(d.get("sections", 0)), tuple(d.get("warnings", ())))
-                     for d in manifest.get("documents", []))
-        return cls(manifest.get("version", ""), manifest.get("created", ""), manifest.get("model", ""),
-                   tuple(manifest.get("sources") or ()), docs, tuple(manifest.get("excluded") or ()),
-                   dict(manifest.get("skipped") or {}), dict(manifest.get("counts") or {}))
-
-    def to_json(self) -> dict:
-        return {"version": self.version, "note": self.note, "created": self.created, "model": self.model, "sources": list(self.sources),
-                "excluded": list(self.excluded), "skipped": self.skipped, "counts": self.counts,
-                "documents": [{"id": d.id, "title": d.title, "source": d.source, "paragraphs": d.paragraphs,
-                               "sections": d.sections, "warnings": list(d.warnings)} for d in self.documents]}
 
 
 class _Transaction:
@@ -459,4 +369,4 @@ def unique_ids(docs: list[Document]) -> list[Document]:
     return out
 
 
-__all__ = ["BuildInProgress", "BuildReport", "DocumentInfo", "IndexInfo", "Library", "Preview", "Upload"]
+__all__ = ["BuildInProgress", "BuildReport", "IndexInfo", "Library", "Preview", "Upload"]

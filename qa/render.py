@@ -13,7 +13,7 @@ import html
 import re
 
 from .answer import Answer, Citation
-from .library import BuildReport
+from .records import BuildReport
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>$<&])")
 

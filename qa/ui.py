@@ -29,8 +29,8 @@ from .answer import Answer
 from .config import Settings
 from .engine import Engine
 from .errors import BuildInProgress, IndexMissing, InputError, NotAllowed, QAError
-from .library import BuildReport, Upload
 from .ranking import clean_question
+from .records import BuildReport, Upload
 
 log = logging.getLogger("qa.ui")
 
