@@ -95,6 +95,12 @@ def _engine(settings: Settings, ensure: bool = True):
     if ensure:
         # every command that checks the index then asks, so load the model first: a model that
         # cannot load is then the one `qa:` error, not also a stale-index warning that repeats it
+        # (it loads in the background while the index is read; encode waits for it)
+        getattr(engine.encoder, "preload", lambda: None)()
+        try:
+            engine.snapshot()
+        except QAError:  # missing or unreadable: ensure_index below says so, after the model loaded
+            pass
         engine.encoder.encode(["warm up"])
         # an index folder named with --index is never built from ./source behind the user's back
         reason = engine.ensure_index(build_missing=settings.index_dir == Settings.from_env().index_dir)

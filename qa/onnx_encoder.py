@@ -65,10 +65,12 @@ class OnnxEncoder(BatchingEncoder):
     """The embedded model on onnxruntime; micro-batching and the cache are `BatchingEncoder`'s."""
 
     backend = "onnx"
+    #: run the int8 quantization instead of fp32 (measurement only: bench/int8.py)
+    int8 = False
 
     def _load_backend(self) -> tuple[object, int]:
         folder, _ = offline_model_path(resolve_model(self.name), "Model", "QA_MODEL / --model")
-        runtime = Runtime.load(Path(folder))
+        runtime = Runtime.load(Path(folder), self.int8)
         return runtime, runtime.dim
 
     def _encode_now(self, texts: list[str], pieces: bool = False) -> tuple[np.ndarray, list | None]:
@@ -112,6 +114,8 @@ def pad(rows: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
 def mean_pool(tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Mean of each text's piece vectors under its attention mask (sentence-transformers'
     mean-tokens pooling): (batch, tokens, dim), (batch, tokens) -> (batch, dim)."""
+    if mask.all():  # one text, or texts of one length: no padding to leave out
+        return tokens.mean(axis=1)
     m = mask[..., None].astype(np.float32)
     return (tokens * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
 
@@ -125,12 +129,12 @@ class Runtime:
         self.tokenizer = _TokenizerView(tokenizer)
 
     @classmethod
-    def load(cls, model_dir: Path) -> Runtime:
+    def load(cls, model_dir: Path, int8: bool = False) -> Runtime:
         quiet_threads()
         layout = read_layout(model_dir)
-        from .onnx_export import exported
+        from .onnx_export import exported, quantized
 
-        path = exported(model_dir)
+        path = quantized(model_dir) if int8 else exported(model_dir)
         try:
             import onnxruntime as ort
             from tokenizers import Tokenizer

@@ -108,6 +108,26 @@ def exported(model_dir: str | Path, root: Path | None = None) -> Path:
     return target
 
 
+def quantized(model_dir: str | Path, root: Path | None = None) -> Path:
+    """Path of a dynamic int8 quantization of the export (made from it when missing). Not used
+    when answering: measured against fp32 by `python -m bench.int8` (docs/scaling.md)."""
+    source = exported(model_dir, root)
+    target = source.with_name("model-int8.onnx")
+    if not target.is_file():
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        fd, tmp = tempfile.mkstemp(prefix=".model-int8-", suffix=".onnx.tmp", dir=target.parent)
+        os.close(fd)
+        try:
+            quantize_dynamic(str(source), tmp, weight_type=QuantType.QInt8)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return target
+
+
 def export(model_dir: Path, target: Path) -> None:
     """torch.onnx.export of the model's transformer; checked against torch, then renamed into place."""
     from .embedding import offline_model_path
