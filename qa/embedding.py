@@ -100,18 +100,6 @@ class BatchingEncoder:
         """-> (the loaded model, its vector size)."""
         raise NotImplementedError
 
-    def preload(self) -> None:
-        """Start loading the model in the background (the CLI reads the index meanwhile); the
-        next `load` waits for it. A failure is not lost: that `load` tries again and raises."""
-        if self._model is None:
-            threading.Thread(target=self._try_load, name="qa-model-load", daemon=True).start()
-
-    def _try_load(self) -> None:
-        try:
-            self.load()
-        except Exception:  # noqa: BLE001 -- the caller's own load() raises it
-            pass
-
     @property
     def loaded(self) -> bool:
         return self._model is not None

@@ -5,6 +5,7 @@ for their edge cases; and the answering path imports no torch."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -119,6 +120,22 @@ def test_embedded_layout_is_mean_pooling_256_pieces():
     assert layout.max_tokens == 256 and not layout.lower
 
 
+def test_qa_ask_imports_no_torch(real_index):
+    """`qa ask` on a built index answers without torch, sentence-transformers, transformers or
+    gradio in sys.modules."""
+    code = (
+        "import sys\n"
+        "from qa.cli import main\n"
+        f"status = main(['ask', '--index', {str(real_index.index_dir)!r}, 'When did Che Guevara visit Pyongyang?'])\n"
+        "print(status, sorted(m for m in ('torch', 'sentence_transformers', 'transformers', 'gradio') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT), "QA_ENCODER": "onnx"})
+    assert out.returncode == 0, out.stderr
+    assert "Pyongyang" in out.stdout
+    assert out.stdout.strip().splitlines()[-1] == "0 []", out.stdout
+
+
 def test_answering_imports_no_torch(real_index):
     """A process that loads a built index and answers: no torch, sentence-transformers,
     transformers or gradio in sys.modules afterwards."""
@@ -132,6 +149,6 @@ def test_answering_imports_no_torch(real_index):
         "print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers', 'gradio') if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         cwd=ROOT, env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+                         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), "QA_ENCODER": "onnx"})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]", out.stdout
