@@ -3,6 +3,7 @@
     python -m bench                  # everything (first run builds the 10^6 HNSW index: minutes)
     python -m bench --quick          # smaller samples, scale up to 10^5 (a couple of minutes)
     python -m bench --only answer,http
+    python -m bench --only book      # a generated 1 MB book: qa build time, peak memory, index size
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 from . import corpus, report
 from .stats import loadavg, maxrss_mb
 
-SECTIONS = ("imports", "answer", "concurrency", "build", "cold", "http", "scale")
+SECTIONS = ("imports", "answer", "concurrency", "build", "cold", "http", "scale", "book")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -89,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
                 [10_000, 100_000] if q else [10_000, 100_000, 1_000_000])
             results["scale"] = step("scale", lambda: scale.run(engine, sizes, cache=RESULTS / "cache"))
             results["memory"]["bench_with_scale_mb"] = maxrss_mb()
+        if "book" in only:
+            from . import book
+
+            results["book"] = step("book-sized document", lambda: book.run(300_000 if q else 1_000_000))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results["meta"]["loadavg_after"] = loadavg()

@@ -16,32 +16,54 @@ HEAVY = ("torch", "sentence_transformers", "transformers", "gradio", "faiss", "b
 
 
 def floor_fn(engine):
-    """The least work one question needs: the model's encode of it plus the index search
-    (FAISS top-10 over the windows and BM25 over the sentences), nothing else."""
+    """The least work one question needs: the encoder's own model call for it (no cache, no
+    word pieces) plus the index search (FAISS top-10 over the windows and BM25 over the
+    sentences), nothing else."""
     from qa.lexical import tokenize
     from qa.retrieval import search_faiss
 
     data = engine.snapshot().data
-    model = engine.encoder.load()
+    enc = engine.encoder
+    enc.load()
 
     def floor(q: str) -> None:
-        v = model.encode([q], convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
+        v, _ = enc._encode_now([q])
         search_faiss(data.faiss_index, v[0], 10)
         data.bm25_sentences.scores(tokenize(q), len(data.sentences))
 
     return floor
 
 
-def answer_latency(engine, pool: corpus.Pool, n: int = 150, warmup: int = 10, followups: int = 30) -> dict:
-    """engine.ask p50/p95 next to the floor, timed in alternating pairs on the same questions."""
+def torch_encode_fn():
+    """sentence-transformers' encode of one question (the torch reference, QA_ENCODER=torch):
+    the old floor, measured beside the ONNX encoder's answers."""
+    from qa.embedding import SentenceEncoder
+
+    model = SentenceEncoder().load()
+
+    def encode(q: str) -> None:
+        model.encode([q], convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
+
+    return encode
+
+
+def answer_latency(engine, pool: corpus.Pool, n: int = 150, warmup: int = 10, followups: int = 30,
+                   torch_floor: bool = True) -> dict:
+    """engine.ask p50/p95 next to its floor (the encoder's encode + search) and, when the engine
+    runs on ONNX, next to torch's encode of the same question; timed in rotating order on the
+    same questions."""
     floor = floor_fn(engine)
+    torch_enc = torch_encode_fn() if torch_floor and getattr(engine.encoder, "backend", "") == "onnx" else None
     for q in pool.take(warmup):
         engine.ask(q)
         floor(q)
-    asks, floors = [], []
+        if torch_enc:
+            torch_enc(q)
+    asks, floors, torches = [], [], []
     for i, q in enumerate(pool.take(n)):
-        pair = [(asks, engine.ask), (floors, floor)]
-        for dest, fn in pair if i % 2 else pair[::-1]:
+        jobs = [(asks, engine.ask), (floors, floor)] + ([(torches, torch_enc)] if torch_enc else [])
+        k = i % len(jobs)
+        for dest, fn in jobs[k:] + jobs[:k]:
             dest.append(timed(fn, q)[0])
     # Follow-ups: the first question is asked (untimed), then "And <another question>?" with it
     # as history -- the path that also looks at the previous question.
@@ -52,10 +74,14 @@ def answer_latency(engine, pool: corpus.Pool, n: int = 150, warmup: int = 10, fo
         engine.ask(first)
         fu_floor.append(timed(floor, follow)[0])
         fu.append(timed(engine.ask, follow, [first])[0])
-    return {"ask": pct(asks), "floor": pct(floors), "ratio_p50": round(median(asks) / median(floors), 3),
-            "followup": pct(fu), "followup_floor": pct(fu_floor),
-            "followup_ratio_p50": round(median(fu) / median(fu_floor), 3) if fu else None,
-            "encoder": dict(getattr(engine.encoder, "stats", {}))}
+    out = {"backend": getattr(engine.encoder, "backend", "?"), "ask": pct(asks), "floor": pct(floors),
+           "ratio_p50": round(median(asks) / median(floors), 3),
+           "followup": pct(fu), "followup_floor": pct(fu_floor),
+           "followup_ratio_p50": round(median(fu) / median(fu_floor), 3) if fu else None,
+           "encoder": dict(getattr(engine.encoder, "stats", {}))}
+    if torches:
+        out.update(torch_encode=pct(torches), ratio_to_torch_p50=round(median(asks) / median(torches), 3))
+    return out
 
 
 def concurrency(engine, pool: corpus.Pool, threads=(1, 8, 32), total: int = 96) -> dict:
@@ -79,8 +105,8 @@ def concurrency(engine, pool: corpus.Pool, threads=(1, 8, 32), total: int = 96) 
 
 
 def build_throughput(workdir: Path, engine, reps: int = 2, sources: list[Path] | None = None) -> dict:
-    """`Engine.build` of the bench corpus into fresh folders vs the model's encode of exactly the
-    texts that build embeds (same warm model, alternating), in texts/s and chunks/s."""
+    """`Engine.build` of the bench corpus into fresh folders vs the encoder's model calls on
+    exactly the texts that build embeds (same warm model, alternating), in texts/s and chunks/s."""
     from qa.config import Settings
     from qa.engine import Engine
 
@@ -88,7 +114,8 @@ def build_throughput(workdir: Path, engine, reps: int = 2, sources: list[Path] |
     # what a build embeds: sentences, windows and paragraphs, each distinct text once
     texts = list(dict.fromkeys([s.text for s in data.sentences] + [c.text for c in data.chunks]
                                + [p.text for d in data.documents for p in d.paragraphs]))
-    model = engine.encoder.load()
+    enc = engine.encoder
+    enc.load()
     builds, raws, report = [], [], [None]
 
     def build(r):
@@ -101,8 +128,7 @@ def build_throughput(workdir: Path, engine, reps: int = 2, sources: list[Path] |
         builds.append(t)
 
     def raw(r):
-        raws.append(timed(model.encode, texts, batch_size=64, convert_to_numpy=True, normalize_embeddings=True,
-                          show_progress_bar=False)[0])
+        raws.append(timed(enc._encode_now, texts)[0])  # the encoder's own model calls, no cache
 
     for r in range(reps):
         for step in (build, raw) if r % 2 == 0 else (raw, build):

@@ -153,8 +153,7 @@ def real_vectors(engine) -> tuple[np.ndarray, np.ndarray]:
 
     d = engine.snapshot().data
     passages = np.vstack([d.sentence_vectors, d.chunk_vectors, d.paragraph_vectors])
-    questions = engine.encoder.load().encode(corpus.questions(), batch_size=64, convert_to_numpy=True,
-                                             normalize_embeddings=True, show_progress_bar=False)
+    questions, _ = engine.encoder._encode_now(corpus.questions())
     return passages, np.ascontiguousarray(questions, dtype=np.float32)
 
 

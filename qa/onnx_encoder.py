@@ -1,0 +1,188 @@
+"""The embedded model on ONNX Runtime: same vectors and word pieces as sentence-transformers,
+without importing torch.
+
+What sentence-transformers does with the model folder, done here with the fast `tokenizers`
+tokenizer, onnxruntime and numpy (the folder's own files say each step):
+
+- tokenize: `tokenizer.json`, truncated to `max_seq_length` pieces (`sentence_bert_config.json`,
+  256 here), [CLS] and [SEP] included; lower-cased first if `do_lower_case`;
+- the transformer: `model.onnx` exported from the same weights (`qa.onnx_export`), one
+  vector per piece;
+- pooling: the mean of the piece vectors under the attention mask (`1_Pooling/config.json`
+  says mean tokens, nothing else); then L2 normalising (the `Normalize` module);
+- word pieces: `qa.tokens.select` over the pieces' strings, ids and vectors, as the torch
+  encoder does.
+
+Measured against sentence-transformers (tests/test_onnx_encoder.py): sentence cosine
+>= 0.9999 and identical piece ids on a fixed set of texts.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .embedding import BatchingEncoder, normalise, offline_model_path, quiet_threads, resolve_model
+from .errors import ModelError
+
+#: onnxruntime threads per call. One: a question is a tiny graph (thread hand-offs cost more
+#: than they save), the web app runs several callers' batches, and this 2-core machine is
+#: shared; measured with bench (docs/scaling.md): 1 thread beat 2 under load for queries and
+#: for build batches.
+ORT_THREADS = 1
+#: texts per onnxruntime call when many are encoded (a build): sorted by length first, so a
+#: batch pads to little more than its own longest text
+BATCH = 32
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What a sentence-transformers folder says about tokenizing and pooling."""
+
+    max_tokens: int
+    lower: bool
+
+
+def read_layout(model_dir: Path) -> Layout:
+    """The folder's tokenizing and pooling, or ModelError when it pools in a way not done here."""
+    cfg = _json(model_dir / "sentence_bert_config.json")
+    modules = _json(model_dir / "modules.json") or []
+    kinds = [m.get("type", "").rsplit(".", 1)[-1] for m in modules]
+    pooling = next((m for m in modules if m.get("type", "").endswith("Pooling")), None)
+    pool = _json(model_dir / pooling["path"] / "config.json") if pooling else {}
+    modes = {k for k, v in pool.items() if k.startswith("pooling_mode_") and v}
+    if kinds[:2] != ["Transformer", "Pooling"] or modes != {"pooling_mode_mean_tokens"} or \
+            any(k not in ("Transformer", "Pooling", "Normalize") for k in kinds):
+        raise ModelError(f"The model in {model_dir} is not transformer + mean pooling (modules {kinds}, "
+                         f"pooling {sorted(modes)}); run it with QA_ENCODER=torch.")
+    return Layout(max_tokens=int(cfg.get("max_seq_length") or 256), lower=bool(cfg.get("do_lower_case")))
+
+
+class OnnxEncoder(BatchingEncoder):
+    """The embedded model on onnxruntime; micro-batching and the cache are `BatchingEncoder`'s."""
+
+    backend = "onnx"
+    #: run the int8 quantization instead of fp32 (measurement only: bench/int8.py)
+    int8 = False
+
+    def _load_backend(self) -> tuple[object, int]:
+        folder, _ = offline_model_path(resolve_model(self.name), "Model", "QA_MODEL / --model")
+        runtime = Runtime.load(Path(folder), self.int8)
+        return runtime, runtime.dim
+
+    def _encode_now(self, texts: list[str], pieces: bool = False) -> tuple[np.ndarray, list | None]:
+        runtime: Runtime = self.load()
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32), ([] if pieces else None)
+        encodings = runtime.tokenize(texts)
+        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        parts: list | None = [None] * len(texts) if pieces else None
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        for start in range(0, len(order), BATCH):
+            rows = order[start:start + BATCH]
+            ids, mask = pad([encodings[i].ids for i in rows])
+            with self._model_lock:
+                tokens = runtime.run(ids, mask)
+            vectors[rows] = mean_pool(tokens, mask)
+            if pieces:
+                from .tokens import select
+
+                for j, i in enumerate(rows):
+                    n = len(encodings[i].ids)
+                    parts[i] = select(encodings[i].tokens, encodings[i].ids, tokens[j, :n])
+        return normalise(vectors), parts
+
+
+def pad(rows: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Token id lists -> (ids, attention mask), int64, padded with 0 ([PAD]) to the longest.
+
+    >>> pad([[101, 7, 102], [101, 102]])[1].tolist()
+    [[1, 1, 1], [1, 1, 0]]
+    """
+    width = max(len(r) for r in rows)
+    ids = np.zeros((len(rows), width), dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for j, r in enumerate(rows):
+        ids[j, :len(r)] = r
+        mask[j, :len(r)] = 1
+    return ids, mask
+
+
+def mean_pool(tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Mean of each text's piece vectors under its attention mask (sentence-transformers'
+    mean-tokens pooling): (batch, tokens, dim), (batch, tokens) -> (batch, dim)."""
+    if mask.all():  # one text, or texts of one length: no padding to leave out
+        return tokens.mean(axis=1)
+    m = mask[..., None].astype(np.float32)
+    return (tokens * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+
+
+class Runtime:
+    """The loaded pieces: tokenizer, onnxruntime session, layout. `tokenizer` answers
+    `tokenize` and `convert_ids_to_tokens` as a transformers tokenizer does."""
+
+    def __init__(self, session, tokenizer, layout: Layout, dim: int):
+        self.session, self.fast, self.layout, self.dim = session, tokenizer, layout, dim
+        self.tokenizer = _TokenizerView(tokenizer)
+
+    @classmethod
+    def load(cls, model_dir: Path, int8: bool = False) -> Runtime:
+        quiet_threads()
+        layout = read_layout(model_dir)
+        from .onnx_export import exported, quantized
+
+        path = quantized(model_dir) if int8 else exported(model_dir)
+        try:
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+        except ImportError as exc:
+            raise ModelError(f"onnxruntime or tokenizers is missing ({exc}): install the project "
+                             "(pip install -e .) or set QA_ENCODER=torch.") from None
+        tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        tokenizer.enable_truncation(layout.max_tokens)
+        tokenizer.no_padding()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = ORT_THREADS
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # errors only: no warnings about the graph on stderr
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # a damaged file: say which, and how to get a new one
+            raise ModelError(f"Could not load the ONNX model {path} ({type(exc).__name__}: {exc}). Delete its "
+                             "folder to export it again, or set QA_ENCODER=torch.") from exc
+        dim = int(_json(model_dir / "config.json").get("hidden_size") or session.get_outputs()[0].shape[-1])
+        return cls(session, tokenizer, layout, dim)
+
+    def tokenize(self, texts: list[str]) -> list:
+        if self.layout.lower:
+            texts = [t.lower() for t in texts]
+        return self.fast.encode_batch(list(texts))
+
+    def run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+
+
+class _TokenizerView:
+    """The two transformers-tokenizer calls callers use (tests name pieces with them)."""
+
+    def __init__(self, fast):
+        self._fast = fast
+
+    def tokenize(self, text: str) -> list[str]:
+        return self._fast.encode(text, add_special_tokens=False).tokens
+
+    def convert_ids_to_tokens(self, ids) -> list[str]:
+        return [self._fast.id_to_token(int(i)) for i in ids]
+
+
+def _json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"Could not read {path} ({exc}); reinstall the model or set QA_ENCODER=torch.") from exc

@@ -1,0 +1,208 @@
+"""The embedded model exported to ONNX, once per machine, cached and keyed by its checksum.
+
+`exported(model_dir)` is what the ONNX encoder calls: the path of `model.onnx` for that model
+folder, exporting it first when it is missing (torch is imported only then). The export is
+the model's transformer only (input ids + attention mask -> one vector per word piece); the
+pooling and normalising the sentence-transformers modules describe are done in numpy by
+`qa.onnx_encoder`, so the same file also gives the word pieces.
+
+Where it goes: `$XDG_CACHE_HOME/qa/onnx` (default `~/.cache/qa/onnx`), one folder per model
+checksum and export format, e.g. `all-MiniLM-L6-v2-3f0c9d2a1b4e5f67-e1/model.onnx`. A
+different model file (another checksum) gets its own folder; nothing is overwritten in
+place. Files are written to a temporary name and renamed, so a reader never sees half a
+model, and two processes exporting at once both end with the same complete file.
+
+Hashing the 90 MB weights costs ~0.2 s, too much for every `qa ask`, so the checksum is
+remembered per (path, size, mtime) in `checksums.json` beside the exports.
+
+    python -m qa.embedding --export      # at setup (the Makefile runs it); prints the path
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import threading
+import warnings
+from pathlib import Path
+
+from .errors import ModelError
+
+log = logging.getLogger(__name__)
+
+#: bump when the exported graph changes (inputs, outputs, opset): old exports are then ignored
+EXPORT_FORMAT = 1
+#: ONNX opset of the export; 17 has LayerNormalization as one op, which onnxruntime runs fused
+OPSET = 17
+#: weights file the checksum is taken of (sentence-transformers folders hold one of these)
+WEIGHTS = ("model.safetensors", "pytorch_model.bin")
+#: an export is published only if its vectors match torch's this closely on a probe text
+PROBE = "Che Guevara visited Pyongyang in 1960; Neufmarché café, naïve."
+PROBE_MIN_COSINE = 0.9999
+
+_LOCK = threading.Lock()
+
+
+def cache_root() -> Path:
+    """Folder holding every export: $XDG_CACHE_HOME/qa/onnx, or ~/.cache/qa/onnx."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "qa" / "onnx"
+
+
+def weights_file(model_dir: Path) -> Path:
+    for name in WEIGHTS:
+        if (model_dir / name).is_file():
+            return model_dir / name
+    raise ModelError(f"No weights ({' or '.join(WEIGHTS)}) in the model folder {model_dir}. "
+                     "Reinstall the project (pip install -e .) or set QA_ENCODER=torch.")
+
+
+def checksum(path: Path, root: Path | None = None) -> str:
+    """sha256 of a file, remembered in root/checksums.json per (path, size, mtime)."""
+    root = root or cache_root()
+    st = path.stat()
+    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    memo_path = root / "checksums.json"
+    try:
+        memo = json.loads(memo_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        memo = {}
+    if key in memo:
+        return memo[key]
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    memo[key] = h.hexdigest()
+    try:
+        _write_atomic(memo_path, json.dumps(memo, indent=1).encode("utf-8"))
+    except OSError:  # a read-only cache only costs the hash next time
+        pass
+    return memo[key]
+
+
+def export_dir(model_dir: Path, root: Path | None = None) -> Path:
+    """The folder this model's export lives in (whether or not it exists yet)."""
+    digest = checksum(weights_file(model_dir), root)
+    return (root or cache_root()) / f"{_label(model_dir)}-{digest[:16]}-e{EXPORT_FORMAT}"
+
+
+def exported(model_dir: str | Path, root: Path | None = None) -> Path:
+    """Path of the model's ONNX file, exporting it first if this machine has none yet."""
+    model_dir = Path(model_dir)
+    target = export_dir(model_dir, root) / "model.onnx"
+    if target.is_file():
+        return target
+    with _LOCK:  # one export per process; other processes race harmlessly (atomic rename)
+        if not target.is_file():
+            log.warning("exporting the embedding model to ONNX once (about 10 s): %s", target)
+            try:
+                export(model_dir, target)
+            except OSError as exc:
+                raise ModelError(f"Could not write the ONNX export of the embedding model to {target.parent} "
+                                 f"({exc.strerror or exc}). Make {cache_root()} writable (or set XDG_CACHE_HOME), "
+                                 "or set QA_ENCODER=torch.") from exc
+    return target
+
+
+def quantized(model_dir: str | Path, root: Path | None = None) -> Path:
+    """Path of a dynamic int8 quantization of the export (made from it when missing). Not used
+    when answering: measured against fp32 by `python -m bench.int8` (docs/scaling.md)."""
+    source = exported(model_dir, root)
+    target = source.with_name("model-int8.onnx")
+    if not target.is_file():
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        fd, tmp = tempfile.mkstemp(prefix=".model-int8-", suffix=".onnx.tmp", dir=target.parent)
+        os.close(fd)
+        try:
+            quantize_dynamic(str(source), tmp, weight_type=QuantType.QInt8)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return target
+
+
+def export(model_dir: Path, target: Path) -> None:
+    """torch.onnx.export of the model's transformer; checked against torch, then renamed into place."""
+    from .embedding import offline_model_path
+
+    offline_model_path(str(model_dir), "Model", "QA_MODEL")  # hub offline, quiet, before transformers loads
+    import numpy as np
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    model = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager").eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+
+    class TokenEmbeddings(torch.nn.Module):
+        """input_ids, attention_mask -> last hidden state (what sentence-transformers pools)."""
+
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask):
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask,
+                              token_type_ids=torch.zeros_like(input_ids)).last_hidden_state
+
+    # a padded batch of two, so the traced graph is the general one (a mask with zeros)
+    sample = tokenizer([PROBE, "a"], padding=True, return_tensors="pt")
+    args = (sample["input_ids"], sample["attention_mask"])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".model-", suffix=".onnx.tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        with torch.no_grad(), warnings.catch_warnings():  # the tracer's warnings are about code paths not taken
+            warnings.simplefilter("ignore")
+            # the reference first: exporting leaves the torch model giving other vectors
+            want = TokenEmbeddings(model)(*args).numpy()
+            torch.onnx.export(TokenEmbeddings(model), args, tmp, input_names=["input_ids", "attention_mask"],
+                              output_names=["token_embeddings"], opset_version=OPSET, dynamo=False,
+                              dynamic_axes={"input_ids": {0: "batch", 1: "tokens"},
+                                            "attention_mask": {0: "batch", 1: "tokens"},
+                                            "token_embeddings": {0: "batch", 1: "tokens"}})
+        got = _run_onnx(tmp, {"input_ids": args[0].numpy(), "attention_mask": args[1].numpy()})
+        mask = args[1].numpy().astype(bool)
+        a, b = want[mask], got[mask]
+        cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+        if float(cos.min()) < PROBE_MIN_COSINE:
+            raise ModelError(f"The ONNX export of {model_dir} does not reproduce the model (cosine "
+                             f"{float(cos.min()):.6f} on a probe text); set QA_ENCODER=torch.")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _run_onnx(path: str, feeds: dict):
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    return session.run(None, {k: v.astype("int64") for k, v in feeds.items()})[0]
+
+
+def _label(model_dir: Path) -> str:
+    """A readable name for the export folder: the model's name where the folder says it."""
+    name = model_dir.name
+    if name == "model" and model_dir.parent.name.startswith("gt_"):  # the embedded package's folder
+        return "all-MiniLM-L6-v2"
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "model"
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + path.name + "-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
