@@ -56,10 +56,15 @@ class Answer:
     index_version: str
     documents: int = 1  # how many documents the index holds (citations name them when > 1)
     notes: tuple[str, ...] = field(default=())
+    confidence: float | None = None  # probability that the first citation answers (qa.confidence)
+    features: tuple[float, ...] | None = field(default=None, compare=False, repr=False)  # what it was computed from
 
     def to_json(self) -> dict:
-        return {"question": self.question, "found": self.found, "answer": self.answer,
-                "citations": [c.to_json() for c in self.citations], "index_version": self.index_version}
+        out = {"question": self.question, "found": self.found, "answer": self.answer,
+               "citations": [c.to_json() for c in self.citations], "index_version": self.index_version}
+        if self.confidence is not None:
+            out["confidence"] = round(self.confidence, 4)
+        return out
 
 
 # --- quote selection ---------------------------------------------------------------------

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from . import answer as ans
-from . import document, store, tokens
+from . import confidence, document, features, store, tokens
 from .build import CHUNKING, Progress, SourceFolder, Sources, build_index, read_documents, resolve
 from .config import Settings
 from .errors import IndexCorrupt, IndexMissing, InputError, ModelError, QAError
@@ -196,7 +196,7 @@ class Engine:
         if self.settings.reranker:
             ranked = self._rerank(snap, " ".join(history[-1:] + [question]) if is_followup(question) else question,
                                   ranked)
-        return self._answer(snap, question, ranked, k)
+        return self._answer(snap, question, ranked, k, history)
 
     def _rerank(self, snap: Snapshot, question: str, r: Ranked) -> Ranked:
         """QA_RERANKER: the cross-encoder reorders the `rerank_top` best sentences (qa/rerank.py)."""
@@ -252,7 +252,7 @@ class Engine:
                              "answers would be refused wrongly. Use a sentence-transformers model.")
         return enc.encode_pieces(texts)
 
-    def _answer(self, snap: Snapshot, question: str, r: Ranked, k: int) -> ans.Answer:
+    def _answer(self, snap: Snapshot, question: str, r: Ranked, k: int, history: list[str] = ()) -> ans.Answer:
         data, p = snap.data, self.policy
         if not data.sentences:
             return ans.Answer(question, False, None, (), data.version, len(data.documents))
@@ -291,9 +291,11 @@ class Engine:
             citations.append(ans.make_citation(snap.docs[first.doc], first, last, float(r.fused[i]), ev))
         prior = r.fused if r.prior is None else r.prior  # the calibrated scores, from before any reranking
         top = float(prior[lead]) if promoted else float(prior.max() if r.rows is None else prior[r.rows].max())
-        found = decide_found(top, missing_share(list(r.qtokens), snap.idf), p, met.get(lead))
+        missing = missing_share(list(r.qtokens), snap.idf)
+        feats = features.of_answer(snap, r, question, lead, *span(lead), met.get(lead), missing, history)
+        found, conf = confidence.decide(feats, decide_found(top, missing, p, met.get(lead)))
         return ans.Answer(question, found, citations[0].quote if found else None, tuple(citations),
-                          data.version, len(data.documents))
+                          data.version, len(data.documents), confidence=conf, features=tuple(feats))
 
     # -- building ------------------------------------------------------------------------
     def build(self, sources: list[Path] | None = None, add: bool = False, progress: Progress | None = None,
