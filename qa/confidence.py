@@ -82,9 +82,11 @@ def load(path: Path = PARAMS) -> Model:
         return Model.from_json(json.load(fh))
 
 
-def decide(features, fallback: bool, path: Path = PARAMS) -> tuple[bool, float | None]:
-    """(found, confidence) for one answer's features; without a parameter file (before the
-    first fit) the engine's `fallback` rule decides and there is no confidence."""
+def decide(features, fallback: bool, path: Path | None = None) -> tuple[bool, float | None]:
+    """(found, confidence) for one answer's features (`path`: default PARAMS); without a
+    parameter file (before the first fit) the engine's `fallback` rule decides and there is no
+    confidence."""
+    path = PARAMS if path is None else path
     if not path.exists():
         return fallback, None
     model = load(path)

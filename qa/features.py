@@ -44,7 +44,15 @@ NAMES: tuple[str, ...] = (
     "has_history",  # 1 when the question comes after others in a conversation
     "hist_para",  # share of the earlier turns' content words in the quote's paragraph (0 without history)
     "hist_doc",  # ...in its document
+    "asked_low",  # 1 when `asked` is under ASKED_LOW  } the hand-set refusal rule's three tests
+    "missing_high",  # 1 when `missing` is at least MISSING_HIGH  } (engine.Policy), as inputs the
+    "top_low",  # 1 when `top` is under TOP_LOW  } regression weighs
 )
+# The hand-set rule's thresholds (engine.Policy: abstain_unasked, abstain_missing, abstain_below),
+# tuned on the article and SQuAD before issue 12. As binary features they let the linear model
+# use their steps; held out they raised the share of unanswerable questions refused at the same
+# share of answerable ones refused (docs/ranking.md).
+ASKED_LOW, MISSING_HIGH, TOP_LOW = 0.25, 0.7, 1.175
 # Not features, measured: z-scores of the top score against the question's scores over the
 # whole index grow with the index's size (about 4 on one article, 10 on 50 web pages), so a
 # threshold fitted on one size misjudges another; held out they lowered every set's AUROC.
@@ -146,6 +154,9 @@ def compute(question: str, qtokens: Sequence[str], names: set[str], prior: np.nd
         1.0 if history else 0.0,
         _share(hist, para_words) if hist else 0.0,
         _share(hist, doc_words) if hist else 0.0,
+        1.0 if asked is not None and asked < ASKED_LOW else 0.0,
+        1.0 if missing >= MISSING_HIGH else 0.0,
+        1.0 if top < TOP_LOW else 0.0,
     )
     return Features(tuple(float(v) for v in values))
 

@@ -39,7 +39,7 @@ from qa.features import NAMES  # noqa: E402
 
 FOLDS = 5
 C = 1.0  # inverse L2 strength of the regression (sklearn default)
-MAX_ANSWERABLE_REFUSED = 0.03  # the operating point: share of a set's answerable questions refused, out of fold
+MAX_ANSWERABLE_REFUSED = 0.05  # the operating point: share of a set's answerable questions refused, out of fold
 DECIMALS = 6  # parameters are stored rounded, so that a refit reproduces the file byte for byte
 
 
@@ -49,6 +49,9 @@ def collect(rows_file: Path | None, cache: Path) -> list[dict]:
             return [json.loads(line) for line in fh if line.strip()]
     import evalsuite
 
+    from qa import confidence
+
+    confidence.PARAMS = cache / "no-parameters.json"  # the features do not depend on the parameters being refitted
     _, rows = evalsuite.run(list(evalsuite.SETS), None, cache)
     return rows
 
