@@ -120,7 +120,18 @@ def quote_span(sentences: Sequence[Sentence], scores: np.ndarray, best: int, mar
             lo -= 1
     if hi - lo + 1 < max_sentences and same(hi + 1) and continues(sentences[hi + 1].text):
         hi += 1
+    if same(hi + 1) and asks(sentences[hi].text):  # a page's own question line: its answer follows
+        if hi - lo + 1 >= max_sentences and lo < best:
+            lo += 1
+        if hi - lo + 1 < max_sentences:
+            hi += 1
     return lo, hi
+
+
+def asks(text: str) -> bool:
+    """Is this sentence a question (an FAQ line, "What can cause an insurance lapse?"), which
+    a quote never stops at: the sentence after it is what answers it."""
+    return text.rstrip().rstrip("\"'”’)").endswith("?")
 
 
 def make_citation(doc: Document, first: Sentence, last: Sentence, score: float, evidence: Evidence | None) -> Citation:

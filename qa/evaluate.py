@@ -15,6 +15,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from . import confidence
 from .answer import Answer
 
 _QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'", "‚": "'", "′": "'"})
@@ -179,19 +180,24 @@ def ask_record(engine, record: dict, use_history: bool = True, depth: int = 5) -
     kind = record.get("kind", "?")
     followup = kind in ("followup", "doc2dial") or len(turns) > 1
     feats = getattr(a, "features", None)
+    p_answerable = None
+    if feats is not None and confidence.PARAMS.exists():
+        p_answerable = confidence.load(confidence.PARAMS).answerable.probability(feats)
     return {"id": record["id"], "kind": kind, "answerable": answerable, "followup": followup,
             "found": a.found, "rank": rank, "hits": hits,
             "quote_words": len(a.citations[0].quote.split()) if a.citations else 0,
             "score": a.citations[0].score if a.citations else 0.0,
-            "confidence": getattr(a, "confidence", None),
+            "confidence": getattr(a, "confidence", None), "p_answerable": p_answerable,
             "features": None if feats is None else list(map(float, feats)),
             "ms": ms, "group": record.get("document") or record.get("group") or "?"}
 
 
-def suite_figures(rows: list[dict], threshold: float | None = None, key: str = "confidence") -> dict:
+def suite_figures(rows: list[dict], threshold: float | None = None, key: str = "p_answerable") -> dict:
     """One set's figures. `rows` are `ask_record` rows of that set's own questions plus rows
     with kind 'foreign' (another document's questions asked of this index: answerable False).
-    With `threshold`, refusal is `row[key] < threshold` instead of the engine's `found`."""
+    With `threshold`, refusal is `row[key] < threshold` instead of the engine's `found`. AUROC
+    ranks answerable above unanswerable and foreign questions by `row[key]` (the probability
+    the refusal is decided on), or by the first citation's score where there is none."""
     def refused(r):
         return (not r["found"]) if threshold is None else (r[key] if r[key] is not None else r["score"]) < threshold
 

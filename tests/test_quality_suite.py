@@ -37,7 +37,7 @@ def test_auroc_counts_ties_as_half():
 
 
 def _row(answerable, rank, found, conf, kind="squad", followup=False):
-    return {"kind": kind, "answerable": answerable, "rank": rank, "found": found, "confidence": conf,
+    return {"kind": kind, "answerable": answerable, "rank": rank, "found": found, "p_answerable": conf,
             "score": 1.0, "quote_words": 10, "ms": 5.0, "followup": followup}
 
 
@@ -63,5 +63,5 @@ def test_the_suite_runs_the_article_sets_in_one_call(tmp_path):
     assert fig["n"] == 67  # 36 + 3 + 16 near-miss + 12 conversations
     assert fig["hit@1"] >= 0.8  # measured 0.844
     assert fig["una refused"] >= 0.3 and fig["ans refused"] == 0.0  # measured 0.409 (in-sample), 0
-    assert all(r["features"] is not None and 0 <= r["confidence"] <= 1 for r in rows)
+    assert all(r["features"] is not None and 0 <= r["confidence"] <= 1 and 0 <= r["p_answerable"] <= 1 for r in rows)
     assert {r["kind"] for r in rows} >= {"near-miss", "foreign", "followup"}

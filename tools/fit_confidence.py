@@ -153,8 +153,8 @@ def main(argv=None) -> int:
     params["fitted_on"] = {"rows": len(rows), "documents": len(set(groups)), "folds": FOLDS, "C": C,
                            "max_answerable_refused": MAX_ANSWERABLE_REFUSED}
     for r, pa, ph in zip(rows, oof["answerable"], oof["hit"]):
-        r["oof"], r["confidence"] = float(pa), float(ph)
-    figures = {name: evaluate.suite_figures([r for r in rows if r["set"] == name], threshold, key="oof")
+        r["p_answerable"], r["confidence"] = float(pa), float(ph)
+    figures = {name: evaluate.suite_figures([r for r in rows if r["set"] == name], threshold)
                for name in dict.fromkeys(sets)}
     print(f"held-out (grouped {FOLDS}-fold by document), refusing below P(answerable) {threshold}:")
     print(evaluate.format_suite(figures))
