@@ -199,7 +199,7 @@ def suite_figures(rows: list[dict], threshold: float | None = None, key: str = "
     ranks answerable above unanswerable and foreign questions by `row[key]` (the probability
     the refusal is decided on), or by the first citation's score where there is none."""
     def refused(r):
-        return (not r["found"]) if threshold is None else (r[key] if r[key] is not None else r["score"]) < threshold
+        return (not r["found"]) if threshold is None else (r.get(key) if r.get(key) is not None else r["score"]) < threshold
 
     own = [r for r in rows if r["kind"] != "foreign"]
     ans = [r for r in own if r["answerable"]]
@@ -225,7 +225,7 @@ def suite_figures(rows: list[dict], threshold: float | None = None, key: str = "
         fig["foreign refused"] = sum(refused(r) for r in foreign) / len(foreign)
     neg = una + foreign
     if ans and neg:
-        sc = [(r[key] if r[key] is not None else r["score"]) for r in ans + neg]
+        sc = [(r.get(key) if r.get(key) is not None else r["score"]) for r in ans + neg]
         fig["auroc"] = auroc(sc, [True] * len(ans) + [False] * len(neg))
     fig["ms"] = statistics.median(r["ms"] for r in rows) if rows else None
     return fig

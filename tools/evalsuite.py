@@ -26,9 +26,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from qa import evaluate  # noqa: E402
-from qa.config import Settings  # noqa: E402
-from qa.engine import Engine  # noqa: E402
+from qa import evaluate
+from qa.config import Settings
+from qa.engine import Engine
 
 EVAL = ROOT / "eval"
 D2D = EVAL / "doc2dial"
@@ -120,8 +120,7 @@ def main(argv=None) -> int:
     print(evaluate.format_suite(figures))
     if args.rows:
         with open(args.rows, "w", encoding="utf-8") as fh:
-            for r in rows:
-                fh.write(json.dumps(r) + "\n")
+            fh.writelines(json.dumps(r) + "\n" for r in rows)
     return 0
 
 

@@ -23,6 +23,7 @@ scikit-learn is used here only; the engine reads the JSON with numpy (qa/confide
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from collections import Counter
@@ -33,9 +34,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
-from qa import evaluate  # noqa: E402
-from qa.confidence import PARAMS  # noqa: E402
-from qa.features import NAMES  # noqa: E402
+from qa import evaluate
+from qa.confidence import PARAMS
+from qa.features import NAMES
 
 FOLDS = 5
 C = 1.0  # inverse L2 strength of the regression (sklearn default)
@@ -114,7 +115,7 @@ def choose_threshold(p, answerable, sets) -> float:
 def reliability(p, y, bins=10) -> tuple[list[tuple], float]:
     edges = np.linspace(0, 1, bins + 1)
     table, ece = [], 0.0
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in itertools.pairwise(edges):
         m = (p >= lo) & ((p < hi) if hi < 1 else (p <= hi))
         if m.any():
             table.append((lo, hi, int(m.sum()), float(p[m].mean()), float(y[m].mean())))
@@ -158,6 +159,10 @@ def main(argv=None) -> int:
                for name in dict.fromkeys(sets)}
     print(f"held-out (grouped {FOLDS}-fold by document), refusing below P(answerable) {threshold}:")
     print(evaluate.format_suite(figures))
+    by_kind = Counter((r["set"], r["kind"]) for r in rows if not r["answerable"] and r["kind"] != "foreign")
+    refused = Counter((r["set"], r["kind"]) for r in rows if not r["answerable"] and r["kind"] != "foreign"
+                      and r["p_answerable"] < threshold)
+    print("unanswerable refused by kind: " + ", ".join(f"{s}/{k} {refused[(s, k)]} of {n}" for (s, k), n in by_kind.items()))
     table, ece = reliability(oof["hit"], y)
     print("\nreliability of the confidence (held out): bin, n, mean confidence, share of first citations that answer")
     for lo, hi, n, conf, acc in table:

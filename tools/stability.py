@@ -20,10 +20,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.inproc import floor_fn  # noqa: E402
-from qa import evaluate  # noqa: E402
-from qa.config import Settings  # noqa: E402
-from qa.engine import Engine  # noqa: E402
+from bench.inproc import floor_fn
+from qa import evaluate
+from qa.config import Settings
+from qa.engine import Engine
 
 EVAL = ROOT / "eval"
 ARTICLE_SETS = ["dev_qa.jsonl", "dev_chat.jsonl", "dev_qa_nearmiss.jsonl", "dev_chat_more.jsonl"]
@@ -79,7 +79,7 @@ def main(argv=None) -> int:
         floor(q)
     asks, floors = [], []
     for i, q in enumerate(qs[10:LATENCY_QUESTIONS + 10]):
-        pair = [(asks, lambda: more.ask(q)), (floors, lambda: floor(q))]
+        pair = [(asks, lambda q=q: more.ask(q)), (floors, lambda q=q: floor(q))]
         for out, fn in pair if i % 2 else pair[::-1]:  # alternate which goes first
             t0 = time.perf_counter()
             fn()
