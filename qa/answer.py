@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from . import tokens
+from . import confidence, features, tokens
 from .chunking import Sentence
 from .document import Document
 from .lexical import idf as lexical_idf
@@ -71,10 +71,15 @@ class Answer:
     index_version: str
     documents: int = 1  # how many documents the index holds (citations name them when > 1)
     notes: tuple[str, ...] = field(default=())
+    confidence: float | None = None  # probability that the first citation answers (qa.confidence)
+    features: tuple[float, ...] | None = field(default=None, compare=False, repr=False)  # what it was computed from
 
     def to_json(self) -> dict:
-        return {"question": self.question, "found": self.found, "answer": self.answer,
-                "citations": [c.to_json() for c in self.citations], "index_version": self.index_version}
+        out = {"question": self.question, "found": self.found, "answer": self.answer,
+               "citations": [c.to_json() for c in self.citations], "index_version": self.index_version}
+        if self.confidence is not None:
+            out["confidence"] = round(self.confidence, 4)
+        return out
 
 
 # --- quote selection ---------------------------------------------------------------------
@@ -130,7 +135,18 @@ def quote_span(sentences: Sequence[Sentence], scores: np.ndarray, best: int, mar
             lo -= 1
     if hi - lo + 1 < max_sentences and same(hi + 1) and continues(sentences[hi + 1].text):
         hi += 1
+    if same(hi + 1) and asks(sentences[hi].text):  # a page's own question line: its answer follows
+        if hi - lo + 1 >= max_sentences and lo < best:
+            lo += 1
+        if hi - lo + 1 < max_sentences:
+            hi += 1
     return lo, hi
+
+
+def asks(text: str) -> bool:
+    """Is this sentence a question (an FAQ line, "What can cause an insurance lapse?"), which
+    a quote never stops at: the sentence after it is what answers it."""
+    return text.rstrip().rstrip("\"'”’)").endswith("?")
 
 
 def make_citation(doc: Document, first: Sentence, last: Sentence, score: float, evidence: Evidence | None) -> Citation:
@@ -145,8 +161,10 @@ def verify(citation: Citation, doc: Document) -> bool:
 
 # --- composing the answer ------------------------------------------------------------------
 
-def compose(snap: Snapshot, q: Question, r: Ranked, k: int, p: Policy) -> Answer:
-    """The answer to one ranked question: the lead quote, up to k citations, found or not."""
+def compose(snap: Snapshot, q: Question, r: Ranked, k: int, p: Policy, history: Sequence[str] = ()) -> Answer:
+    """The answer to one ranked question: the lead quote, up to k citations, found or not, and
+    the confidence that the lead answers (`qa/confidence.py`; `history`: the conversation's
+    earlier questions, which the confidence model reads)."""
     data = snap.data
     if not data.sentences:
         return Answer(q.text, False, None, (), data.version, len(data.documents))
@@ -175,9 +193,11 @@ def compose(snap: Snapshot, q: Question, r: Ranked, k: int, p: Policy) -> Answer
     citations = tuple(_citation(snap, q, r, i, span(i), dense, lexical) for i in best)
     prior = r.fused if r.prior is None else r.prior  # the calibrated scores, from before any reranking
     top = float(prior[lead]) if promoted else float(prior.max() if r.rows is None else prior[r.rows].max())
-    found = decide_found(top, missing_share(list(r.tokens), snap.idf, len(data.sentences)), p, met.get(lead))
+    missing = missing_share(list(r.tokens), snap.idf, len(data.sentences))
+    feats = features.of_answer(snap, r, q, lead, *span(lead), met.get(lead), missing, history)
+    found, conf = confidence.decide(feats, decide_found(top, missing, p, met.get(lead)))
     return Answer(q.text, found, citations[0].quote if found else None, citations, data.version,
-                  len(data.documents))
+                  len(data.documents), confidence=conf, features=tuple(feats))
 
 
 def _citation(snap: Snapshot, q: Question, r: Ranked, i: int, span: tuple[int, int], dense: np.ndarray,

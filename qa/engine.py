@@ -99,7 +99,10 @@ class Engine:
         q = Question.parse(question, self.settings.max_question_chars)
         snap = self.snapshot()
         earlier = [Question.of(t) for h in history if (t := self._clean(h))]
-        conv = replay(snap, earlier, self._encode, self.policy) if earlier and q.leans else Conversation()
+        if earlier and q.leans:
+            conv = replay(snap, earlier, self._encode, self.policy)
+        else:  # nothing to lean on; the confidence model still reads the recent questions
+            conv = Conversation(recent=tuple(e.text for e in earlier[-self.policy.recent_turns:]))
         return self._answer(snap, q, conv, k)[0]
 
     def chat(self, question: str, conversation: Conversation = Conversation(), k: int | None = None
@@ -109,7 +112,8 @@ class Engine:
         q = Question.parse(question, self.settings.max_question_chars)
         snap = self.snapshot()
         if conversation.last is not None and conversation.last.version != snap.version:
-            conversation = replay(snap, [conversation.last.question], self._encode, self.policy)
+            conversation = replace(replay(snap, [conversation.last.question], self._encode, self.policy),
+                                   recent=conversation.recent)  # its rows belong to the previous version
         return self._answer(snap, q, conversation, k)
 
     def _answer(self, snap: Snapshot, q: Question, conv: Conversation, k: int | None
@@ -117,11 +121,11 @@ class Engine:
         p = self.policy
         k = max(1, min(k or self.settings.top_k, p.max_citations))
         ranked = rank(snap, q, conv, self._encode, p)
-        after = conv.after(q, ranked, snap) if snap.data.sentences else conv
+        after = conv.after(q, ranked, snap, p.recent_turns) if snap.data.sentences else conv
         if self.settings.reranker:
             prev = conv.last.question.text + " " if q.leans and conv.last is not None else ""
             ranked = self._rerank(snap, prev + q.text, ranked)
-        return compose(snap, q, ranked, k, p), after
+        return compose(snap, q, ranked, k, p, conv.recent), after
 
     def _clean(self, text: str) -> str:
         from .ranking import clean_question

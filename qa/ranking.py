@@ -60,6 +60,7 @@ class Policy:
     max_citations: int = 10  # the most citations one answer lists (-k and the API are clamped to it)
     lead_candidates: int = 5  # citations considered for the first quote however few are asked for
     replay_turns: int = 10  # earlier questions of a conversation replayed from text (API, web chat)
+    recent_turns: int = 3  # earlier questions the confidence model reads (as it was fitted: tools/fit_confidence.py)
     piece_rows: int = 32  # sentences given the word-piece match first (same Hit@1/Hit@3 down to 16)
     piece_neighbourhood: int = 8  # ...then the neighbours (2 each side, same paragraph) of this many best
 
@@ -159,13 +160,16 @@ class Turn:
 
 @dataclass(frozen=True)
 class Conversation:
-    """What a new question may lean on: the last answered turn (None at the start)."""
+    """What a new question may lean on: the last answered turn (None at the start), and the
+    texts of the last few questions (`Policy.recent_turns`; the confidence model reads them)."""
 
     last: Turn | None = None
+    recent: tuple[str, ...] = ()
 
-    def after(self, question: Question, ranked: Ranked, snap: Snapshot) -> Conversation:
+    def after(self, question: Question, ranked: Ranked, snap: Snapshot, keep: int = 3) -> Conversation:
         shown = int(np.argmax(ranked.prior if ranked.prior is not None else ranked.fused))
-        return Conversation(Turn(question, shown, int(snap.sentence_para_rows[shown]), snap.version))
+        return Conversation(Turn(question, shown, int(snap.sentence_para_rows[shown]), snap.version),
+                            (self.recent + (question.text,))[-keep:])
 
 
 @dataclass(frozen=True)
@@ -206,7 +210,7 @@ def replay(snap: Snapshot, history: Sequence[Question], encode: Encode, policy: 
     been asked in turn: the same state a chat that carried it would hold."""
     conv = Conversation()
     for q in history[-policy.replay_turns:]:
-        conv = conv.after(q, rank(snap, q, conv, encode, policy), snap)
+        conv = conv.after(q, rank(snap, q, conv, encode, policy), snap, policy.recent_turns)
     return conv
 
 

@@ -9,7 +9,7 @@ from qa.render import escape_markdown, sources_html, to_markdown
 
 def test_json_answer_has_exactly_the_contract_fields(fake_engine):
     out = fake_engine.ask("When did Che Guevara visit Pyongyang?").to_json()
-    assert set(out) == {"question", "found", "answer", "citations", "index_version"}
+    assert set(out) == {"question", "found", "confidence", "answer", "citations", "index_version"}
     assert out["citations"]
     for c in out["citations"]:
         assert {"document", "paragraph", "section", "quote", "start", "end", "score"} <= set(c)

@@ -113,7 +113,8 @@ def test_replaying_the_questions_gives_the_state_a_chat_carries(tiny):
 def test_a_self_contained_question_is_not_pulled_back_to_the_old_topic(tiny):
     _, state = tiny.chat("Where do wombats dig burrows?")
     a, _ = tiny.chat("When did Fidel Castro visit Pyongyang?", state)
-    assert a == tiny.ask("When did Fidel Castro visit Pyongyang?")
+    assert a.citations == tiny.ask("When did Fidel Castro visit Pyongyang?").citations  # same quotes as asked alone
+    assert a == tiny.ask("When did Fidel Castro visit Pyongyang?", ["Where do wombats dig burrows?"])
 
 
 def test_the_lead_gives_way_to_a_quote_that_meets_what_is_asked_beyond_the_names(tiny):

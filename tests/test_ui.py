@@ -25,7 +25,7 @@ from qa.ui import (
 )
 
 QUESTION = "When did Che Guevara visit Pyongyang?"
-JSON_KEYS = {"question", "found", "answer", "citations", "index_version"}
+JSON_KEYS = {"question", "found", "confidence", "answer", "citations", "index_version"}
 PASTED = "Kangaroo notes\n\nThe kangaroo lives in Australia and hops.\n\nFood\n\nKangaroos eat grass at night."
 
 

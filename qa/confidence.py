@@ -1,0 +1,93 @@
+"""Confidence that an answer's first citation answers the question, and "not in this document".
+
+Two logistic regressions over `qa.features` (standardised), each followed by a one-dimensional
+Platt rescaling fitted on held-out folds, so that its probability is calibrated on documents
+the regression never saw:
+- `hit`: the probability that the first citation answers the question (`Answer.confidence`);
+- `answerable`: the probability that the index holds an answer at all. An answer is "not in
+  this document" when it is below `threshold`.
+Two, because they differ: on real conversations the right paragraph is often found while the
+first quote misses the sentence (doc2dial Hit@1 0.3-0.4), and refusing all of those would
+refuse answerable questions; refusal asks only whether the answer is there.
+
+The parameters are plain JSON (qa/params/confidence.json), written by tools/fit_confidence.py
+from the repository's eval data; nothing here imports scikit-learn. docs/ranking.md gives the
+held-out figures and how the threshold was chosen.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .features import NAMES
+
+PARAMS = Path(__file__).with_name("params") / "confidence.json"
+
+
+@dataclass(frozen=True)
+class Head:
+    """One calibrated logistic regression: sigmoid(platt_a * (standardised x . coef + intercept) + platt_b)."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    platt_a: float
+    platt_b: float
+
+    @classmethod
+    def from_json(cls, obj: dict) -> Head:
+        return cls(*(np.asarray(obj[k], dtype=np.float64) for k in ("mean", "scale", "coef")),
+                   float(obj["intercept"]), float(obj["platt"][0]), float(obj["platt"][1]))
+
+    def logit(self, x) -> float:
+        z = (np.asarray(list(x), dtype=np.float64) - self.mean) / self.scale
+        return float(z @ self.coef + self.intercept)
+
+    def probability(self, x) -> float:
+        return sigmoid(self.platt_a * self.logit(x) + self.platt_b)
+
+
+@dataclass(frozen=True)
+class Model:
+    """`hit`: the probability that the first citation answers (`Answer.confidence`);
+    `answerable`: the probability that the index holds an answer at all, refused below `threshold`."""
+
+    names: tuple[str, ...]
+    hit: Head
+    answerable: Head
+    threshold: float
+
+    @classmethod
+    def from_json(cls, obj: dict) -> Model:
+        names = tuple(obj["features"])
+        if names != NAMES:
+            raise ValueError(f"confidence parameters were fitted on features {names}, the engine computes {NAMES}; "
+                             "refit them with tools/fit_confidence.py")
+        return cls(names, Head.from_json(obj["hit"]), Head.from_json(obj["answerable"]), float(obj["threshold"]))
+
+
+def sigmoid(v: float) -> float:
+    return float(1.0 / (1.0 + np.exp(-v)))
+
+
+@lru_cache(maxsize=4)
+def load(path: Path = PARAMS) -> Model:
+    with open(path, encoding="utf-8") as fh:
+        return Model.from_json(json.load(fh))
+
+
+def decide(features, fallback: bool, path: Path | None = None) -> tuple[bool, float | None]:
+    """(found, confidence) for one answer's features (`path`: default PARAMS); without a
+    parameter file (before the first fit) the engine's `fallback` rule decides and there is no
+    confidence."""
+    path = PARAMS if path is None else path
+    if not path.exists():
+        return fallback, None
+    model = load(path)
+    return model.answerable.probability(features) >= model.threshold, model.hit.probability(features)

@@ -1,0 +1,80 @@
+"""The learned abstainer and calibrated confidence (qa/features.py, qa/confidence.py, issue 12)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from qa import confidence, features
+from qa.retrieval import Cues
+
+
+def test_shipped_parameters_match_the_features_the_engine_computes():
+    model = confidence.load()
+    assert model.names == features.NAMES
+    assert 0.0 < model.threshold < 1.0
+    for head in (model.hit, model.answerable):
+        assert len(head.coef) == len(head.mean) == len(head.scale) == len(features.NAMES)
+        assert (head.scale > 0).all()
+
+
+def test_a_head_gives_a_probability_that_rises_with_a_positive_coefficient():
+    n = len(features.NAMES)
+    coef = np.zeros(n)
+    coef[0] = 2.0
+    head = confidence.Head(np.zeros(n), np.ones(n), coef, 0.0, 1.0, 0.0)
+    low, high = head.probability([-1.0] + [0.0] * (n - 1)), head.probability([1.0] + [0.0] * (n - 1))
+    assert 0.0 < low < 0.5 < high < 1.0
+
+
+def test_without_a_parameter_file_the_hand_rule_decides(tmp_path):
+    assert confidence.decide([0.0] * len(features.NAMES), True, tmp_path / "none.json") == (True, None)
+    assert confidence.decide([0.0] * len(features.NAMES), False, tmp_path / "none.json") == (False, None)
+
+
+def test_parameters_fitted_on_other_features_say_to_refit(tmp_path):
+    obj = json.loads(confidence.PARAMS.read_text())
+    obj["features"] = obj["features"][:-1]
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(obj))
+    with pytest.raises(ValueError, match="fit_confidence"):
+        confidence.load(path)
+
+
+def _tiny(question, quote_rows, history=()):
+    """Four sentences in two paragraphs; the candidate is sentence 1 (quote rows as given)."""
+    texts = ["Cuba is an island.", "Havana met Pyongyang in 1986.", "What is a lapse?", "Lapses cost money."]
+    cues = Cues.of(texts)
+    from qa.lexical import tokenize
+
+    toks = [set(tokenize(t)) for t in texts]
+    prior = np.array([0.5, 1.5, 1.2, 0.4], dtype=np.float32)
+    dense = np.array([0.1, 0.6, 0.5, 0.2], dtype=np.float32)
+    lo, hi = quote_rows
+    return features.compute(question, tokenize(question), {"havana", "pyongyang"}, prior, dense, dense, None, None,
+                            np.array([0, 0, 1, 1]), lo, lo, hi, toks, lambda i: texts[i], " ".join(texts),
+                            {t: 1.0 for ts in toks for t in ts}, cues, 0.5, 0.0, history).as_dict()
+
+
+def test_features_of_a_quote_holding_the_names_and_the_date_asked_for():
+    f = _tiny("When did Havana meet Pyongyang?", (1, 1))
+    assert f["names_quote"] == f["names_doc"] == 1.0
+    assert f["type_asked"] == f["type_met"] == 1.0  # a "when" question, a quote with a year
+    assert f["margin"] == pytest.approx(1.5 - 1.2)  # the best of the other paragraph
+    assert f["quote_question"] == 0.0 and f["has_history"] == 0.0
+
+
+def test_features_of_a_faq_question_line_and_of_a_conversation():
+    f = _tiny("What does a lapse cost?", (2, 2), history=["Tell me about insurance lapses"])
+    assert f["quote_question"] == 1.0  # the page's own question line, not an answer
+    assert f["has_history"] == 1.0 and 0.0 < f["hist_doc"] <= 1.0
+
+
+def test_every_answer_carries_a_calibrated_confidence(real_engine):
+    good = real_engine.ask("In what year did the Bay of Pigs invasion take place?")
+    off = real_engine.ask("How do I bake sourdough bread?")
+    assert good.found and 0.0 <= good.confidence <= 1.0 and good.to_json()["confidence"] == round(good.confidence, 4)
+    assert not off.found and off.confidence < good.confidence
+    assert len(good.features) == len(features.NAMES)
