@@ -67,7 +67,7 @@ def _build(index: Path, source: Path, env: dict) -> dict:
     with tempfile.TemporaryFile("w+") as errf:
         t0 = time.perf_counter()
         p = subprocess.run([sys.executable, "-c", WRAP, "qa", "build", "--index", str(index), "--source", str(source)],
-                           stdout=subprocess.PIPE, stderr=errf, text=True, env=env, cwd=corpus.ROOT)
+                           stdout=subprocess.PIPE, stderr=errf, text=True, env=env, cwd=corpus.ROOT, check=False)
         wall = time.perf_counter() - t0
         errf.seek(0)
         err = errf.read()

@@ -95,8 +95,8 @@ def rows(r: dict) -> list[tuple[str, str, str, str, str]]:
         out.append((f"book {bk['bytes'] / 1e6:.1f} MB ({bk['words']:,} words), `qa build`, {bk['encoder']}",
                     f"{_f(b1['wall_s'], ' s')}, peak {_f(b1['peak_mb'], ' MB', 0)}, index {_f(b1['index_mb'], ' MB')}",
                     f"{b1['encoded']} texts encoded", "",
-                    f"<= 120 s {_check(b1['wall_s'] <= 120)}, <= 1 GB {_check((b1['peak_mb'] or 0) <= 1024)}, "
-                    f"<= 25 MB {_check(b1['index_mb'] <= 25)}"))
+                    (f"<= 120 s {_check(b1['wall_s'] <= 120)}, <= 1 GB {_check((b1['peak_mb'] or 0) <= 1024)}, "
+                     f"<= 25 MB {_check(b1['index_mb'] <= 25)}")))
         out.append(("book: rebuild after editing one paragraph", f"{_f(b2['wall_s'], ' s')}",
                     f"{b2['encoded']} encoded, {b2['reused']} reused", "", "(info)"))
     m = r.get("memory")

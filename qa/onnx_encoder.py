@@ -149,6 +149,9 @@ class Runtime:
         options.inter_op_num_threads = 1
         options.log_severity_level = 3  # errors only: no warnings about the graph on stderr
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # no arena: it would keep the largest batch's buffers (a build's 32 x 256-piece batch holds
+        # ~100 MB of attention scores) for the life of the process; a question ran as fast without
+        options.enable_cpu_mem_arena = False
         try:
             session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # a damaged file: say which, and how to get a new one
