@@ -20,6 +20,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m qa.embedding --export  # the ONNX copy of the embedded model, checked against torch
 	touch $(STAMP)
 
 # Debian's Chromium for the real-browser tests (the playwright browser download does not work here).
