@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 from .config import Settings
-from .errors import QAError
+from .errors import QAError, describe_os_error
+from .render import printable
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -82,7 +83,10 @@ def main(argv: list[str] | None = None) -> int:
                                      host=getattr(args, "host", None), port=getattr(args, "port", None))
         return COMMANDS[args.cmd](args, settings)
     except QAError as exc:
-        print(f"qa: {exc}", file=sys.stderr)
+        print(f"qa: {printable(str(exc))}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a start-up failure the package did not name (unreadable folder, ...): one line
+        print(f"qa: {printable(describe_os_error(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -125,11 +129,11 @@ def _print_report(what: str, report: dict) -> None:
           f"{report['paragraphs']} paragraphs, {report['chunks']} chunks ({report['encoded']} passages embedded, "
           f"{report['reused']} reused).")
     for path in report.get("copied") or []:
-        print(f"  copied into the source folder: {path}")
+        print(printable(f"  copied into the source folder: {path}"))
     if report.get("moved_aside"):
-        print(f"  its file was moved to {report['moved_aside']}")
+        print(printable(f"  its file was moved to {report['moved_aside']}"))
     for path, info in (report.get("skipped") or {}).items():
-        print(f"  skipped {path}: {info.get('reason', '')}", file=sys.stderr)
+        print(printable(f"  skipped {path}: {info.get('reason', '')}"), file=sys.stderr)
 
 
 def _print_answer(answer, as_json: bool) -> None:
@@ -138,7 +142,7 @@ def _print_answer(answer, as_json: bool) -> None:
     if as_json:
         print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
     else:
-        print(to_text(answer), flush=True)
+        print(printable(to_text(answer)), flush=True)
 
 
 def cmd_ask(args, settings: Settings) -> int:
@@ -153,7 +157,7 @@ def cmd_ask(args, settings: Settings) -> int:
             if args.json:
                 print(json.dumps({"question": q, "error": str(exc)}, ensure_ascii=False), flush=True)
             else:
-                print(f"qa: {exc}", file=sys.stderr)
+                print(f"qa: {printable(str(exc))}", file=sys.stderr)
         if not args.json and len(questions) > 1:
             print()
     return status
@@ -183,7 +187,7 @@ def cmd_chat(args, settings: Settings) -> int:
             _print_answer(engine.ask(q, history, k=args.k), args.json)
             history.append(q)
         except QAError as exc:
-            msg = {"question": q, "error": str(exc)} if args.json else f"qa: {exc}"
+            msg = {"question": q, "error": str(exc)} if args.json else f"qa: {printable(str(exc))}"
             print(json.dumps(msg, ensure_ascii=False) if args.json else msg, flush=True)
         if not args.json:
             print(flush=True)
@@ -227,15 +231,14 @@ def cmd_documents(args, settings: Settings) -> int:
         keys = ("version", "created", "model", "sources", "excluded", "skipped", "documents", "counts")
         print(json.dumps({k: manifest.get(k) for k in keys}, ensure_ascii=False, indent=2))
         return 0
-    print(f"Index version {manifest['version']} ({manifest['created']}), model {manifest['model']}")
-    print("Built from: " + (", ".join(manifest.get("sources") or []) or "pasted text only"))
+    lines = [f"Index version {manifest['version']} ({manifest['created']}), model {manifest['model']}",
+             "Built from: " + (", ".join(manifest.get("sources") or []) or "pasted text only")]
     for d in manifest["documents"]:
-        print(f"- {d['id']}: {d['title']} — {d['paragraphs']} paragraphs, {d['sections']} sections"
-              + (f" ({d['source']})" if d.get("source") else ""))
-    for path in manifest.get("excluded") or []:
-        print(f"  (removed, left out of rebuilds: {path})")
-    for path, info in (manifest.get("skipped") or {}).items():
-        print(f"  (skipped {path}: {info.get('reason', '')})")
+        lines.append(f"- {d['id']}: {d['title']} — {d['paragraphs']} paragraphs, {d['sections']} sections"
+                     + (f" ({d['source']})" if d.get("source") else ""))
+    lines += [f"  (removed, left out of rebuilds: {path})" for path in manifest.get("excluded") or []]
+    lines += [f"  (skipped {path}: {info.get('reason', '')})" for path, info in (manifest.get("skipped") or {}).items()]
+    print(printable("\n".join(lines)))
     return 0
 
 

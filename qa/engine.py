@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from . import answer as ans
-from . import document, store, tokens
+from . import document, limits, store, tokens
 from .build import CHUNKING, Progress, SourceFolder, Sources, build_index, read_documents, resolve
 from .config import Settings
 from .errors import IndexCorrupt, IndexMissing, InputError, ModelError, QAError
@@ -190,6 +190,7 @@ class Engine:
         question = clean_question(question, self.settings.max_question_chars)
         snap = self.snapshot()
         k = max(1, min(k or self.settings.top_k, 10))
+        history = limits.check_history(history, self.settings.max_question_chars)  # sizes first (issue 16)
         history = [clean_question(h, self.settings.max_question_chars, strict=False) for h in history][-3:]
         history = [h for h in history if h]
         ranked = self._rank(snap, question, history)
@@ -468,12 +469,11 @@ class Engine:
         srcs.add_to(manifest)
         say(0.95, "writing the index")
         try:
-            store.write_version(s.index_dir, data, manifest)
-        except OSError as exc:  # e.g. ENOSPC: write_version has removed its half-written folder
+            store.commit(s.index_dir, data, manifest)  # writes and publishes, or leaves nothing behind
+        except OSError as exc:  # a write error other than a full disk (store.DiskFull says it all itself)
             served = f"version {previous.version} is still being served" if previous else "nothing was published"
             raise QAError(f"Could not write the new index version to {s.index_dir} ({exc.strerror or exc}); "
                           f"{served}. Free some disk space and rebuild.") from exc
-        store.publish(s.index_dir, data.version)
         store.prune(s.index_dir, keep=[previous.version] if previous is not None else [])
         return {"version": data.version, **manifest["counts"],
                 "documents_list": [d["title"] for d in manifest["documents"]], "skipped": srcs.skipped}
@@ -697,6 +697,10 @@ def clean_question(text: str, max_chars: int, strict: bool = True) -> str:
     """Strip control characters and broken surrogates; refuse empty or overlong questions."""
     if not isinstance(text, str):
         text = "" if text is None else str(text)
+    if len(text) > limits.edge(max_chars):  # refused (or cut, if only shown) before it is looked at
+        if strict:
+            raise limits.too_long(len(text), max_chars)
+        text = text[: limits.edge(max_chars)]
     text = text.encode("utf-8", "replace").decode("utf-8")
     text = "".join(ch if unicodedata.category(ch)[0] != "C" or ch in "\t\n" else " " for ch in text)
     text = " ".join(text.split())

@@ -25,7 +25,7 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported
 import gradio as gr
 
 from . import answer as ans
-from . import document
+from . import document, limits
 from .config import Settings
 from .engine import Engine, clean_question
 from .errors import BuildInProgress, IndexMissing, InputError, NotAllowed, QAError
@@ -158,6 +158,8 @@ class Handlers:
 
     def answer(self, question: str, history: Any = ()) -> tuple[ans.Answer, dict]:
         """Ask the engine; returns the answer and the documents of the version that answered it."""
+        limits.check_question(question, self.settings.max_question_chars)  # sizes first (issue 16)
+        history = limits.check_history(history, self.settings.max_question_chars)
         a = self.engine.ask(question, previous_questions(history))
         snap = self.engine.snapshot()
         if snap.version != a.index_version:  # a rebuild landed in between: ask the new version
