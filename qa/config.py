@@ -24,6 +24,8 @@ DOCS: dict[str, str] = {
     "batch_wait_ms": "Under load, how long the question starting an encode call waits for others to join it, "
                      "in milliseconds (a lone question never waits).",
     "ann_threshold": "Chunk count above which FAISS switches from exact to approximate (HNSW) search.",
+    "allowed_hosts": "Extra names (comma-separated; `*.example.org` for a domain) the web app answers under, "
+                     "besides localhost, 127.0.0.1, [::1] and the bound address; any other Host header gets 403.",
     "reranker": "Optional cross-encoder (sentence-transformers CrossEncoder folder, or hub id already cached) "
                 "that reorders the best few sentences; off when empty.",
 }
@@ -68,6 +70,7 @@ class Settings:
     batch_wait_ms: float = 3.0
     ann_threshold: int = 200_000
     reranker: str = ""
+    allowed_hosts: str = ""
 
     def __post_init__(self) -> None:
         validate(self)

@@ -10,7 +10,6 @@ API endpoints (gradio_client): `/ask` (question, history=[...]) -> Markdown answ
 
 from __future__ import annotations
 
-import hmac
 import html
 import logging
 import os
@@ -25,10 +24,10 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported
 import gradio as gr
 
 from . import answer as ans
-from . import document, limits
+from . import document, guard, limits
 from .config import Settings
 from .engine import Engine, clean_question
-from .errors import BuildInProgress, IndexMissing, InputError, NotAllowed, QAError
+from .errors import BuildInProgress, IndexMissing, InputError, NotAllowed, QAError, describe_os_error
 
 log = logging.getLogger("qa.ui")
 
@@ -102,7 +101,7 @@ def check_admin(settings: Settings, password: str | None) -> None:
     if mode == "readonly":
         raise NotAllowed("This app is reachable by others and no admin password is set (QA_ADMIN_PASSWORD), "
                          "so documents are read-only here.")
-    if mode == "password" and not hmac.compare_digest((password or "").encode(), settings.admin_password.encode()):
+    if mode == "password" and not guard.same_password(password, settings.admin_password):
         raise NotAllowed("Wrong or missing admin password.")
 
 
@@ -112,6 +111,9 @@ def friendly(exc: BaseException) -> str:
         return "A rebuild is already in progress; try again when it has finished."
     if isinstance(exc, QAError):
         return str(exc)
+    if isinstance(exc, OSError):  # e.g. an unreadable index folder: say which and what to do
+        log.error("operating-system error in the web app: %s", exc)
+        return describe_os_error(exc)
     log.error("unexpected error in the web app", exc_info=exc)
     return GENERIC_ERROR
 
@@ -147,6 +149,19 @@ class Handlers:
 
     def __init__(self, engine: Engine, settings: Settings, startup: Startup | None = None):
         self.engine, self.settings, self.startup = engine, settings, startup
+        self.throttle = guard.PasswordThrottle()
+
+    def _check_admin(self, password: str | None, client: str) -> None:
+        """check_admin, with a per-client back-off after a few wrong passwords (guard.PasswordThrottle)."""
+        if access(self.settings) != "password":
+            return check_admin(self.settings, password)
+        self.throttle.check(client)
+        try:
+            check_admin(self.settings, password)
+        except NotAllowed:
+            self.throttle.failed(client)
+            raise
+        self.throttle.succeeded(client)
 
     # chat -------------------------------------------------------------------------------------
     def _error_text(self, exc: BaseException) -> str:
@@ -304,11 +319,12 @@ class Handlers:
         return "\n\n".join(lines)
 
     def rebuild(self, files: list | None, pasted: str | None, title: str | None, mode: str, password: str | None,
-                progress: Callable[[float, str], None] | None = None) -> str:
+                progress: Callable[[float, str], None] | None = None, client: str = "") -> str:
         """Save the new documents under source_dir and rebuild (Replace) or extend (Add) the index
-        (`Engine.add_files`: saved files are removed again if the build fails)."""
+        (`Engine.add_files`: saved files are removed again if the build fails). The uploaded
+        temporary files are deleted once indexed (and by Gradio's timer otherwise, guard.UPLOAD_CACHE)."""
         try:
-            check_admin(self.settings, password)
+            self._check_admin(password, client)
             items = self._inputs(files, pasted, title)
             if not items:
                 return "Nothing to index: paste some text or upload files first."
@@ -318,13 +334,14 @@ class Handlers:
             report = self.engine.add_files(items, add=(mode == "Add"), progress=progress)
         except Exception as exc:  # noqa: BLE001
             return f"**Not rebuilt:** {ans.escape_markdown(friendly(exc))}"
+        discard_uploads(files)
         return self._report(report, "Added." if mode == "Add" else "Replaced.")
 
     def remove(self, doc_id: str | None, password: str | None,
-               progress: Callable[[float, str], None] | None = None) -> str:
+               progress: Callable[[float, str], None] | None = None, client: str = "") -> str:
         """Remove one document (`Engine.remove_document`)."""
         try:
-            check_admin(self.settings, password)
+            self._check_admin(password, client)
             if not doc_id:
                 return "Choose a document to remove."
             report = self.engine.remove_document(doc_id, progress=progress)
@@ -340,6 +357,18 @@ class Handlers:
                 f"{r.get('paragraphs', '?')} paragraphs, {r.get('chunks', '?')} chunks "
                 f"({r.get('encoded', '?')} passages embedded, {r.get('reused', '?')} reused) "
                 f"in {float(r.get('seconds', 0)):.1f} s.")
+
+
+def discard_uploads(files: list | None) -> None:
+    """Delete uploaded temporary files (only those inside Gradio's upload folder) once used."""
+    folder = Path(gr.utils.get_upload_folder()).resolve()
+    for f in files or []:
+        try:
+            path = Path(f if isinstance(f, (str, Path)) else getattr(f, "name", None) or f["path"]).resolve()
+            if folder in path.parents:
+                path.unlink(missing_ok=True)
+        except (OSError, KeyError, TypeError):
+            log.warning("could not delete the uploaded file %r", f)
 
 
 def _short(text: str, n: int = 60) -> str:
@@ -367,7 +396,7 @@ def build_app(engine: Engine, settings: Settings, startup: Startup | None = None
     """The whole web app. Launch it with `launch_kwargs(settings)` (theme, css, safe defaults)."""
     h = Handlers(engine, settings, startup)
     mode = access(settings)
-    with gr.Blocks(title="Ask the document", analytics_enabled=False) as demo:
+    with gr.Blocks(title="Ask the document", analytics_enabled=False, delete_cache=guard.UPLOAD_CACHE) as demo:
         gr.Markdown("## Ask the document\nEvery answer is a verbatim quote from the document, with its paragraph "
                     "number. If the document does not say, you are told so.")
         status = gr.Markdown()
@@ -441,20 +470,27 @@ def _documents_tab(h: Handlers, mode: str, settings: Settings, status, chatbot, 
             mark_stale(chat, vers, current), gr.update(visible=h.examples_visible()), \
             gr.update(placeholder=h.box_placeholder())
 
-    def do_rebuild(f, p, t, m, pw, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
-        return h.rebuild(f, p, t, m, pw, progress=lambda frac, msg: progress(frac, desc=msg))
+    def do_rebuild(f, p, t, m, pw, request: gr.Request, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
+        message = h.rebuild(f, p, t, m, pw, progress=lambda frac, msg: progress(frac, desc=msg), client=_client(request))
+        done = not message.startswith("**")  # indexed: its uploads were deleted, so empty the file box
+        return message, (gr.update(value=None) if done else gr.update())
 
-    def do_remove(doc_id, pw, progress=gr.Progress()):  # noqa: B008
-        return h.remove(doc_id, pw, progress=lambda frac, msg: progress(frac, desc=msg))
+    def do_remove(doc_id, pw, request: gr.Request, progress=gr.Progress()):  # noqa: B008
+        return h.remove(doc_id, pw, progress=lambda frac, msg: progress(frac, desc=msg), client=_client(request))
 
     after = {"fn": refresh, "inputs": [chatbot, versions], "outputs": [table, pick, status, chatbot, examples, box],
              "api_visibility": "private"}
     preview_btn.click(h.preview, [files, pasted, title], result, api_visibility="private")
-    rebuild_btn.click(do_rebuild, [files, pasted, title, how, password], result, api_visibility="private",
+    rebuild_btn.click(do_rebuild, [files, pasted, title, how, password], [result, files], api_visibility="private",
                       concurrency_limit=1, concurrency_id="rebuild").then(**after)
     remove_btn.click(do_remove, [pick, password], removed, api_visibility="private",
                      concurrency_limit=1, concurrency_id="rebuild").then(**after)
     return table, pick
+
+
+def _client(request) -> str:
+    """The address a request came from (the password back-off is per address)."""
+    return str(getattr(getattr(request, "client", None), "host", "") or "")
 
 
 def launch_kwargs(settings: Settings) -> dict:
@@ -462,7 +498,9 @@ def launch_kwargs(settings: Settings) -> dict:
     return {"server_name": settings.host, "server_port": settings.port, "share": settings.share,
             "max_file_size": settings.max_file_bytes, "enable_monitoring": False, "show_error": False,
             "theme": gr.themes.Soft(font=("ui-sans-serif", "system-ui", "sans-serif")), "css": CSS,
-            "footer_links": ["api"]}
+            "footer_links": ["api"],
+            # Host/Origin checked, read-only uploads and oversized bodies refused, before any route runs
+            "app_kwargs": {"middleware": [guard.middleware(settings, read_only=access(settings) == "readonly")]}}
 
 
 def serve(settings: Settings) -> None:
