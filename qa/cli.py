@@ -155,7 +155,8 @@ def cmd_ask(args, settings: Settings) -> int:
         except QAError as exc:
             status = 2
             if args.json:
-                print(json.dumps({"question": q, "error": str(exc)}, ensure_ascii=False), flush=True)
+                shown = q[: settings.max_question_chars]  # an oversized question is not echoed back whole
+                print(json.dumps({"question": shown, "error": str(exc)}, ensure_ascii=False), flush=True)
             else:
                 print(f"qa: {printable(str(exc))}", file=sys.stderr)
         if not args.json and len(questions) > 1:
@@ -187,7 +188,8 @@ def cmd_chat(args, settings: Settings) -> int:
             _print_answer(engine.ask(q, history, k=args.k), args.json)
             history.append(q)
         except QAError as exc:
-            msg = {"question": q, "error": str(exc)} if args.json else f"qa: {printable(str(exc))}"
+            shown = q[: settings.max_question_chars]
+            msg = {"question": shown, "error": str(exc)} if args.json else f"qa: {printable(str(exc))}"
             print(json.dumps(msg, ensure_ascii=False) if args.json else msg, flush=True)
         if not args.json:
             print(flush=True)

@@ -22,6 +22,7 @@ of the password does not leak either).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
 import ipaddress
@@ -238,3 +239,29 @@ class PasswordThrottle:
     def succeeded(self, client: str) -> None:
         with self._lock:
             self._clients.pop(client, None)
+
+
+# --- start-up ------------------------------------------------------------------------------------
+
+def check_port(host: str, port: int) -> None:
+    """QAError (one line, what to do) when `host:port` cannot be listened on: checked before the
+    app starts, so a port already taken is not a traceback from deep inside the web server."""
+    import socket
+
+    from .errors import QAError
+
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError) as exc:
+        raise QAError(f"Cannot listen on {host}:{port}: the address does not resolve ({exc}); "
+                      "check QA_HOST / --host.") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the web server does
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            taken = exc.errno == errno.EADDRINUSE
+            raise QAError(f"Cannot listen on {host}:{port}: " + (
+                "another program (or another `qa serve`) is using that port; choose another with --port or QA_PORT."
+                if taken else f"{exc.strerror or exc}; check QA_HOST / --host and QA_PORT / --port.")) from None

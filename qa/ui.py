@@ -506,6 +506,7 @@ def launch_kwargs(settings: Settings) -> dict:
 def serve(settings: Settings) -> None:
     """`qa serve` / `python app.py`: the page renders at once while the index is checked/built."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    guard.check_port(settings.host, settings.port)  # a port already taken: one clear line, before any work
     engine = Engine(settings)
     startup = Startup()
     startup.start(engine)
