@@ -28,7 +28,7 @@ from .store import IndexData, new_version_id
 
 log = logging.getLogger("qa")
 
-CHUNKING = {"unit": "sentence", "window_radius": 1, "splitter": 1, "pieces": 1, "words": 2}  # words 2: accents folded
+CHUNKING = {"unit": "sentence", "window_radius": 1, "splitter": 2, "pieces": 1, "words": 2}  # words 2: accents folded; splitter 2: caps (chunking.MAX_*)
 Progress = Callable[[float, str], None]
 
 
@@ -51,8 +51,10 @@ def build_index(documents: list[Document], encoder: Encoder, model_name: str, so
     ns, nc = len(sentences), len(chunks)
     vectors, encoded = _encode_with_cache(texts, encoder, cache, say, piece_cache, ns)
     dim = int(vectors.shape[1]) if len(vectors) else int(getattr(encoder, "dim", 0))
+    del cache  # memory stays proportional: each array is held once (issue 16)
     piece_ids, piece_vectors, piece_offsets = tokens.pack(
         [piece_cache.get(text_key(s.text)) or tokens.Pieces.empty(dim) for s in sentences], dim)
+    del piece_cache
     sentence_vectors, chunk_vectors, paragraph_vectors = vectors[:ns], vectors[ns:ns + nc], vectors[ns + nc:]
 
     say(0.92, "building the lexical index")
@@ -129,8 +131,8 @@ def _encode_with_cache(texts: list[str], encoder: Encoder, cache: dict, say: Pro
         plain = [kt for kt in part if kt[0] not in want]
         if both:
             vecs, parts = encoder.encode_pieces([t for _, t in both])
-            for (k, _), vec, p in zip(both, vecs, parts):
-                cache[k], pieces[k] = vec, p
+            for (k, _), vec, p in zip(both, vecs, parts):  # pieces kept as the index stores them (float16)
+                cache[k], pieces[k] = vec, tokens.Pieces(p.ids, np.asarray(p.vectors, dtype=np.float16))
         if plain:
             for (k, _), vec in zip(plain, encoder.encode([t for _, t in plain])):
                 cache[k] = vec
