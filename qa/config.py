@@ -46,7 +46,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "queue_size": (1, 100_000),
     "concurrency": (1, 1024),
     "batch_wait_ms": (0, 1000),
-    "ann_threshold": (1, 10**12),
+    "ann_threshold": (0, 10**12),  # 0: approximate search from the first chunk
 }
 #: Command-line flags that set a field (named in messages instead of the variable when used).
 FLAGS = {"index_dir": "--index", "model": "--model", "reranker": "--reranker", "host": "--host", "port": "--port"}

@@ -30,7 +30,7 @@ from qa.errors import QAError
     ("QA_TOP_K", "0", "from 1 to 10"),
     ("QA_MAX_QUESTION_CHARS", "0", "from 1 to 100000"),
     ("QA_BATCH_WAIT_MS", "nan", "from 0 to 1000"),
-    ("QA_ANN_THRESHOLD", "-1", "from 1 to"),
+    ("QA_ANN_THRESHOLD", "-1", "from 0 to"),
     ("QA_SHARE", "maybe", "yes/no"),
     ("QA_HOST", " ", "empty"),
 ])
