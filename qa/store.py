@@ -322,12 +322,20 @@ def load(index_dir: Path, version: str | None = None) -> IndexData:
                           for doc, para, i, s, e in _read_jsonl(folder / "sentences.jsonl"))
         chunks = tuple(Chunk(r["id"], r["doc"], r["para"], r["center"], r["start"], r["end"], r["text"])
                        for r in _read_jsonl(folder / "chunks.jsonl"))
+        arrays: dict[str, np.ndarray] = {}  # by checksum: identical files (one-sentence paragraphs) held once
+
+        def vectors(name: str) -> np.ndarray:
+            key = manifest["files"][name]
+            if key not in arrays:
+                arrays[key] = np.load(folder / name)
+            return arrays[key]
+
         data = IndexData(
             version=version, manifest=manifest, documents=documents, sentences=sentences, chunks=chunks,
             paragraph_keys=tuple((d.id, p.number) for d in documents for p in d.paragraphs),
-            sentence_vectors=np.load(folder / "sentence_vectors.npy"),
-            chunk_vectors=np.load(folder / "chunk_vectors.npy"),
-            paragraph_vectors=np.load(folder / "paragraph_vectors.npy"),
+            sentence_vectors=vectors("sentence_vectors.npy"),
+            chunk_vectors=vectors("chunk_vectors.npy"),
+            paragraph_vectors=vectors("paragraph_vectors.npy"),
             faiss_index=faiss.read_index(str(folder / "vectors.faiss")),
             bm25_sentences=BM25.load(folder / "bm25_sentences"),
             bm25_paragraphs=BM25.load(folder / "bm25_paragraphs"),

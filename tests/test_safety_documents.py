@@ -91,3 +91,41 @@ def test_100000_one_line_paragraphs_are_split_and_windowed_in_seconds():
     assert len(doc.paragraphs) == len(sents) == len(windows) == 100_000
     assert time.perf_counter() - t0 < 10
     assert abbrev  # (the generators are shared with bench.pathological)
+
+
+def test_one_line_paragraphs_hold_their_vectors_once_in_the_build_and_when_loaded(tmp_path):
+    """100,000 one-line paragraphs took 4 GB: their sentence, window and paragraph vectors are
+    the same rows, so they are one array when built and when loaded (identical files)."""
+    import numpy as np
+
+    from qa import store
+    from qa.build import build_index
+
+    doc = document.load(lines(2000), "lines.txt", 5 * MB)
+    data, manifest = build_index([doc], HashEncoder(), "hash-64", [])
+    assert np.shares_memory(data.sentence_vectors, data.chunk_vectors)
+    assert np.shares_memory(data.sentence_vectors, data.paragraph_vectors)
+    assert manifest["counts"]["encoded"] + manifest["counts"]["reused"] == 3 * 2000
+    store.commit(tmp_path, data, manifest)
+    loaded = store.load(tmp_path)
+    assert loaded.chunk_vectors is loaded.sentence_vectors and loaded.paragraph_vectors is loaded.sentence_vectors
+
+
+def test_pack_pieces_packs_like_tokens_pack_and_releases_what_it_copied():
+    import numpy as np
+
+    from conftest import ARTICLE
+
+    from qa import tokens
+    from qa.build import pack_pieces, text_key
+
+    doc = document.load_file(ARTICLE, 5 * MB)
+    sents = chunking.sentences(doc)
+    texts = [s.text for s in sents] + [sents[0].text]  # a repeated sentence shares its entry
+    _, parts = HashEncoder().encode_pieces(texts)
+    parts[1] = tokens.Pieces.empty(64)  # a sentence without pieces gets one zero row
+    cache = {text_key(t): tokens.Pieces(p.ids, p.vectors.astype(np.float16)) for t, p in zip(texts, parts)}
+    want = tokens.pack([cache[text_key(t)] for t in texts], 64)
+    got = pack_pieces([text_key(t) for t in texts], cache, 64)
+    assert all(np.array_equal(a, b) and a.dtype == b.dtype for a, b in zip(want, got))
+    assert cache == {}
