@@ -30,7 +30,7 @@ def edge(max_chars: int) -> int:
 
 
 def too_long(length: int, max_chars: int, what: str = "That question") -> InputError:
-    return InputError(f"{what} is {length:,} characters long; the limit is {max_chars:,}. Ask something shorter.")
+    return InputError(f"{what} is {length} characters long; the limit is {max_chars}. Ask something shorter.")
 
 
 def check_question(text: Any, max_chars: int) -> None:
@@ -39,23 +39,27 @@ def check_question(text: Any, max_chars: int) -> None:
     >>> check_question("x" * 9000, 2000)
     Traceback (most recent call last):
     ...
-    qa.errors.InputError: That question is 9,000 characters long; the limit is 2,000. Ask something shorter.
+    qa.errors.InputError: That question is 9000 characters long; the limit is 2000. Ask something shorter.
     """
     if isinstance(text, str) and len(text) > edge(max_chars):
         raise too_long(len(text), max_chars)
 
 
 def check_history(history: Any, max_chars: int) -> list:
-    """The last HISTORY_TAIL messages of `history` (a list of strings or chat messages), after
-    refusing a history of more than MAX_HISTORY_ITEMS messages or with an oversized question.
-    Only lengths are read; assistant messages are not looked at.
+    """The last HISTORY_TAIL messages of `history` (a list of strings or chat messages), each
+    user question cut to `edge(max_chars)` characters -- after refusing a history of more than
+    MAX_HISTORY_ITEMS messages. Only lengths are read before the cut; assistant messages are
+    passed through untouched. An oversized earlier question is cut, not refused: the
+    conversation goes on after a bad turn.
 
     >>> check_history(["a", "b"], 2000)
     ['a', 'b']
-    >>> check_history(["ok", "y" * 9000], 2000)
+    >>> [len(h) for h in check_history(["ok", "y" * 90_000], 2000)]
+    [2, 8064]
+    >>> check_history(["?"] * 20_000, 2000)
     Traceback (most recent call last):
     ...
-    qa.errors.InputError: An earlier question is 9,000 characters long; the limit is 2,000. Ask something shorter.
+    qa.errors.InputError: The conversation has 20,000 messages; the limit is 10,000. Start a new conversation.
     """
     if history is None:
         return []
@@ -64,11 +68,19 @@ def check_history(history: Any, max_chars: int) -> list:
     if len(history) > MAX_HISTORY_ITEMS:
         raise InputError(f"The conversation has {len(history):,} messages; the limit is {MAX_HISTORY_ITEMS:,}. "
                          "Start a new conversation.")
-    for msg in history:
-        n = _user_length(msg)
-        if n > edge(max_chars):
-            raise too_long(n, max_chars, "An earlier question")
-    return list(history)[-HISTORY_TAIL:]
+    n = edge(max_chars)
+    return [_cut(msg, n) if _user_length(msg) > n else msg for msg in list(history)[-HISTORY_TAIL:]]
+
+
+def _cut(msg: Any, n: int) -> Any:
+    """A user message with its text cut to `n` characters (strings, dicts; other objects as text)."""
+    if isinstance(msg, str):
+        return msg[:n]
+    content = msg.get("content") if isinstance(msg, dict) else getattr(msg, "content", None)
+    if isinstance(content, (list, tuple)):
+        texts = (b if isinstance(b, str) else b.get("text") if isinstance(b, dict) else None for b in content)
+        content = " ".join(t for t in texts if isinstance(t, str))
+    return {"role": "user", "content": str(content or "")[:n]}
 
 
 def _user_length(msg: Any) -> int:
