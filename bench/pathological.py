@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-WORDS = "alpha beta gamma delta river stone market harbour winter council bridge garden letter".split()
+WORDS = ["alpha", "beta", "gamma", "delta", "river", "stone", "market", "harbour", "winter", "council", "bridge", "garden", "letter"]
 
 
 def lines(n: int) -> str:

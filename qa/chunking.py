@@ -119,7 +119,7 @@ def windows(doc: Document, sents: list[Sentence], radius: int = 1, first_id: int
     for i, s in enumerate(sents):
         lo = i
         while lo > 0 and i - lo < radius and sents[lo - 1].para == s.para \
-                and sents[i].end - sents[lo - 1].start <= MAX_WINDOW_CHARS:
+                and s.end - sents[lo - 1].start <= MAX_WINDOW_CHARS:
             lo -= 1
         hi = i
         while hi + 1 < len(sents) and hi - i < radius and sents[hi + 1].para == s.para \

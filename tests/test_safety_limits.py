@@ -8,7 +8,6 @@ import io
 import time
 
 import pytest
-from conftest import HashEncoder
 from gradio_client import Client
 from test_launch import QUESTION, hashing, served, wait_ready
 

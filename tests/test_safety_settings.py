@@ -57,7 +57,7 @@ def test_a_flag_out_of_range_is_named_as_the_flag():
 def run_cli(*args, env=None, timeout=120):
     environ = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run([sys.executable, "-m", "qa.cli", *args], capture_output=True, text=True, env=environ,
-                          timeout=timeout, cwd=ROOT)
+                          timeout=timeout, cwd=ROOT, check=False)
 
 
 def _one_line(proc) -> str:

@@ -8,8 +8,6 @@ real `serve()`; the rest call the guard and the handlers directly.
 from __future__ import annotations
 
 import http.client
-import os
-import socket
 from pathlib import Path
 
 import gradio as gr
