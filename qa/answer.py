@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from . import confidence, features, tokens
-from .chunking import Sentence
+from .chunking import MAX_WINDOW_CHARS, Sentence
 from .document import Document
 from .lexical import idf as lexical_idf
 from .ranking import Policy, Question, Ranked, pick_citations
@@ -112,30 +112,33 @@ def quote_span(sentences: Sequence[Sentence], scores: np.ndarray, best: int, mar
     nor stops in the middle of a thought (`continues`): one that would open with "He appointed
     ..." or "But ..." also takes the sentence before it, which says whom or what it means; and
     the sentence right after the quote joins it when it continues it ("... efficient algorithm.
-    This hypothesis is called the Cobham-Edmonds thesis."), room permitting. Returns (first,
-    last) sentence indices."""
-    def same(i: int) -> bool:
+    This hypothesis is called the Cobham-Edmonds thesis."), room permitting. A neighbour joins
+    only while the quote stays within chunking.MAX_WINDOW_CHARS (no quote is longer).
+    Returns (first, last) sentence indices."""
+    def same(i: int, lo: int | None = None, hi: int | None = None) -> bool:
+        lo, hi = min(i, best if lo is None else lo), max(i, best if hi is None else hi)
         return 0 <= i < len(sentences) and sentences[i].para == sentences[best].para \
-            and sentences[i].doc == sentences[best].doc
+            and sentences[i].doc == sentences[best].doc \
+            and sentences[hi].end - sentences[lo].start <= MAX_WINDOW_CHARS
 
     lo = hi = best
     floor = scores[best] - margin
     while hi - lo + 1 < max_sentences:
-        cands = [i for i in (lo - 1, hi + 1) if same(i) and scores[i] >= floor]
+        cands = [i for i in (lo - 1, hi + 1) if same(i, lo, hi) and scores[i] >= floor]
         if not cands:
             break
         pick = max(cands, key=lambda i: scores[i])
         lo, hi = min(lo, pick), max(hi, pick)
     if not self_contained:
         return lo, hi
-    if same(lo - 1) and continues(sentences[lo].text):
-        if hi - lo + 1 >= max_sentences:
+    if same(lo - 1, lo, best) and continues(sentences[lo].text):
+        if hi - lo + 1 >= max_sentences or not same(lo - 1, lo, hi):
             hi -= 1 if hi > best else 0  # make room, never dropping the best sentence itself
-        if hi - lo + 1 < max_sentences:
+        if hi - lo + 1 < max_sentences and same(lo - 1, lo, hi):
             lo -= 1
-    if hi - lo + 1 < max_sentences and same(hi + 1) and continues(sentences[hi + 1].text):
+    if hi - lo + 1 < max_sentences and same(hi + 1, lo, hi) and continues(sentences[hi + 1].text):
         hi += 1
-    if same(hi + 1) and asks(sentences[hi].text):  # a page's own question line: its answer follows
+    if same(hi + 1, lo, hi) and asks(sentences[hi].text):  # a page's own question line: its answer follows
         if hi - lo + 1 >= max_sentences and lo < best:
             lo += 1
         if hi - lo + 1 < max_sentences:

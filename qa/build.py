@@ -11,6 +11,7 @@ import hashlib
 import logging
 import platform
 import time
+from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
@@ -23,7 +24,7 @@ from .store import IndexData, new_version_id
 
 log = logging.getLogger("qa")
 
-CHUNKING = {"unit": "sentence", "window_radius": 1, "splitter": 1, "pieces": 1, "words": 2}  # words 2: accents folded
+CHUNKING = {"unit": "sentence", "window_radius": 1, "splitter": 2, "pieces": 1, "words": 2}  # words 2: accents folded; splitter 2: caps (chunking.MAX_*)
 Progress = Callable[[float, str], None]
 
 
@@ -41,14 +42,20 @@ def build_index(documents: list[Document], encoder: Encoder, model_name: str, so
     paragraphs = [(d.id, p) for d in documents for p in d.paragraphs]
     say(0.05, f"{len(documents)} document(s), {len(paragraphs)} paragraphs, {len(sentences)} sentences")
 
-    texts = [s.text for s in sentences] + [c.text for c in chunks] + [p.text for _, p in paragraphs]
+    s_texts, c_texts, p_texts = [s.text for s in sentences], [c.text for c in chunks], [p.text for _, p in paragraphs]
+    # one-sentence windows or paragraphs (issue 16: 100,000 one-line paragraphs) share the sentences' array
+    same_c, same_p = c_texts == s_texts, p_texts == s_texts
+    texts = s_texts + ([] if same_c else c_texts) + ([] if same_p else p_texts)
+    n_texts = len(s_texts) + len(c_texts) + len(p_texts)
     cache, piece_cache = _vector_cache(previous, model_name)
     ns, nc = len(sentences), len(chunks)
     vectors, encoded = _encode_with_cache(texts, encoder, cache, say, piece_cache, ns)
     dim = int(vectors.shape[1]) if len(vectors) else int(getattr(encoder, "dim", 0))
-    piece_ids, piece_vectors, piece_offsets = tokens.pack(
-        [piece_cache.get(text_key(s.text)) or tokens.Pieces.empty(dim) for s in sentences], dim)
-    sentence_vectors, chunk_vectors, paragraph_vectors = vectors[:ns], vectors[ns:ns + nc], vectors[ns + nc:]
+    del cache  # memory stays proportional: each array is held once (issue 16)
+    piece_ids, piece_vectors, piece_offsets = pack_pieces([text_key(s.text) for s in sentences], piece_cache, dim)
+    sentence_vectors, rest = vectors[:ns], vectors[ns:]
+    chunk_vectors, rest = (sentence_vectors, rest) if same_c else (rest[:nc], rest[nc:])
+    paragraph_vectors = sentence_vectors if same_p else rest
 
     say(0.92, "building the lexical index")
     bm25_s = BM25.build([s.text for s in sentences])
@@ -64,13 +71,32 @@ def build_index(documents: list[Document], encoder: Encoder, model_name: str, so
                        "paragraphs": len(d.paragraphs), "sections": len(d.sections),
                        "warnings": list(d.warnings)} for d in documents],
         "counts": {"documents": len(documents), "paragraphs": len(paragraphs), "sentences": ns, "chunks": nc,
-                   "encoded": encoded, "reused": len(texts) - encoded},
+                   "encoded": encoded, "reused": n_texts - encoded},
         "ann": "hnsw" if nc > ann_threshold else "flat",
         "libraries": _library_versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "build_seconds": round(time.perf_counter() - t0, 3),
     }
     return data, manifest
+
+
+def pack_pieces(keys: list[str], pieces: dict, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`tokens.pack` of `pieces[key]` for each key, filling preallocated arrays and dropping each
+    entry of `pieces` once copied for its last key, so the pieces are held once, not twice."""
+    left = Counter(keys)
+    sizes = [max(1, len(pieces[k].ids)) if k in pieces else 1 for k in keys]  # no pieces: one zero row
+    offsets = np.zeros(len(keys) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum(sizes)
+    ids, vectors = np.zeros(int(offsets[-1]), np.int32), np.zeros((int(offsets[-1]), dim), np.float16)
+    for i, k in enumerate(keys):
+        p = pieces.get(k)
+        left[k] -= 1
+        if not left[k]:
+            pieces.pop(k, None)
+        if p is not None and len(p.ids):
+            ids[offsets[i]:offsets[i + 1]] = p.ids
+            vectors[offsets[i]:offsets[i + 1]] = p.vectors
+    return ids, vectors, offsets
 
 
 def make_faiss_index(vectors: np.ndarray, ann_threshold: int):
@@ -124,8 +150,8 @@ def _encode_with_cache(texts: list[str], encoder: Encoder, cache: dict, say: Pro
         plain = [kt for kt in part if kt[0] not in want]
         if both:
             vecs, parts = encoder.encode_pieces([t for _, t in both])
-            for (k, _), vec, p in zip(both, vecs, parts):
-                cache[k], pieces[k] = vec, p
+            for (k, _), vec, p in zip(both, vecs, parts):  # pieces kept as the index stores them (float16)
+                cache[k], pieces[k] = vec, tokens.Pieces(p.ids, np.asarray(p.vectors, dtype=np.float16))
         if plain:
             for (k, _), vec in zip(plain, encoder.encode([t for _, t in plain])):
                 cache[k] = vec

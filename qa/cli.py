@@ -17,7 +17,8 @@ from pathlib import Path
 
 from . import __version__
 from .config import Settings
-from .errors import QAError
+from .errors import QAError, describe_os_error
+from .render import printable
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -95,7 +96,10 @@ def main(argv: list[str] | None = None) -> int:
                                      host=getattr(args, "host", None), port=getattr(args, "port", None))
         status = COMMANDS[args.cmd](args, settings)
     except QAError as exc:
-        print(f"qa: {exc}", file=sys.stderr)
+        print(f"qa: {printable(str(exc))}", file=sys.stderr)
+        status = 2
+    except OSError as exc:  # a start-up failure the package did not name (unreadable folder, ...): one line
+        print(f"qa: {printable(describe_os_error(exc))}", file=sys.stderr)
         status = 2
     except KeyboardInterrupt:
         status = 130
@@ -164,9 +168,9 @@ def cmd_build(args, settings: Settings) -> int:
 
 
 def _print_report(what: str, report) -> None:
-    from .render import printable, report_sentence
+    from .render import report_sentence
 
-    print(report_sentence(report, what))
+    print(printable(report_sentence(report, what)))
     for path in report.copied:
         print(f"  copied into the source folder: {printable(path)}")
     if report.moved_aside:
@@ -176,7 +180,7 @@ def _print_report(what: str, report) -> None:
 
 
 def _print_answer(answer, as_json: bool, heading: bool = False) -> None:
-    from .render import printable, to_text
+    from .render import to_text
 
     if as_json:
         print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
@@ -194,9 +198,10 @@ def cmd_ask(args, settings: Settings) -> int:
         except QAError as exc:
             status = 2
             if args.json:
-                print(json.dumps({"question": q, "error": str(exc)}, ensure_ascii=False), flush=True)
+                shown = q[: settings.max_question_chars]  # an oversized question is not echoed back whole
+                print(json.dumps({"question": shown, "error": str(exc)}, ensure_ascii=False), flush=True)
             else:
-                print(f"qa: {exc}", file=sys.stderr)
+                print(f"qa: {printable(str(exc))}", file=sys.stderr)
         if not args.json and len(questions) > 1:
             print()
     return status
@@ -228,7 +233,8 @@ def cmd_chat(args, settings: Settings) -> int:
             answer, conversation = engine.chat(q, conversation, k=args.k)
             _print_answer(answer, args.json, heading=not interactive)  # piped: say which question it answers
         except QAError as exc:
-            msg = {"question": q, "error": str(exc)} if args.json else f"qa: {exc}"
+            shown = q[: settings.max_question_chars]
+            msg = {"question": shown, "error": str(exc)} if args.json else f"qa: {printable(str(exc))}"
             print(json.dumps(msg, ensure_ascii=False) if args.json else msg, flush=True)
         if not args.json:
             print(flush=True)
@@ -260,7 +266,6 @@ def cmd_eval(args, settings: Settings) -> int:
 
 def cmd_documents(args, settings: Settings) -> int:
     from .engine import Engine
-    from .render import printable
 
     engine = Engine(settings)
     if args.remove:

@@ -16,7 +16,7 @@ from functools import cached_property
 
 import numpy as np
 
-from . import store
+from . import limits, store
 from .answer import Answer, compose
 from .config import Settings
 from .errors import IndexCorrupt, IndexMissing, ModelError
@@ -98,6 +98,7 @@ class Engine:
         first), replayed to give the same state a chat carries (`chat`)."""
         q = Question.parse(question, self.settings.max_question_chars)
         snap = self.snapshot()
+        history = limits.check_history(history, self.settings.max_question_chars)  # sizes first, before cleaning
         earlier = [Question.of(t) for h in history if (t := self._clean(h))]
         if earlier and q.leans:
             conv = replay(snap, earlier, self._encode, self.policy)

@@ -219,12 +219,11 @@ class Library:
         srcs.add_to(manifest)
         say(0.95, "writing the index")
         try:
-            store.write_version(s.index_dir, data, manifest)
-        except OSError as exc:  # e.g. ENOSPC: write_version has removed its half-written folder
+            store.commit(s.index_dir, data, manifest)  # writes and publishes, or leaves nothing behind
+        except OSError as exc:  # a write error other than a full disk (store.DiskFull says it all itself)
             served = f"version {previous.version} is still being served" if previous else "nothing was published"
             raise QAError(f"Could not write the new index version to {s.index_dir} ({exc.strerror or exc}); "
                           f"{served}. Free some disk space and rebuild.") from exc
-        store.publish(s.index_dir, data.version)
         store.prune(s.index_dir, keep=[previous.version] if previous is not None else [])
         c = manifest["counts"]
         return BuildReport(data.version, c["documents"], c["paragraphs"], c["sentences"], c["chunks"], c["encoded"],

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import tokens
+from . import limits, tokens
 from .errors import InputError
 from .lexical import tokenize, words
 from .retrieval import (
@@ -129,11 +129,10 @@ def clean_question(text: object, max_chars: int, strict: bool = True) -> str:
     character, so a huge paste costs no more than a short one."""
     if not isinstance(text, str):
         text = "" if text is None else str(text)
-    if len(text) > 4 * max_chars + 64:  # far over the limit even after whitespace collapses: do not scan it
+    if len(text) > limits.edge(max_chars):  # refused (or cut, if only shown) before it is looked at
         if strict:
-            raise InputError(f"That question is {len(text)} characters long; the limit is {max_chars}. "
-                             "Ask something shorter.")
-        text = text[:4 * max_chars]
+            raise limits.too_long(len(text), max_chars)
+        text = text[: limits.edge(max_chars)]
     text = text.encode("utf-8", "replace").decode("utf-8")
     text = "".join(ch if unicodedata.category(ch)[0] != "C" or ch in "\t\n" else " " for ch in text)
     text = " ".join(text.split())

@@ -10,14 +10,23 @@
 A build writes `versions/<id>.partial/`, fsyncs it, renames it to `versions/<id>/` and then
 atomically replaces CURRENT (os.replace). A reader loads what CURRENT names and checks every
 file against the manifest's sha256, so a half-written or tampered version is never served.
+
+A full disk (or any write error) at any step of `commit` leaves the index as it was: the
+half-written folder, the renamed-but-unpublished version and the CURRENT temp file are removed,
+CURRENT still names the old version, and the error (`DiskFull` for ENOSPC/EDQUOT) says about how
+much space the version needed and how much was free. Leftovers of a build that was killed
+(`*.partial`, `CURRENT.*.tmp`) are swept by the next build before it writes, so they never
+make the next build fail too.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -31,8 +40,10 @@ import numpy as np
 
 from .chunking import Chunk, Sentence
 from .document import Document, Paragraph
-from .errors import BuildInProgress, IndexCorrupt, IndexMissing
+from .errors import BuildInProgress, DiskFull, IndexCorrupt, IndexMissing
 from .lexical import BM25
+
+log = logging.getLogger("qa.store")
 
 FORMAT_VERSION = 2
 _VERSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
@@ -109,16 +120,95 @@ def new_version_id() -> str:
 
 # --- writing -----------------------------------------------------------------------------
 
+def commit(index_dir: Path, data: IndexData, manifest: dict) -> Path:
+    """`write_version` then `publish`; if publishing fails, the written version is removed again
+    (nothing points at it) and the served version stays. Call while holding the build lock."""
+    final = write_version(index_dir, data, manifest)
+    try:
+        publish(index_dir, data.version)
+    except BaseException as exc:
+        if current_version(index_dir) != data.version:  # not published: an orphan, remove it
+            shutil.rmtree(final, ignore_errors=True)
+        if _is_full(index_dir, data, exc):
+            raise _disk_full(index_dir, data, exc) from exc
+        raise
+    return final
+
+
+def sweep(index_dir: Path) -> list[str]:
+    """Remove what a killed or failed build left behind: `versions/*.partial` and `CURRENT.*.tmp`
+    (never a complete version). Call only while holding the build lock. Returns the names removed."""
+    removed = []
+    for tmp in Path(index_dir).glob("CURRENT.*.tmp"):
+        tmp.unlink(missing_ok=True)
+        removed.append(tmp.name)
+    root = versions_dir(index_dir)
+    for p in root.glob("*.partial") if root.is_dir() else ():
+        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+        removed.append(p.name)
+    return removed
+
+
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def estimated_bytes(data: IndexData) -> int:
+    """About how many bytes `write_version` writes for `data` (arrays exactly, text files and the
+    BM25 folders estimated): what a full disk is told it was short of."""
+    arrays = (data.sentence_vectors, data.chunk_vectors, data.paragraph_vectors, data.piece_ids,
+              data.piece_vectors, data.piece_offsets)
+    n = sum(int(getattr(a, "nbytes", 0)) for a in arrays)
+    n += int(getattr(data.chunk_vectors, "nbytes", 0)) * (2 if len(data.chunks) > 200_000 else 1)  # faiss (HNSW: links)
+    n += sum(2 * len(d.text.encode("utf-8", "replace")) + 40 * len(d.paragraphs) for d in data.documents)
+    n += sum(len(c.text.encode("utf-8", "replace")) + 80 for c in data.chunks) + 40 * len(data.sentences)
+    n += 2 * 16 * (len(data.sentences) + len(data.paragraph_keys)) * 8  # BM25 postings, ~8 terms each
+    return n + 64 * 1024  # manifest, vocabularies, file-system blocks
+
+
+def _is_full(index_dir: Path, data: IndexData, exc: BaseException) -> bool:
+    """Was this write error a full disk? ENOSPC/EDQUOT, or (numpy reports a short write as a bare
+    "N requested and M written") too little free space for the version, measured after cleanup."""
+    if not isinstance(exc, OSError):
+        return False
+    if exc.errno in _FULL:
+        return True
+    try:
+        return shutil.disk_usage(index_dir).free < estimated_bytes(data)
+    except OSError:
+        return False
+
+
+def _disk_full(index_dir: Path, data: IndexData, exc: OSError) -> DiskFull:
+    try:
+        free = shutil.disk_usage(index_dir).free
+    except OSError:
+        free = None
+    served = current_version(index_dir)
+    return DiskFull(
+        f"The disk holding {index_dir} is full ({exc.strerror or exc or 'short write'}): the new index version needs about "
+        f"{_mb(estimated_bytes(data))}" + (f" and {_mb(free)} is free" if free is not None else "") + ". "
+        "Nothing was published and the half-written files were removed; "
+        + (f"version {served} is still being served. " if served else "")
+        + "Free some disk space and build again.")
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.0f} kB"
+
+
 def write_version(index_dir: Path, data: IndexData, manifest: dict) -> Path:
-    """Write all files to versions/<id>.partial, fsync, rename to versions/<id>. Returns the path."""
+    """Write all files to versions/<id>.partial, fsync, rename to versions/<id>. Returns the path.
+    On any error nothing of this version is left behind (DiskFull for a full disk)."""
     import faiss
 
     root = versions_dir(index_dir)
-    root.mkdir(parents=True, exist_ok=True)
     tmp = root / (data.version + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    final = root / data.version
     try:
+        root.mkdir(parents=True, exist_ok=True)
+        sweep(index_dir)  # a killed build's leftovers would only make this one fail too
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
         _write_jsonl(tmp / "documents.jsonl", (_doc_record(d) for d in data.documents))
         _write_jsonl(tmp / "sentences.jsonl", ([s.doc, s.para, s.index, s.start, s.end] for s in data.sentences))
         _write_jsonl(tmp / "chunks.jsonl", ({"id": c.id, "doc": c.doc, "para": c.para, "center": c.center,
@@ -133,24 +223,34 @@ def write_version(index_dir: Path, data: IndexData, manifest: dict) -> Path:
         manifest = dict(manifest, format=FORMAT_VERSION, version=data.version, files=_checksums(tmp))
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), "utf-8")
         _fsync_tree(tmp)
-        final = root / data.version
         os.replace(tmp, final)
         _fsync_dir(root)
         return final
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if current_version(index_dir) != data.version:
+            shutil.rmtree(final, ignore_errors=True)
+        if _is_full(index_dir, data, exc):
+            raise _disk_full(index_dir, data, exc) from exc
         raise
 
 
 def publish(index_dir: Path, version: str) -> None:
-    """Atomically point CURRENT at `version`."""
+    """Atomically point CURRENT at `version`. If it fails, CURRENT is unchanged and no temp file is left."""
     tmp = Path(index_dir) / f"CURRENT.{uuid.uuid4().hex[:8]}.tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(version + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, Path(index_dir) / "CURRENT")
-    _fsync_dir(Path(index_dir))
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(version + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, Path(index_dir) / "CURRENT")
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    try:  # CURRENT already names `version` for every reader; only its durability is at stake
+        _fsync_dir(Path(index_dir))
+    except OSError as exc:
+        log.warning("published %s, but syncing %s failed (%s)", version, index_dir, exc)
 
 
 def prune(index_dir: Path, keep: tuple[str, ...] | list[str] = ()) -> list[str]:
@@ -222,12 +322,20 @@ def load(index_dir: Path, version: str | None = None) -> IndexData:
                           for doc, para, i, s, e in _read_jsonl(folder / "sentences.jsonl"))
         chunks = tuple(Chunk(r["id"], r["doc"], r["para"], r["center"], r["start"], r["end"], r["text"])
                        for r in _read_jsonl(folder / "chunks.jsonl"))
+        arrays: dict[str, np.ndarray] = {}  # by checksum: identical files (one-sentence paragraphs) held once
+
+        def vectors(name: str) -> np.ndarray:
+            key = manifest["files"][name]
+            if key not in arrays:
+                arrays[key] = np.load(folder / name)
+            return arrays[key]
+
         data = IndexData(
             version=version, manifest=manifest, documents=documents, sentences=sentences, chunks=chunks,
             paragraph_keys=tuple((d.id, p.number) for d in documents for p in d.paragraphs),
-            sentence_vectors=np.load(folder / "sentence_vectors.npy"),
-            chunk_vectors=np.load(folder / "chunk_vectors.npy"),
-            paragraph_vectors=np.load(folder / "paragraph_vectors.npy"),
+            sentence_vectors=vectors("sentence_vectors.npy"),
+            chunk_vectors=vectors("chunk_vectors.npy"),
+            paragraph_vectors=vectors("paragraph_vectors.npy"),
             faiss_index=faiss.read_index(str(folder / "vectors.faiss")),
             bm25_sentences=BM25.load(folder / "bm25_sentences"),
             bm25_paragraphs=BM25.load(folder / "bm25_paragraphs"),

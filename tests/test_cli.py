@@ -87,7 +87,7 @@ def test_terminal_output_shows_control_characters_instead_of_obeying_them(tmp_pa
     capsys.readouterr()
     assert cli.main(["ask", "How deep is the burrow?"]) == 0
     out = capsys.readouterr().out
-    assert "\x1b" not in out and "\x07" not in out and "\\x1b[2J" in out
+    assert "\x1b" not in out and "\x07" not in out and "␛[2J" in out
     assert cli.main(["ask", "--json", "How deep is the burrow?"]) == 0
     assert "\\u001b" in capsys.readouterr().out  # JSON escapes it as JSON does
 

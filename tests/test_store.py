@@ -14,7 +14,7 @@ from conftest import ARTICLE, EVAL, HashEncoder, disk_fills_on_save, publish_ver
 from qa import document, store
 from qa.build import CHUNKING, build_index
 from qa.engine import Engine
-from qa.errors import BuildInProgress, IndexCorrupt, IndexMissing
+from qa.errors import BuildInProgress, DiskFull, IndexCorrupt, IndexMissing
 
 MB = 1024 * 1024
 
@@ -178,7 +178,7 @@ def test_write_version_failure_leaves_no_debris(tmp_path, monkeypatch):
     first = _write(tmp_path)
     data, manifest = build_index(_docs()[:1], HashEncoder(), "hash-64", [], None)
     disk_fills_on_save(monkeypatch)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(DiskFull, match="No space"):  # a full disk is named, with the space needed (issue 16)
         store.write_version(tmp_path, data, manifest)
     assert sorted(p.name for p in store.versions_dir(tmp_path).iterdir()) == [first.version]
     assert store.current_version(tmp_path) == first.version
