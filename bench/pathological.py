@@ -99,14 +99,14 @@ def main(argv: list[str] | None = None) -> None:
             engine.encoder.encode(["warm up"])  # model load is not build time
         base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         t0 = time.perf_counter()
-        report = engine.build([src])
+        report = engine.library.build([src])
         seconds = time.perf_counter() - t0
         snap = engine.snapshot()
         size = sum(p.stat().st_size for p in settings.index_dir.rglob("*") if p.is_file())
         out = {"kind": args.kind, "size": args.size, "fake": args.fake, "text_mb": round(len(text.encode()) / 1e6, 2),
                "seconds": round(seconds, 1), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
                "rss_before_build_mb": round(base), "index_mb": round(size / 1e6, 1),
-               "paragraphs": report["paragraphs"], "chunks": report["chunks"], "embedded": report["encoded"],
+               "paragraphs": report.paragraphs, "chunks": report.chunks, "embedded": report.encoded,
                "longest_sentence": max(s.end - s.start for s in snap.data.sentences),
                "cap": chunking.MAX_SENTENCE_CHARS}
     print(json.dumps(out))

@@ -137,11 +137,11 @@ def test_full_disk_at_publish_on_a_real_tmpfs(small_disk, tmp_path, hash_encoder
     shutil.copy(ARTICLE, source / ARTICLE.name)
     settings = Settings(index_dir=small_disk / "index", source_dir=source, model="hash-64")
     engine = Engine(settings, encoder=hash_encoder)
-    old = engine.build([source])["version"]
+    old = engine.library.build([source]).version
     size = sum(p.stat().st_size for p in (store.versions_dir(settings.index_dir) / old).rglob("*") if p.is_file())
     filler = _fill(small_disk, size // 3)  # a third of a version fits: the write fails half-way
     with pytest.raises(DiskFull) as err:
-        engine.build([source])
+        engine.library.build([source])
     msg = str(err.value)
     assert "is full" in msg and "needs about" in msg and f"version {old} is still being served" in msg, msg
     assert _leftovers(settings.index_dir) == []
@@ -149,6 +149,6 @@ def test_full_disk_at_publish_on_a_real_tmpfs(small_disk, tmp_path, hash_encoder
     assert engine.ask("When did Che Guevara visit Pyongyang?").index_version == old  # still served
     assert Engine(settings, encoder=hash_encoder).snapshot().version == old  # and by a fresh process
     filler.unlink()  # space is freed: the next build succeeds
-    new = engine.build([source])["version"]
+    new = engine.library.build([source]).version
     assert new != old and store.current_version(settings.index_dir) == new
     assert engine.ask("When did Che Guevara visit Pyongyang?").index_version == new

@@ -74,9 +74,9 @@ def test_a_5_mb_line_is_quoted_in_pieces_no_longer_than_the_cap(tmp_path):
     src.mkdir()
     (src / "line.txt").write_text(longline(5), "utf-8")
     engine = Engine(Settings(index_dir=tmp_path / "index", source_dir=src, model="hash-64"), encoder=HashEncoder())
-    report = engine.build([src])
-    sentences = report["chunks"]
-    assert report["encoded"] <= sentences + 2  # pieces and their windows are one text each, plus the paragraph
+    report = engine.library.build([src])
+    sentences = report.chunks
+    assert report.encoded <= sentences + 2  # pieces and their windows are one text each, plus the paragraph
     answer = engine.ask("What about the harbour bridge council?")
     assert answer.citations and all(len(c.quote) <= chunking.MAX_WINDOW_CHARS for c in answer.citations)
 

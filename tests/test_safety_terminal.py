@@ -28,7 +28,7 @@ def index(tmp_path, monkeypatch):
     src.mkdir()
     (src / "escapes.txt").write_text(EVIL, "utf-8")
     settings = Settings(index_dir=tmp_path / "index", source_dir=src, model="hash-64")
-    Engine(settings, encoder=HashEncoder()).build([src])
+    Engine(settings, encoder=HashEncoder()).library.build([src])
     monkeypatch.setattr(cli, "_engine", lambda s, ensure=True: Engine(s.with_(model="hash-64"), encoder=HashEncoder()))
     return settings
 
