@@ -19,7 +19,7 @@ import numpy as np
 from . import store
 from .answer import Answer, compose
 from .config import Settings
-from .errors import IndexCorrupt, IndexMissing, ModelError
+from .errors import IndexCorrupt, IndexMissing, InputError, ModelError
 from .library import IndexInfo, Library
 from .ranking import Conversation, Policy, Question, Ranked, rank, replay
 from .snapshot import Snapshot
@@ -76,14 +76,18 @@ class Engine:
             return self._snap
 
     # -- asking --------------------------------------------------------------------------
-    def ask(self, question: str, history: Sequence[str] = (), k: int | None = None) -> Answer:
+    def ask(self, question: str, history: Sequence[str] = (), k: int | None = None,
+            documents: Sequence[str] | None = None) -> Answer:
         """Answer one question; `history` holds the conversation's earlier questions (oldest
-        first), replayed to give the same state a chat carries (`chat`)."""
+        first), replayed to give the same state a chat carries (`chat`); `documents` (ids), when
+        given, restricts the answer to those documents (InputError if none of them is indexed)."""
         q = Question.parse(question, self.settings.max_question_chars)
         snap = self.snapshot()
         earlier = [Question.of(t) for h in history if (t := self._clean(h))]
         conv = replay(snap, earlier, self._encode, self.policy) if earlier and q.leans else Conversation()
-        return self._answer(snap, q, conv, k)[0]
+        if documents is not None and not set(documents) & set(snap.docs):
+            raise InputError("None of the chosen documents is indexed any more: choose again, or ask all of them.")
+        return self._answer(snap, q, conv, k, documents)[0]
 
     def chat(self, question: str, conversation: Conversation = Conversation(), k: int | None = None
              ) -> tuple[Answer, Conversation]:
@@ -95,11 +99,11 @@ class Engine:
             conversation = replay(snap, [conversation.last.question], self._encode, self.policy)
         return self._answer(snap, q, conversation, k)
 
-    def _answer(self, snap: Snapshot, q: Question, conv: Conversation, k: int | None
-                ) -> tuple[Answer, Conversation]:
+    def _answer(self, snap: Snapshot, q: Question, conv: Conversation, k: int | None,
+                documents: Sequence[str] | None = None) -> tuple[Answer, Conversation]:
         p = self.policy
         k = max(1, min(k or self.settings.top_k, p.max_citations))
-        ranked = rank(snap, q, conv, self._encode, p)
+        ranked = rank(snap, q, conv, self._encode, p, documents)
         after = conv.after(q, ranked, snap) if snap.data.sentences else conv
         if self.settings.reranker:
             prev = conv.last.question.text + " " if q.leans and conv.last is not None else ""

@@ -67,7 +67,7 @@ def served(settings: Settings, monkeypatch, engine_factory=None):
 
     def launch(self, **kwargs):
         seen.update(demo=self, kwargs=kwargs)
-        return real_launch(self, **kwargs, prevent_thread_lock=True, quiet=True)
+        return real_launch(self, **(kwargs | {"prevent_thread_lock": True, "quiet": True}))
 
     monkeypatch.setattr(gr.Blocks, "launch", launch)
     if engine_factory is not None:
