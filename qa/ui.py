@@ -516,7 +516,8 @@ def build_app(engine: Engine, settings: Settings, startup: Startup | None = None
         chat_io = {"fn": h.respond, "inputs": [box, turns, within],
                    "outputs": [box, conversation, sources, turns, export_md, export_json],
                    "api_visibility": "private", "show_progress": "hidden"}
-        box.submit(**chat_io).then(h.status, None, status, api_visibility="private", queue=False)
+        quiet = {"api_visibility": "private", "show_progress": "hidden"}  # no overlays, no untranslated toasts
+        box.submit(**chat_io).then(h.status, None, status, queue=False, **quiet)
         examples.load_input_event.then(**chat_io)
 
         def reset():
@@ -524,17 +525,15 @@ def build_app(engine: Engine, settings: Settings, startup: Startup | None = None
             return ("", h.conversation(empty), h.sources(empty), empty,
                     gr.update(value=None, interactive=False), gr.update(value=None, interactive=False))
 
-        clear.click(reset, None, [box, conversation, sources, turns, export_md, export_json],
-                    api_visibility="private", queue=False)
+        clear.click(reset, None, [box, conversation, sources, turns, export_md, export_json], queue=False, **quiet)
 
         def open_citation(evt: gr.EventData):
             data = getattr(evt, "_data", None) or {}
             return h.read(Target.of(data)), gr.Tabs(selected="reader")
 
-        conversation.click(open_citation, None, [reader, tabs], api_visibility="private", queue=False)
-        sources.click(open_citation, None, [reader, tabs], api_visibility="private", queue=False)
-        back.click(lambda: gr.Tabs(selected="chat"), None, tabs, api_visibility="private", queue=False,
-                   js=webassets.FORGET_READER_URL)
+        conversation.click(open_citation, None, [reader, tabs], queue=False, **quiet)
+        sources.click(open_citation, None, [reader, tabs], queue=False, **quiet)
+        back.click(lambda: gr.Tabs(selected="chat"), None, tabs, queue=False, js=webassets.FORGET_READER_URL, **quiet)
 
         def refresh(current_turns):
             return (h.status(), h.documents_html(), gr.update(choices=h.document_choices(), value=None),
@@ -543,7 +542,7 @@ def build_app(engine: Engine, settings: Settings, startup: Startup | None = None
 
         refreshed = [status, docs.table, docs.pick, examples.dataset, box, within, conversation]
         for event in docs.changed:
-            event.then(refresh, [turns], refreshed, api_visibility="private")
+            event.then(refresh, [turns], refreshed, **quiet)
 
         def on_load(request: gr.Request):
             target = Target.of(dict(request.query_params)) if request is not None else None
@@ -551,7 +550,7 @@ def build_app(engine: Engine, settings: Settings, startup: Startup | None = None
             return (*refresh([])[:-1], h.read(target) if opened else READER_EMPTY,
                     gr.Tabs(selected="reader") if opened else gr.skip())
 
-        demo.load(on_load, None, [*refreshed[:-1], reader, tabs], api_visibility="private", queue=False)
+        demo.load(on_load, None, [*refreshed[:-1], reader, tabs], queue=False, **quiet)
         gr.api(h.api_ask, api_name="ask")
         gr.api(h.api_answer_json, api_name="answer_json")
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.concurrency)

@@ -17,6 +17,8 @@ CSS = """
   --color-accent: #a5b4fc; --body-text-color-subdued: #d1d5db; --input-placeholder-color: #d1d5db;
   --button-primary-background-fill: #4338ca; --button-primary-background-fill-hover: #3730a3;
   --checkbox-label-background-fill-selected: #4338ca; --link-text-color: #93c5fd; --block-info-text-color: #d1d5db; }
+.gradio-container button.stop { background: #b91c1c !important; color: #ffffff !important; border-color: #991b1b !important; }
+.gradio-container button.stop:hover { background: #991b1b !important; }
 footer .show-api, footer a, footer button { color: var(--body-text-color) !important; }
 .qa-sr { position: absolute !important; width: 1px; height: 1px; padding: 0; margin: -1px; overflow: hidden;
          clip: rect(0, 0, 0, 0); white-space: nowrap; border: 0; }
