@@ -86,8 +86,6 @@ def previous_questions(history: Any) -> list[str]:
         blocks = content if isinstance(content, (list, tuple)) else [content]
         text = " ".join(b if isinstance(b, str) else str(b.get("text") or "") if isinstance(b, dict) else ""
                         for b in blocks).strip()
-        if not isinstance(msg, str):  # a chat message shows the question escaped (see `respond`)
-            text = render.unescape_markdown(text)
         if text:
             out.append(text)
     return out
