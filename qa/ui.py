@@ -587,6 +587,8 @@ def _documents_tab(h: Handlers, mode: str, settings: Settings) -> DocumentsTab:
     with gr.Row():
         preview_btn = gr.Button("Preview")
         rebuild_btn = gr.Button("Rebuild index", variant="primary")
+    progress = gr.HTML(js_on_load=None, elem_id="qa-build-progress")  # its own line: never over the form
+    message = gr.HTML(js_on_load=None, elem_id="qa-documents-message")  # one message, replaced by the next
     gr.HTML("<h2>Remove a document</h2>", js_on_load=None)
     with gr.Row(equal_height=True):
         pick = gr.Dropdown(choices=h.document_choices(), value=None, label="Document to remove", scale=3)
@@ -595,8 +597,6 @@ def _documents_tab(h: Handlers, mode: str, settings: Settings) -> DocumentsTab:
         confirm_text = gr.HTML(js_on_load=None)
         yes = gr.Button("Yes, remove it", variant="stop", size="sm")
         no = gr.Button("Cancel", size="sm")
-    progress = gr.HTML(js_on_load=None, elem_id="qa-build-progress")
-    message = gr.HTML(js_on_load=None, elem_id="qa-documents-message")
 
     def do_rebuild(f, p, t, m, pw):
         for shown, result in h.in_background(lambda say: h._rebuild(f, p, t, m, pw, say)):
