@@ -217,3 +217,20 @@ def test_rebuild_in_background_reports_progress_then_the_result(handlers):
     shown = [s for s, r in steps[:-1]]
     assert shown and all("<progress" in s and "role='status'" in s for s in shown if "%" in s)
     assert any("Embedding passages" in s for s in shown)
+
+
+def test_ask_within_is_a_mask_in_ranking(fake_engine: Engine, handlers):
+    import numpy as np
+
+    from qa.ranking import Conversation, Question, rank, within
+
+    handlers.rebuild(None, KANGAROO, "", "Add", "")
+    snap = fake_engine.snapshot()
+    rows = within(snap, ["kangaroo-notes"])
+    assert within(snap, None) is None and len(within(snap, ["gone"])) == 0
+    assert {snap.data.sentences[i].doc for i in rows} == {"kangaroo-notes"}
+    r = rank(snap, Question.of("Where does the kangaroo live?"), Conversation(), fake_engine._encode,
+             fake_engine.policy, ["kangaroo-notes"])
+    outside = np.setdiff1d(np.arange(len(snap.data.sentences)), rows)
+    assert np.isneginf(r.fused[outside]).all() and np.isfinite(r.fused[rows]).all()
+    assert set(r.rows.tolist()) == set(rows.tolist())
