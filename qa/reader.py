@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .document import Document
+from .render import count
 
 EMPTY = ("<div class='qa-reader'><p class='qa-hint'>Open a citation (the ¶ links under an answer) to read "
          "its paragraph in the whole document here.</p></div>")
@@ -54,11 +55,10 @@ def reader_html(doc: Document, target: Target | None = None) -> str:
     """The document with paragraph numbers, sections, pages; the target paragraph marked."""
     esc = html.escape
     want = target.paragraph if target and target.paragraph and 1 <= target.paragraph <= len(doc.paragraphs) else None
-    pages = f" · {doc.pages} pages" if doc.pages else ""
-    parts = [f"<article class='qa-reader' aria-labelledby='qa-reader-title'>"
-             f"<h2 id='qa-reader-title'>{esc(doc.title)}</h2>"
-             f"<p class='qa-reader-meta'>{len(doc.paragraphs)} paragraph{'s' if len(doc.paragraphs) != 1 else ''}"
-             f"{pages}</p>"]
+    pages = f" · {count(doc.pages, 'page')}" if doc.pages else ""
+    parts = [("<article class='qa-reader' aria-labelledby='qa-reader-title'>"
+              f"<h2 id='qa-reader-title'>{esc(doc.title)}</h2>"
+              f"<p class='qa-reader-meta'>{count(len(doc.paragraphs), 'paragraph')}{pages}</p>")]
     if target and target.paragraph and want is None:
         parts.append(f"<p class='qa-stale' role='alert'>This document has no ¶{target.paragraph}; "
                      f"it has {len(doc.paragraphs)}.</p>")

@@ -485,27 +485,26 @@ def build_app(engine: Engine, settings: Settings, startup: Startup | None = None
         status = gr.HTML(js_on_load=None)
         turns = gr.State([])
         with gr.Tabs() as tabs:
-            with gr.Tab("Chat", id="chat"):
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=3, min_width=300):
-                        conversation = gr.HTML(chatview.conversation_html([], None, None, CHAT_PLACEHOLDER),
-                                               js_on_load=webassets.CONVERSATION_JS, elem_id="qa-conversation")
-                        within = gr.Dropdown(choices=h.document_choices(), value=[], multiselect=True,
-                                             label="Ask within", info="Leave empty to ask all documents.",
-                                             visible=len(h.document_choices()) > 1)
-                        box = gr.Textbox(placeholder=f"e.g. {EXAMPLES[0]}", label="Your question",
-                                         elem_id="qa-question", max_lines=4, autofocus=True, submit_btn="Ask",
-                                         max_length=settings.max_question_chars + 1)
-                        with gr.Row():
-                            clear = gr.Button("New conversation", variant="secondary", size="sm")
-                            export_md = gr.DownloadButton("Export Markdown", value=None, interactive=False,
-                                                          size="sm", elem_id="qa-export-md")
-                            export_json = gr.DownloadButton("Export JSON", value=None, interactive=False,
-                                                            size="sm", elem_id="qa-export-json")
-                        examples = gr.Examples(EXAMPLES, inputs=[box], label="Try")
-                    with gr.Column(scale=2, min_width=300, elem_id="qa-side"):
-                        sources = gr.HTML(h.sources([]), js_on_load=webassets.SOURCES_JS,
-                                          elem_classes=["qa-sources"], elem_id="qa-sources")
+            with gr.Tab("Chat", id="chat"), gr.Row(equal_height=False):
+                with gr.Column(scale=3, min_width=300):
+                    conversation = gr.HTML(chatview.conversation_html([], None, None, CHAT_PLACEHOLDER),
+                                           js_on_load=webassets.CONVERSATION_JS, elem_id="qa-conversation")
+                    within = gr.Dropdown(choices=h.document_choices(), value=[], multiselect=True,
+                                         label="Ask within", info="Leave empty to ask all documents.",
+                                         visible=len(h.document_choices()) > 1)
+                    box = gr.Textbox(placeholder=f"e.g. {EXAMPLES[0]}", label="Your question",
+                                     elem_id="qa-question", max_lines=4, autofocus=True, submit_btn="Ask",
+                                     max_length=settings.max_question_chars + 1)
+                    with gr.Row():
+                        clear = gr.Button("New conversation", variant="secondary", size="sm")
+                        export_md = gr.DownloadButton("Export Markdown", value=None, interactive=False,
+                                                      size="sm", elem_id="qa-export-md")
+                        export_json = gr.DownloadButton("Export JSON", value=None, interactive=False,
+                                                        size="sm", elem_id="qa-export-json")
+                    examples = gr.Examples(EXAMPLES, inputs=[box], label="Try")
+                with gr.Column(scale=2, min_width=300, elem_id="qa-side"):
+                    sources = gr.HTML(h.sources([]), js_on_load=webassets.SOURCES_JS,
+                                      elem_classes=["qa-sources"], elem_id="qa-sources")
             with gr.Tab("Reader", id="reader"):
                 reader = gr.HTML(READER_EMPTY, js_on_load=webassets.READER_JS, elem_id="qa-reader")
                 back = gr.Button("Back to the chat", size="sm")

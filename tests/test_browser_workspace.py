@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from pathlib import Path
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
@@ -207,11 +208,11 @@ def test_copy_citation_and_export_the_conversation(article_app, browser, tmp_pat
         ask(page, REFUSED)
         with page.expect_download() as md:
             page.get_by_role("button", name="Export Markdown").click()
-        text = open(md.value.path(), encoding="utf-8").read()
+        text = Path(md.value.path()).read_text("utf-8")
         assert f"## {QUESTION}" in text and "¶4 (Historical context)" in text and "_Index version " in text
         with page.expect_download() as js:
             page.get_by_role("button", name="Export JSON").click()
-        data = json.loads(open(js.value.path(), encoding="utf-8").read())
+        data = json.loads(Path(js.value.path()).read_text("utf-8"))
         assert [t["question"] for t in data["turns"]] == [QUESTION, REFUSED]
         first = data["turns"][0]["answer"]
         assert first["found"] and first["citations"][0]["paragraph"] == 4 and first["index_version"]

@@ -19,10 +19,10 @@ from gradio_client import Client
 from playwright.sync_api import expect
 from test_browser import BOT, QUESTION_BOX, SOURCES, USER, ask, free_port, running_app, shot
 
-from qa.render import escape_markdown, unescape_markdown
 from qa.config import Settings
 from qa.engine import Engine
-from qa.ui import GENERIC_ERROR, Handlers, previous_questions
+from qa.render import escape_markdown, unescape_markdown
+from qa.ui import GENERIC_ERROR, Handlers
 
 # Each payload, if it ever ran, would set window.__pwned and open a dialog.
 HOSTILE = """# Hostile <img src=x onerror="window.__pwned=1;alert('title')"> notes

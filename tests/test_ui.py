@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import json
 import socket
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from qa.config import Settings
 from qa.engine import Engine
 from qa.errors import BuildInProgress, InputError, NotAllowed
+from qa.reader import Target
 from qa.ui import (
     BUILDING,
     GENERIC_ERROR,
@@ -24,8 +24,6 @@ from qa.ui import (
     previous_questions,
     progress_text,
 )
-from qa.chatview import ChatTurn
-from qa.reader import Target
 
 QUESTION = "When did Che Guevara visit Pyongyang?"
 JSON_KEYS = {"question", "found", "answer", "citations", "index_version"}
@@ -102,7 +100,7 @@ def test_question_asked_during_startup_waits_and_is_answered(settings, hash_enco
     startup = Startup()
     h = Handlers(engine, engine.settings, startup)
     steps = h.respond(QUESTION, [], [])
-    box, waiting, *rest = next(steps)
+    box, waiting, *_ = next(steps)
     assert box == "" and "Preparing the index" in waiting and "aria-busy='true'" in waiting
     startup.say(0.5, "Embedding passages")
     assert "Embedding passages: 50%" in next(steps)[1]

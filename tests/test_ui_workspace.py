@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import json
+from pathlib import Path
 
 import pytest
 
@@ -133,8 +134,8 @@ def test_export_markdown_and_json_carry_citations_and_index_version(handlers):
     b = handlers.turn("How do I bake sourdough bread?", [a])
     err = ChatTurn("x" * 10, None, "Something <went> wrong")
     md_path, json_path = handlers.export_files([a, b, err])
-    md = open(md_path, encoding="utf-8").read()
-    data = json.loads(open(json_path, encoding="utf-8").read())
+    md = Path(md_path).read_text("utf-8")
+    data = json.loads(Path(json_path).read_text("utf-8"))
     assert f"## {QUESTION}" in md and f"> {render._md(a.answer.citations[0].quote)}" in md
     assert f"_Index version {a.answer.index_version}_" in md
     assert ("**Not in this document.**" in md) is (not b.answer.found)
