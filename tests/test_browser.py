@@ -36,6 +36,7 @@ USER = "#qa-conversation h2.qa-q"  # a question in the conversation
 SOURCES = "#qa-sources-panel"
 TIMEOUT = 30_000  # ms, for every wait on the page
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+expect.set_options(timeout=TIMEOUT)  # assertions wait as long as page actions (the machine is shared)
 
 
 def free_port() -> int:

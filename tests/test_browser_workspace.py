@@ -22,6 +22,7 @@ from test_browser import (
     DESKTOP,
     PHONE,
     QUESTION_BOX,
+    SHOTS,
     SOURCES,
     ask,
     free_port,
@@ -102,8 +103,8 @@ def test_answer_in_view_citation_opens_reader_accessible(article_app, browser, s
             page.wait_for_timeout(300)  # the scroll runs after the update is drawn
             in_view(page, answer.locator(".qa-quote"))  # the quote that answers ...
             in_view(page, answer.locator(".qa-cite a.qa-open"))  # ... and its citation, without scrolling
-        shot(page, f"{name}_2_answer", None)
-        page.screenshot(path=str(shot(page, f"{name}_2_answer_viewport")), full_page=False)
+        shot(page, f"{name}_2_answer")
+        page.screenshot(path=str(SHOTS / f"{name}_2_answer_viewport.png"))  # what is in view, as a person sees it
 
         quote_size = float(answer.locator(".qa-quote").evaluate("el => parseFloat(getComputedStyle(el).fontSize)"))
         support = answer.locator(".qa-support li").first
@@ -151,7 +152,7 @@ def test_answer_in_view_citation_opens_reader_accessible(article_app, browser, s
         assert contrast(page, target.locator("mark.qa-hl")) >= 4.5
         expect(page.locator("#qa-reader h3.qa-reader-section").first).to_be_visible()
         assert serious_violations(page) == []
-        shot(page, f"{name}_4_reader", None)
+        shot(page, f"{name}_4_reader")
 
         page.get_by_role("tab", name="Documents").click()
         expect(page.locator("table.qa-docs")).to_contain_text("The Unbreakable Alliance")
