@@ -27,7 +27,7 @@ class ChatTurn:
     question: str
     answer: Answer | None = None
     message: str | None = None
-    within: tuple[str, ...] = ()  # the documents the question was restricted to ("ask within")
+    within: tuple[str, ...] = ()  # titles of the documents the question was restricted to ("ask within")
 
 
 def esc(text: object) -> str:
@@ -97,7 +97,7 @@ def turn_html(i: int, t: ChatTurn, current: str | None, selected: bool) -> str:
         body.append(f"<p class='qa-stale'>From a previous index version ({esc(a.index_version)}); "
                     "ask again for an answer from the current text.</p>")
     if t.within:
-        body.append(f"<p class='qa-within'>Asked within: {esc(', '.join(t.within))}</p>")
+        body.append(f"<p class='qa-within'>Asked within: {esc('; '.join(t.within))}</p>")
     inline = f"<div class='qa-inline-sources'>{sources_html(a, i, inline=True)}</div>"  # phones: right after the answer
     if a.found and cites:
         top, rest = cites[0], cites[1:]

@@ -234,12 +234,14 @@ class Handlers:
         if not text and len(question or "") <= self.settings.max_question_chars:
             return None
         shown = text or clean_question(question, 4 * self.settings.max_question_chars, strict=False)
-        within = tuple(within or ())
+        ids = tuple(within or ())
+        titles = dict((i, t) for t, i, *_ in self.documents_table()) if ids else {}
+        named = tuple(titles.get(i, i) for i in ids)  # shown in the chat as titles
         try:
-            a = self.answer(question, [t.question for t in turns], within or None)
+            a = self.answer(question, [t.question for t in turns], ids or None)
         except Exception as exc:  # noqa: BLE001 - every error becomes a message in the chat
-            return ChatTurn(shown, None, self._error_text(exc), within)
-        return ChatTurn(shown, a, None, within)
+            return ChatTurn(shown, None, self._error_text(exc), named)
+        return ChatTurn(shown, a, None, named)
 
     def conversation(self, turns: Sequence[ChatTurn], pending: str | None = None) -> str:
         return chatview.conversation_html(turns, self.current_version(), pending, CHAT_PLACEHOLDER)

@@ -301,7 +301,7 @@ def test_documents_tab_progress_confirm_messages_and_ask_within(browser, tmp_pat
         page.get_by_role("option", name=re.compile("Wombat")).click()
         page.keyboard.press("Escape")
         answer = ask(page, "Where does the kangaroo live?")
-        expect(answer).to_contain_text("Asked within: wombat")
+        expect(answer).to_contain_text("Asked within: Wombat <notes>")
         expect(answer.locator(".qa-cite a, .qa-support a").first).to_contain_text("Wombat")
         assert "Kangaroo notes" not in answer.inner_text()
         shot(page, f"ws_docs_{theme}_4_within")

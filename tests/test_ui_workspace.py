@@ -175,7 +175,8 @@ def test_ask_within_one_document_cites_only_it(fake_engine: Engine, handlers):
     with pytest.raises(InputError, match="None of the chosen documents"):
         fake_engine.ask(QUESTION, documents=["gone"])
     t = handlers.turn("Where does the kangaroo live?", [], [article])
-    assert t.within == (article,) and "Asked within" in handlers.conversation([t])
+    title = fake_engine.snapshot().docs[article].title
+    assert t.within == (title,) and f"Asked within: {html.escape(title)}" in handlers.conversation([t])
     choices = handlers.within_choices()
     assert choices["visible"] is True and [v for _, v in choices["choices"]] == ids
 
