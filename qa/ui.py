@@ -235,7 +235,7 @@ class Handlers:
             return None
         shown = text or clean_question(question, 4 * self.settings.max_question_chars, strict=False)
         ids = tuple(within or ())
-        titles = dict((i, t) for t, i, *_ in self.documents_table()) if ids else {}
+        titles = {i: t for t, i, *_ in self.documents_table()} if ids else {}
         named = tuple(titles.get(i, i) for i in ids)  # shown in the chat as titles
         try:
             a = self.answer(question, [t.question for t in turns], ids or None)
