@@ -22,7 +22,7 @@ CSS = """
 footer .show-api, footer a, footer button { color: var(--body-text-color) !important; }
 .qa-sr { position: absolute !important; width: 1px; height: 1px; padding: 0; margin: -1px; overflow: hidden;
          clip: rect(0, 0, 0, 0); white-space: nowrap; border: 0; }
-.qa-conv { position: relative; max-height: calc(100vh - 330px); min-height: 260px; overflow-y: auto; padding: 2px 6px; }
+.qa-conv { position: relative; max-height: calc(100vh - 400px); min-height: 260px; overflow-y: auto; padding: 2px 6px; }
 .qa-empty p, .qa-hint { color: var(--body-text-color); font-style: italic; }
 .qa-turn { border-left: 3px solid transparent; padding: 4px 10px 10px; margin: 0 0 10px; }
 .qa-turn.qa-selected { border-left-color: #2563eb; }
