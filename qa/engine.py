@@ -19,7 +19,7 @@ import numpy as np
 from . import limits, store
 from .answer import Answer, compose
 from .config import Settings
-from .errors import IndexCorrupt, IndexMissing, ModelError
+from .errors import IndexCorrupt, IndexMissing, InputError, ModelError
 from .library import Library
 from .ranking import Conversation, Policy, Question, Ranked, rank, replay
 from .records import IndexInfo
@@ -93,9 +93,11 @@ class Engine:
         log.warning("%s", self.note)
 
     # -- asking --------------------------------------------------------------------------
-    def ask(self, question: str, history: Sequence[str] = (), k: int | None = None) -> Answer:
+    def ask(self, question: str, history: Sequence[str] = (), k: int | None = None,
+            documents: Sequence[str] | None = None) -> Answer:
         """Answer one question; `history` holds the conversation's earlier questions (oldest
-        first), replayed to give the same state a chat carries (`chat`)."""
+        first), replayed to give the same state a chat carries (`chat`); `documents` (ids), when
+        given, restricts the answer to those documents (InputError if none of them is indexed)."""
         q = Question.parse(question, self.settings.max_question_chars)
         snap = self.snapshot()
         history = limits.check_history(history, self.settings.max_question_chars)  # sizes first, before cleaning
@@ -104,7 +106,9 @@ class Engine:
             conv = replay(snap, earlier, self._encode, self.policy)
         else:  # nothing to lean on; the confidence model still reads the recent questions
             conv = Conversation(recent=tuple(e.text for e in earlier[-self.policy.recent_turns:]))
-        return self._answer(snap, q, conv, k)[0]
+        if documents is not None and not set(documents) & set(snap.docs):
+            raise InputError("None of the chosen documents is indexed any more: choose again, or ask all of them.")
+        return self._answer(snap, q, conv, k, documents)[0]
 
     def chat(self, question: str, conversation: Conversation = Conversation(), k: int | None = None
              ) -> tuple[Answer, Conversation]:
@@ -117,11 +121,11 @@ class Engine:
                                    recent=conversation.recent)  # its rows belong to the previous version
         return self._answer(snap, q, conversation, k)
 
-    def _answer(self, snap: Snapshot, q: Question, conv: Conversation, k: int | None
-                ) -> tuple[Answer, Conversation]:
+    def _answer(self, snap: Snapshot, q: Question, conv: Conversation, k: int | None,
+                documents: Sequence[str] | None = None) -> tuple[Answer, Conversation]:
         p = self.policy
         k = max(1, min(k or self.settings.top_k, p.max_citations))
-        ranked = rank(snap, q, conv, self._encode, p)
+        ranked = rank(snap, q, conv, self._encode, p, documents)
         after = conv.after(q, ranked, snap, p.recent_turns) if snap.data.sentences else conv
         if self.settings.reranker:
             prev = conv.last.question.text + " " if q.leans and conv.last is not None else ""

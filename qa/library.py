@@ -275,7 +275,8 @@ class Library:
             return str(exc)
         return _difference(have, srcs.expected())
 
-    def ensure_index(self, default_sources: list[Path] | None = None, build_missing: bool = True) -> str | None:
+    def ensure_index(self, default_sources: list[Path] | None = None, build_missing: bool = True,
+                     progress: Progress | None = None) -> str | None:
         """Rebuild when the index is missing, unreadable or stale; returns why (None if nothing was done).
 
         A stale or unreadable index is rebuilt from the sources its manifest records (excluded
@@ -299,10 +300,10 @@ class Library:
             manifest = serving
         try:
             if manifest is not None and (manifest.get("sources") or serving is not None):
-                with self._transaction(None) as t:
+                with self._transaction(progress) as t:
                     self._rebuild(manifest, t)
             elif build_missing:  # the default index, missing or with nothing readable left: from the source folder
-                self.build(default_sources or [s.source_dir])
+                self.build(default_sources or [s.source_dir], progress=progress)
             elif store.current_version(s.index_dir) is not None or store.has_versions(s.index_dir):
                 raise IndexCorrupt(f"The index in {s.index_dir} is unreadable and records no sources to rebuild "
                                    f"it from; rebuild it with `qa build --index {s.index_dir} --source FILE_OR_FOLDER`.")

@@ -184,8 +184,10 @@ class Ranked:
     names: np.ndarray | None = None  # ...and which of them belong to its names
 
 
-def rank(snap: Snapshot, q: Question, conv: Conversation, encode: Encode, policy: Policy) -> Ranked:
-    """Score every sentence of `snap` for `q`, leaning on `conv` when `q` is a follow-up."""
+def rank(snap: Snapshot, q: Question, conv: Conversation, encode: Encode, policy: Policy,
+         documents: Sequence[str] | None = None) -> Ranked:
+    """Score every sentence of `snap` for `q`, leaning on `conv` when `q` is a follow-up;
+    `documents` (ids) restricts the answer to those documents' sentences (`score`)."""
     prev = conv.last if q.leans else None
     if prev is not None and prev.version != snap.version:
         prev = None  # its rows belong to another index version (callers replay from text instead)
@@ -196,7 +198,7 @@ def rank(snap: Snapshot, q: Question, conv: Conversation, encode: Encode, policy
         qvec = qvec / max(float(np.linalg.norm(qvec)), 1e-12)
         borrowed = tuple(t for t in dict.fromkeys(prev.question.tokens) if t not in q.tokens)
         qpieces = tokens.merge(qpieces, pieces[1], policy.followup_weight)
-    ranked = score(snap, q, qvec, qpieces, policy, borrowed)
+    ranked = score(snap, q, qvec, qpieces, policy, borrowed, within(snap, documents))
     if prev is not None:  # stay near the last answer, but a follow-up asks for something not yet quoted
         fused = ranked.fused + policy.followup_boost * (snap.sentence_para_rows == prev.paragraph)
         fused[prev.shown] -= policy.followup_repeat
@@ -213,15 +215,27 @@ def replay(snap: Snapshot, history: Sequence[Question], encode: Encode, policy: 
     return conv
 
 
+def within(snap: Snapshot, documents: Sequence[str] | None) -> np.ndarray | None:
+    """The sentence rows of `documents` (ids; unknown ones ignored), or None for no restriction."""
+    if documents is None:
+        return None
+    ids = np.array([s.doc for s in snap.data.sentences], dtype=object)
+    return np.flatnonzero(np.isin(ids, list(documents))).astype(np.int64)
+
+
 def score(snap: Snapshot, q: Question, qvec: np.ndarray, qpieces: tokens.Pieces | None, policy: Policy,
-          borrowed: Sequence[str] = ()) -> Ranked:
+          borrowed: Sequence[str] = (), only: np.ndarray | None = None) -> Ranked:
     """Every sentence's signals and fused score for one question. `borrowed` are a follow-up's
     words taken from the previous question: they count in BM25 at `policy.followup_weight`.
 
     On a very large index (`snap.approximate`) only candidates are scored exactly: the
     approximate FAISS neighbours plus BM25's best (`retrieval.candidate_rows`); every other
     sentence gets sentence and window scores of -1 and no paragraph, word-piece or
-    answer-type credit."""
+    answer-type credit.
+
+    `only` (sentence rows, `within`) restricts the question to some documents: exactly those
+    rows are scored, as candidates are, and every other sentence's fused score is -inf, so no
+    citation, quote or follow-up state can come from outside them."""
     data, weights = snap.data, policy.weights
     n, npara = len(data.sentences), len(data.paragraph_keys)
     qtokens = list(q.tokens)
@@ -232,6 +246,8 @@ def score(snap: Snapshot, q: Question, qvec: np.ndarray, qpieces: tokens.Pieces 
         bm25_para = bm25_para + policy.followup_weight * data.bm25_paragraphs.scores(list(borrowed), npara)
     all_tokens = qtokens + list(borrowed)
     rows = candidate_rows(qvec, data.faiss_index, bm25_sent) if snap.approximate else None
+    if only is not None:
+        rows = only
     para_rows = snap.sentence_para_rows if rows is None else snap.sentence_para_rows[rows]
     qv = np.asarray(qvec, dtype=np.float32).reshape(-1)
 
@@ -262,6 +278,10 @@ def score(snap: Snapshot, q: Question, qvec: np.ndarray, qpieces: tokens.Pieces 
             fused[near] += weights.tokens * piece[near]
             done = np.union1d(done, near)
         sig = replace(sig, tokens=piece)
+    if only is not None:
+        outside = np.ones(n, dtype=bool)
+        outside[only] = False
+        fused[outside] = -np.inf
     return Ranked(fused, sig, tuple(all_tokens), rows)
 
 

@@ -164,3 +164,66 @@ def report_sentence(r: BuildReport, what: str) -> str:
     return (f"{what} Now serving version {r.version}: {count(r.documents, 'document')}, "
             f"{count(r.paragraphs, 'paragraph')}, {count(r.chunks, 'chunk')} "
             f"({count(r.encoded, 'passage')} embedded, {r.reused} reused) in {r.seconds:.1f} s.")
+
+
+# --- the web chat: copy and export ----------------------------------------------------------
+
+def copy_citation(c: Citation) -> str:
+    """What "Copy citation" puts on the clipboard: “quote” — Title, ¶N (Section), plain text.
+
+    >>> copy_citation(Citation("d", 4, "History", "He came.", 0, 8, 1.0, "The Alliance"))
+    '“He came.” — The Alliance, ¶4 (History)'
+    """
+    where = f"{c.title or c.document}, ¶{c.paragraph}" + (f", p. {c.page}" if c.page is not None else "")
+    return f"“{' '.join(c.quote.split())}” — {where}" + (f" ({c.section})" if c.section else "")
+
+
+_MD_FILE_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~$&])")
+
+
+def _md(text: str) -> str:
+    """Text for a Markdown file: whitespace collapsed, the characters that would format escaped
+    with a backslash (readable as plain text too).
+
+    >>> _md("a *b* <i>")
+    'a \\\\*b\\\\* \\\\<i\\\\>'
+    """
+    return _MD_FILE_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+
+
+def export_markdown(turns, exported: str) -> str:
+    """The conversation as a Markdown file: per question the answer quoted (or why there is
+    none), its citations and the index version. `turns` hold `.question`, `.answer`, `.message`."""
+    out = [f"# Conversation exported {exported}", ""]
+    for t in turns:
+        out += [f"## {_md(t.question)}", ""]
+        a = t.answer
+        if a is None:
+            out += [_md(t.message or ""), ""]
+            continue
+        cites = [c for c in a.citations if c.verified]
+        if a.found and cites:
+            out += [f"> {_md(cites[0].quote)}", "", f"— {_md(copy_citation(cites[0]).split(' — ', 1)[1])}", ""]
+            rest, heading = cites[1:], "Also relevant"
+        else:
+            out += ["**Not in this document.**", ""]
+            rest, heading = cites, "Closest passages, but not an answer"
+        if rest:
+            out += [f"{heading}:", ""] + [f"- {_md(copy_citation(c))}" for c in rest] + [""]
+        out += [f"_Index version {a.index_version}_", ""]
+    return "\n".join(out)
+
+
+def export_json(turns, exported: str) -> dict:
+    """The conversation as JSON: {"exported", "turns": [{"question", "answer": <the JSON answer
+    of DESIGN.md §4, with its citations and index version> | null, "message"}]}."""
+    return {"exported": exported,
+            "turns": [{"question": t.question, "answer": None if t.answer is None else _answer_json(t.answer),
+                       "message": t.message} for t in turns]}
+
+
+def _answer_json(a: Answer) -> dict:
+    out = a.to_json()
+    for c, j in zip(a.citations, out["citations"], strict=True):
+        j["title"] = c.title
+    return out

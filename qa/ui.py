@@ -1,22 +1,28 @@
-"""Gradio Blocks: the chat (with a sources panel) and the documents tab. Calls `Engine` only.
+"""Gradio Blocks: the chat (answers first, a sources panel), the reader, the documents tab.
+Calls `Engine` only; the HTML comes from qa/chatview.py and qa/reader.py, the stylesheet and
+scripts from qa/webassets.py.
 
-`Handlers` holds every callback as a plain method (strings and lists in, strings and lists
+`Handlers` holds every callback as a plain method (strings, lists and `ChatTurn`s in, strings
 out), so tests call them directly; `build_app` only lays out components and wires events;
-`serve` starts the engine in the background and launches with safe defaults.
+`serve` starts the engine in the background, launches with safe defaults and prints one
+"ready at" line when the app can answer.
 
-API endpoints (gradio_client): `/ask` (question, history=[...]) -> Markdown answer, and
-`/answer_json` (question, history=[...]) -> the JSON answer object of docs/design.md §4.
+API endpoints (gradio_client): `/ask` (question, history=[...]) -> the answer as plain text
+(`render.to_text`: no Markdown escapes), and `/answer_json` (question, history=[...]) -> the
+JSON answer object of docs/design.md §4.
 """
 
 from __future__ import annotations
 
-import hmac
 import html
+import json
 import logging
 import os
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +30,17 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported
 
 import gradio as gr
 
-from . import render
+from . import chatview, guard, limits, render, webassets
 from .answer import Answer
+from .chatview import ChatTurn
 from .config import Settings
 from .engine import Engine
-from .errors import BuildInProgress, IndexMissing, InputError, NotAllowed, QAError
+from .errors import BuildInProgress, IndexMissing, InputError, NotAllowed, QAError, describe_os_error
 from .ranking import clean_question
+from .reader import EMPTY as READER_EMPTY
+from .reader import Target, open_reader
 from .records import BuildReport, Upload
+from .webassets import CSS
 
 log = logging.getLogger("qa.ui")
 
@@ -43,20 +53,12 @@ EXAMPLES = [
 EXAMPLES_DOCUMENT = "unbreakable-alliance-cuba-north-korea"  # the shipped article EXAMPLES ask about
 BUILDING = "The index is being built, try again in a moment."
 GENERIC_ERROR = "Something went wrong; try again."
-SOURCES_PLACEHOLDER = ("<p class='qa-muted'>Ask a question: the cited paragraphs appear here, "
-                       "the quoted part highlighted.</p>")
+SOURCES_PLACEHOLDER = "Ask a question: the cited paragraphs appear here, the quoted part highlighted."
+CHAT_PLACEHOLDER = "Ask a question about the document: the answer is quoted from it, with its paragraph."
+STARTUP_POLL_S = 0.5  # how often a question waiting for the first index shows the build's progress
+BUILD_POLL_S = 0.4  # how often the Documents tab shows a rebuild's progress
+ETA_AFTER_S, ETA_AFTER_FRACTION = 3.0, 0.05  # a time-left estimate only once it means something
 UPLOAD_TYPES = [".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"]
-
-CSS = """
-.qa-sources mark { background: #fde68a; color: inherit; padding: 0 1px; }
-.qa-source { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 6px 10px; margin: 8px 0; }
-.qa-source summary { cursor: pointer; }
-.qa-source p { margin: 6px 0; line-height: 1.5; }
-.qa-docs { width: 100%; border-collapse: collapse; }
-.qa-docs th, .qa-docs td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--border-color-primary); }
-.qa-evidence, .qa-muted { color: var(--body-text-color-subdued); font-size: 0.85em; }
-"""
-
 
 # --- small pure helpers --------------------------------------------------------------------
 
@@ -83,8 +85,6 @@ def previous_questions(history: Any) -> list[str]:
         blocks = content if isinstance(content, (list, tuple)) else [content]
         text = " ".join(b if isinstance(b, str) else str(b.get("text") or "") if isinstance(b, dict) else ""
                         for b in blocks).strip()
-        if not isinstance(msg, str):  # a chat message shows the question escaped (see `respond`)
-            text = render.unescape_markdown(text)
         if text:
             out.append(text)
     return out
@@ -104,7 +104,7 @@ def check_admin(settings: Settings, password: str | None) -> None:
     if mode == "readonly":
         raise NotAllowed("This app is reachable by others and no admin password is set (QA_ADMIN_PASSWORD), "
                          "so documents are read-only here.")
-    if mode == "password" and not hmac.compare_digest((password or "").encode(), settings.admin_password.encode()):
+    if mode == "password" and not guard.same_password(password, settings.admin_password):
         raise NotAllowed("Wrong or missing admin password.")
 
 
@@ -114,21 +114,32 @@ def friendly(exc: BaseException) -> str:
         return "A rebuild is already in progress; try again when it has finished."
     if isinstance(exc, QAError):
         return str(exc)
+    if isinstance(exc, OSError):  # e.g. an unreadable index folder: say which and what to do
+        log.error("operating-system error in the web app: %s", exc)
+        return describe_os_error(exc)
     log.error("unexpected error in the web app", exc_info=exc)
     return GENERIC_ERROR
 
 
 class Startup:
-    """The background `ensure_index` run at launch: lets handlers say 'being built' meanwhile."""
+    """The background `ensure_index` run at launch: lets the chat show its progress meanwhile,
+    and `announce` print one "ready at" line once the app can answer."""
 
     def __init__(self) -> None:
         self.done = threading.Event()
         self.error: str | None = None
+        self.fraction: float | None = None
+        self.step = "Checking the index"
+        self.started = time.monotonic()
+
+    def say(self, fraction: float, step: str) -> None:
+        self.fraction, self.step = fraction, step
 
     def run(self, engine: Engine) -> None:
         try:
-            reason = engine.library.ensure_index()
+            reason = engine.library.ensure_index(progress=self.say)
             log.warning("index rebuilt because %s", reason) if reason else log.info("index is up to date")
+            self.say(1.0, "Loading the model")
             engine.encoder.encode(["warm up"])  # load the model now, not on the first question
         except Exception as exc:  # noqa: BLE001 - logged, shown to users as a message
             self.error = friendly(exc)
@@ -141,6 +152,54 @@ class Startup:
         t.start()
         return t
 
+    def progress(self) -> str:
+        """'Preparing the index (first start): embedding 40% · about 20 s left'."""
+        return "Preparing the index; your question is answered as soon as it is ready. " + \
+            progress_text(self.fraction, self.step, time.monotonic() - self.started)
+
+    def announce(self, demo: gr.Blocks, out: Callable[[str], None] = print) -> threading.Thread:
+        """Print one line when the server is up and the index ready (or why it cannot answer)."""
+        def wait() -> None:
+            while not getattr(demo, "local_url", None):
+                time.sleep(0.1)
+            self.done.wait()
+            url = demo.local_url
+            out(f"qa: the app is up at {url} but cannot answer: {self.error}" if self.error
+                else f"qa: ready at {url}")
+
+        t = threading.Thread(target=wait, name="qa-announce", daemon=True)
+        t.start()
+        return t
+
+
+def progress_text(fraction: float | None, step: str, elapsed: float) -> str:
+    """A build's progress in words, with an estimate of the time left once one can be made
+    (after ETA_AFTER_S seconds and ETA_AFTER_FRACTION of the work).
+
+    >>> progress_text(0.5, "Embedding passages", 20.0)
+    'Embedding passages: 50% · about 20 s left'
+    """
+    if fraction is None:
+        return f"{step}…"
+    out = f"{step}: {round(100 * fraction)}%"
+    if elapsed >= ETA_AFTER_S and ETA_AFTER_FRACTION <= fraction < 1:
+        left = elapsed * (1 - fraction) / fraction
+        out += f" · about {round(left)} s left" if left < 90 else f" · about {round(left / 60)} min left"
+    return out
+
+
+def progress_html(fraction: float | None, text: str) -> str:
+    bar = "" if fraction is None else \
+        f"<progress max='100' value='{round(100 * fraction)}' aria-label='Build progress'></progress>"
+    return f"<div class='qa-build' role='status'>{bar}<p>{html.escape(text)}</p></div>"
+
+
+def message_html(ok: bool, lead: str, detail: str) -> str:
+    """A Documents-tab message: plain text, escaped, no Markdown."""
+    cls = "qa-msg" if ok else "qa-msg qa-bad"
+    strong = f"<strong>{html.escape(lead)}</strong> " if lead else ""
+    return f"<p class='{cls}' role='status'>{strong}{html.escape(detail)}</p>"
+
 
 # --- the callbacks ---------------------------------------------------------------------------
 
@@ -149,6 +208,19 @@ class Handlers:
 
     def __init__(self, engine: Engine, settings: Settings, startup: Startup | None = None):
         self.engine, self.settings, self.startup = engine, settings, startup
+        self.throttle = guard.PasswordThrottle()
+
+    def _check_admin(self, password: str | None, client: str) -> None:
+        """check_admin, with a per-client back-off after a few wrong passwords (guard.PasswordThrottle)."""
+        if access(self.settings) != "password":
+            return check_admin(self.settings, password)
+        self.throttle.check(client)
+        try:
+            check_admin(self.settings, password)
+        except NotAllowed:
+            self.throttle.failed(client)
+            raise
+        self.throttle.succeeded(client)
 
     # chat -------------------------------------------------------------------------------------
     def _error_text(self, exc: BaseException) -> str:
@@ -158,8 +230,12 @@ class Handlers:
             return f"The index could not be built: {self.startup.error}"
         return friendly(exc)
 
-    def answer(self, question: str, history: Any = ()) -> Answer:
+    def answer(self, question: str, history: Any = (), documents: Sequence[str] | None = None) -> Answer:
         """Ask the engine (the answer carries everything rendering needs)."""
+        limits.check_question(question, self.settings.max_question_chars)  # sizes first, before any parsing
+        history = limits.check_history(history, self.settings.max_question_chars)
+        if documents:
+            return self.engine.ask(question, previous_questions(history), documents=list(documents))
         return self.engine.ask(question, previous_questions(history))
 
     def current_version(self) -> str | None:
@@ -168,31 +244,72 @@ class Handlers:
         except Exception:  # noqa: BLE001 - no index yet
             return None
 
-    def respond(self, message: str, chat: list, versions: list) -> tuple[str, list, list, str]:
-        """The chat: (textbox, chat messages, per-answer versions) -> ('', messages, versions, sources html).
-
-        `versions[i]` describes the i-th assistant message: {"version", "md", "stale_md"} or None
-        for error messages; earlier answers are re-rendered as stale when the version changed.
-        """
-        chat, versions = list(chat or []), list(versions or [])
-        text = message if isinstance(message, str) else str(message or "")
+    def turn(self, question: str, turns: Sequence[ChatTurn] = (), within: Sequence[str] | None = None
+             ) -> ChatTurn | None:
+        """One question of the web chat -> its `ChatTurn` (None for an empty question: nothing to add)."""
+        text = clean_question(question, self.settings.max_question_chars, strict=False)
+        if not text and len(question or "") <= self.settings.max_question_chars:
+            return None
+        shown = text or clean_question(question, 4 * self.settings.max_question_chars, strict=False)
+        ids = tuple(within or ())
+        titles = {i: t for t, i, *_ in self.documents_table()} if ids else {}
+        named = tuple(titles.get(i, i) for i in ids)  # shown in the chat as titles
         try:
-            a = self.answer(text, chat)
-            md = render.to_markdown(a)
-            record = {"version": a.index_version, "md": md, "stale_md": render.to_markdown(a, stale=True)}
-            sources = render.sources_html(a)
-        except Exception as exc:  # noqa: BLE001 - every error becomes a chat message
-            md, record, sources = render.escape_markdown(self._error_text(exc)), None, SOURCES_PLACEHOLDER
-        shown = render.escape_markdown(clean_question(text, self.settings.max_question_chars, strict=False))
-        chat += [{"role": "user", "content": shown or "(empty question)"},  # literally, like document text
-                 {"role": "assistant", "content": md}]
-        versions.append(record)
-        return "", mark_stale(chat, versions, self.current_version()), versions, sources
+            a = self.answer(question, [t.question for t in turns], ids or None)
+        except Exception as exc:  # noqa: BLE001 - every error becomes a message in the chat
+            return ChatTurn(shown, None, self._error_text(exc), named)
+        return ChatTurn(shown, a, None, named)
+
+    def conversation(self, turns: Sequence[ChatTurn], pending: str | None = None) -> str:
+        return chatview.conversation_html(turns, self.current_version(), pending, CHAT_PLACEHOLDER)
+
+    def sources(self, turns: Sequence[ChatTurn]) -> str:
+        return chatview.sources_panel(turns, SOURCES_PLACEHOLDER)
+
+    def respond(self, message: str, turns: list | None, within: list | None = None):
+        """The chat (a generator): -> (question box, conversation, sources, turns, export .md, export .json).
+
+        While the index is still being built at first start, the question waits with a progress
+        line in its place and is answered when the index is ready. An empty question adds nothing."""
+        turns = list(turns or [])
+        if not (message or "").strip():
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
+        if self.startup is not None and not self.startup.done.is_set():
+            shown = clean_question(message, self.settings.max_question_chars, strict=False)
+            while not self.startup.done.is_set():
+                pending = chatview.pending_html(len(turns), shown, self.startup.fraction, self.startup.progress())
+                yield "", self.conversation(turns, pending), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                self.startup.done.wait(STARTUP_POLL_S)
+        t = self.turn(message, turns, within)
+        turns.append(t)
+        md, js = self.export_files(turns)
+        yield ("", self.conversation(turns), self.sources(turns), turns,
+               gr.update(value=md, interactive=True), gr.update(value=js, interactive=True))
+
+    def export_files(self, turns: Sequence[ChatTurn]) -> tuple[str, str]:
+        """The conversation as conversation.md and conversation.json in a new temporary folder."""
+        folder = Path(tempfile.mkdtemp(prefix="qa-export-"))
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+        md, js = folder / "conversation.md", folder / "conversation.json"
+        md.write_text(render.export_markdown(turns, stamp), "utf-8")
+        js.write_text(json.dumps(render.export_json(turns, stamp), ensure_ascii=False, indent=2), "utf-8")
+        return str(md), str(js)
+
+    def read(self, target: Target | None) -> str:
+        """The reader view for a citation link or a `?doc=..&p=..` address."""
+        try:
+            docs = self.engine.snapshot().docs
+        except Exception as exc:  # noqa: BLE001
+            return f"<div class='qa-reader'><p role='alert'>{html.escape(self._error_text(exc))}</p></div>"
+        return open_reader(docs, target)
 
     def api_ask(self, question: str, history: list[str] | None = None) -> str:
-        """Markdown answer (escaped document text) for one question; `history` = earlier questions."""
+        """Plain text (`render.to_text`, no Markdown escapes): the quote, then '— ¶4 · Section',
+        then "Also relevant:" quotes; or "Not in this document." and the closest passages; or
+        the error message."""
         try:
-            return render.to_markdown(self.answer(question, history or []))
+            return render.to_text(self.answer(question, history or []))
         except Exception as exc:  # noqa: BLE001
             return self._error_text(exc)
 
@@ -219,18 +336,27 @@ class Handlers:
             return f"e.g. {EXAMPLES[0]}"
         titles = [t for t, *_ in self.documents_table()]
         if len(titles) == 1:
-            return f"Ask a question about “{titles[0][:60]}”."
-        return f"Ask a question about the {len(titles)} indexed documents."
+            return f"Ask a question about “{titles[0]}”."
+        return f"Ask a question about the {render.count(len(titles), 'indexed document')}."
 
     def status(self) -> str:
+        """One line under the title: what is indexed (full titles) and the version, as HTML."""
         try:
             snap = self.engine.snapshot()
         except Exception as exc:  # noqa: BLE001
-            return f"<span class='qa-muted'>{render.escape_markdown(self._error_text(exc))}</span>"
-        n = len(snap.data.documents)
-        titles = ", ".join(render.escape_markdown(_short(d.title)) for d in snap.data.documents[:3])
-        titles += " …" if n > 3 else ""
-        return f"<span class='qa-muted'>{n} document(s): {titles} · index version `{snap.version}`</span>"
+            text = self.startup.progress() if self.startup is not None and not self.startup.done.is_set() \
+                else self._error_text(exc)
+            return f"<p class='qa-status'>{html.escape(text)}</p>"
+        docs = snap.data.documents
+        titles = "; ".join(f"<span title='{html.escape(d.id)}'>{html.escape(d.title)}</span>" for d in docs[:3])
+        titles += f"; and {render.count(len(docs) - 3, 'more')}" if len(docs) > 3 else ""
+        return (f"<p class='qa-status'>{render.count(len(docs), 'document')}: {titles} · "
+                f"index version <code>{html.escape(snap.version)}</code></p>")
+
+    def within_choices(self) -> dict:
+        """The "Ask within" filter: shown when more than one document is indexed."""
+        choices = self.document_choices()
+        return gr.update(choices=choices, value=[], visible=len(choices) > 1)
 
     # documents --------------------------------------------------------------------------------
     def documents_table(self) -> list[list]:
@@ -244,12 +370,13 @@ class Handlers:
         """The indexed documents as an escaped HTML table."""
         rows = self.documents_table()
         if not rows:
-            return "<p class='qa-muted'>No documents are indexed yet.</p>"
+            return "<p class='qa-hint'>No documents are indexed yet.</p>"
         esc = html.escape
         body = "".join(f"<tr><td>{esc(t)}</td><td><code>{esc(i)}</code></td><td>{p}</td><td>{s}</td>"
                        f"<td>{esc(f)}</td></tr>" for t, i, p, s, f in rows)
-        return ("<table class='qa-docs'><thead><tr><th>Title</th><th>ID</th><th>Paragraphs</th><th>Sections</th>"
-                f"<th>File</th></tr></thead><tbody>{body}</tbody></table>")
+        return ("<table class='qa-docs'><caption class='qa-sr'>Indexed documents</caption><thead><tr>"
+                "<th scope='col'>Title</th><th scope='col'>ID</th><th scope='col'>Paragraphs</th>"
+                f"<th scope='col'>Sections</th><th scope='col'>File</th></tr></thead><tbody>{body}</tbody></table>")
 
     def document_choices(self) -> list[tuple[str, str]]:
         return [(f"{title} ({doc_id})", doc_id) for title, doc_id, *_ in self.documents_table()]
@@ -271,74 +398,100 @@ class Handlers:
         return items
 
     def preview(self, files: list | None, pasted: str | None, title: str | None) -> str:
-        """Markdown: per document its title, paragraphs, sections and warnings, or why it cannot be read."""
-        esc = render.escape_markdown
+        """HTML: per document its title, paragraphs, sections and warnings, or why it cannot be read."""
+        esc = html.escape
         try:
             items = self._inputs(files, pasted, title)
         except Exception as exc:  # noqa: BLE001
-            return f"**Cannot preview:** {esc(friendly(exc))}"
+            return message_html(False, "Cannot preview:", friendly(exc))
         if not items:
-            return "Paste some text or upload `.txt`, `.md`, `.html`, `.pdf` or `.docx` files, then press Preview."
+            return message_html(True, "", "Paste some text or upload .txt, .md, .html, .pdf or .docx files, "
+                                          "then press Preview.")
         lines = []
         for p in self.engine.library.preview(items):
             if p.error:
-                lines.append(f"**Cannot use** {esc(p.upload.name)}: {esc(p.error)}")
+                lines.append(f"<li><strong>Cannot use</strong> {esc(p.upload.name)}: {esc(p.error)}</li>")
                 continue
             d = p.document
-            sections = ", ".join(esc(s) for s in d.sections) or "none"
+            sections = ", ".join(d.sections) or "none"
             pages = f", {render.count(d.pages, 'page')}" if d.pages else ""
-            lines.append(f"**{esc(d.title)}** (`{d.id}`, from {esc(p.upload.name)}): "
-                         f"{d.format}{pages}, {render.count(len(d.paragraphs), 'paragraph')}; sections: {sections}")
-            lines += [f"  - warning: {esc(w)}" for w in d.warnings]
-        return "\n\n".join(lines)
+            warnings = "".join(f"<li>warning: {esc(w)}</li>" for w in d.warnings)
+            lines.append(f"<li><strong>{esc(d.title)}</strong> ({esc(d.id)}, from {esc(p.upload.name)}): "
+                         f"{esc(d.format)}{pages}, {render.count(len(d.paragraphs), 'paragraph')}; "
+                         f"sections: {esc(sections)}{f'<ul>{warnings}</ul>' if warnings else ''}</li>")
+        return f"<div class='qa-msg' role='status'><p>Preview:</p><ul>{''.join(lines)}</ul></div>"
 
-    def rebuild(self, files: list | None, pasted: str | None, title: str | None, mode: str, password: str | None,
-                progress: Callable[[float, str], None] | None = None) -> str:
-        """Save the new documents under source_dir and rebuild (Replace) or extend (Add) the index
-        (`Library.add_files`: nothing is written unless every document can be read, and saved
-        files are removed again if the build fails)."""
+    def _rebuild(self, files, pasted, title, mode, password, progress=None, client: str = "") -> tuple[bool, str, str]:
+        """(done, lead, detail): plain text, rendered by `rebuild` (Markdown) or `message_html`.
+        The uploaded temporary files are deleted once indexed (and by Gradio's timer otherwise,
+        guard.UPLOAD_CACHE)."""
         try:
-            check_admin(self.settings, password)
+            self._check_admin(password, client)
             items = self._inputs(files, pasted, title)
             if not items:
-                return "Nothing to index: paste some text or upload files first."
+                return False, "", "Nothing to index: paste some text or upload files first."
             report = self.engine.library.add_files(items, add=(mode == "Add"), progress=progress)
         except InputError as exc:
-            return f"**Nothing was changed.** {render.escape_markdown(str(exc))}"
+            return False, "Nothing was changed.", str(exc)
         except Exception as exc:  # noqa: BLE001
-            return f"**Not rebuilt:** {render.escape_markdown(friendly(exc))}"
-        return render.report_sentence(report, "Added." if mode == "Add" else "Replaced.")
+            return False, "Not rebuilt:", friendly(exc)
+        discard_uploads(files)
+        return True, "", render.report_sentence(report, "Added." if mode == "Add" else "Replaced.")
 
-    def remove(self, doc_id: str | None, password: str | None,
-               progress: Callable[[float, str], None] | None = None) -> str:
-        """Remove one document (`Library.remove`)."""
+    def rebuild(self, files: list | None, pasted: str | None, title: str | None, mode: str, password: str | None,
+                progress: Callable[[float, str], None] | None = None, client: str = "") -> str:
+        """Save the new documents under source_dir and rebuild (Replace) or extend (Add) the index
+        (`Library.add_files`: nothing is written unless every document can be read, and saved
+        files are removed again if the build fails). Returns Markdown (the CLI-style message)."""
+        _, lead, detail = self._rebuild(files, pasted, title, mode, password, progress, client)
+        return f"**{lead}** {render.escape_markdown(detail)}" if lead else detail
+
+    def _remove(self, doc_id: str | None, password: str | None, progress=None, client: str = "") -> tuple[bool, str, str]:
         try:
-            check_admin(self.settings, password)
+            self._check_admin(password, client)
             if not doc_id:
-                return "Choose a document to remove."
+                return False, "", "Choose a document to remove."
             report: BuildReport = self.engine.library.remove(doc_id, progress=progress)
         except Exception as exc:  # noqa: BLE001
-            return f"**Not removed:** {render.escape_markdown(friendly(exc))}"
-        return render.report_sentence(report, f"Removed {doc_id}.")
+            return False, "Not removed:", friendly(exc)
+        return True, "", render.report_sentence(report, f"Removed {doc_id}.")
 
+    def remove(self, doc_id: str | None, password: str | None,
+               progress: Callable[[float, str], None] | None = None, client: str = "") -> str:
+        """Remove one document (`Library.remove`); Markdown like `rebuild`."""
+        _, lead, detail = self._remove(doc_id, password, progress, client)
+        return f"**{lead}** {render.escape_markdown(detail)}" if lead else detail
 
-def _short(text: str, n: int = 60) -> str:
-    return text if len(text) <= n else text[: n - 1].rstrip() + "…"
+    def confirm_remove(self, doc_id: str | None) -> tuple[dict, str, str]:
+        """Remove asks first: (the confirmation row's visibility, its question, the message)."""
+        if not doc_id:
+            return gr.update(visible=False), "", message_html(False, "", "Choose a document to remove.")
+        title = next((t for t, i, *_ in self.documents_table() if i == doc_id), doc_id)
+        return gr.update(visible=True), (f"<p class='qa-msg' role='alert'>Remove “{html.escape(title)}” "
+                                         f"({html.escape(doc_id)}) from the index? The index is rebuilt "
+                                         "without it.</p>"), ""
 
+    def in_background(self, work: Callable[[Callable[[float, str], None]], tuple[bool, str, str]]):
+        """Run `work(progress)` in a thread; yield (progress html, None) while it runs, then
+        ("", (done, lead, detail)). The progress is a line of its own, never over other content."""
+        state = {"fraction": None, "step": "Starting"}
+        box: dict = {}
 
-def mark_stale(chat: list, versions: list, current: str | None) -> list:
-    """Re-render assistant messages whose answer came from another index version than `current`."""
-    out, i = [], 0
-    for msg in chat:
-        role = msg.get("role") if isinstance(msg, dict) else getattr(msg, "role", None)
-        if role == "assistant":
-            rec = versions[i] if i < len(versions) else None
-            i += 1
-            if rec and current:
-                content = rec["stale_md"] if rec["version"] != current else rec["md"]
-                msg = {"role": "assistant", "content": content}
-        out.append(msg)
-    return out
+        def say(fraction: float, step: str) -> None:
+            state.update(fraction=fraction, step=step)
+
+        def run() -> None:
+            box["result"] = work(say)
+
+        t0 = time.monotonic()
+        worker = threading.Thread(target=run, name="qa-ui-build", daemon=True)
+        worker.start()
+        while worker.is_alive():
+            worker.join(BUILD_POLL_S)
+            if worker.is_alive():
+                text = progress_text(state["fraction"], str(state["step"]).capitalize(), time.monotonic() - t0)
+                yield progress_html(state["fraction"], text), None
+        yield "", box.get("result", (False, "Not rebuilt:", GENERIC_ERROR))
 
 
 # --- layout ----------------------------------------------------------------------------------
@@ -347,94 +500,168 @@ def build_app(engine: Engine, settings: Settings, startup: Startup | None = None
     """The whole web app. Launch it with `launch_kwargs(settings)` (theme, css, safe defaults)."""
     h = Handlers(engine, settings, startup)
     mode = access(settings)
-    with gr.Blocks(title="Ask the document", analytics_enabled=False) as demo:
-        gr.Markdown("## Ask the document\nEvery answer is a verbatim quote from the document, with its paragraph "
-                    "number. If the document does not say, you are told so.")
-        status = gr.Markdown()
-        with gr.Tab("Chat"):
-            with gr.Row(equal_height=False):
-                with gr.Column(scale=3):
-                    chatbot = gr.Chatbot(label="Conversation", show_label=False, height=520, latex_delimiters=[],
-                                         sanitize_html=True, buttons=["copy"],
-                                         placeholder="Ask a question about the document.")
+    with gr.Blocks(title="Ask the document", analytics_enabled=False, delete_cache=guard.UPLOAD_CACHE) as demo:
+        gr.HTML("<h1 class='qa-title'>Ask the document</h1><p>Every answer is a verbatim quote from the document, "
+                "with its paragraph number; the ¶ link opens the paragraph in the whole document. If the "
+                "document does not say, you are told so.</p>", js_on_load=None)
+        status = gr.HTML(js_on_load=None)
+        turns = gr.State([])
+        with gr.Tabs() as tabs:
+            with gr.Tab("Chat", id="chat"), gr.Row(equal_height=False):
+                with gr.Column(scale=3, min_width=300):
+                    conversation = gr.HTML(chatview.conversation_html([], None, None, CHAT_PLACEHOLDER),
+                                           js_on_load=webassets.CONVERSATION_JS, elem_id="qa-conversation")
+                    within = gr.Dropdown(choices=h.document_choices(), value=[], multiselect=True,
+                                         label="Ask within", info="Leave empty to ask all documents.",
+                                         visible=len(h.document_choices()) > 1)
+                    box = gr.Textbox(placeholder=f"e.g. {EXAMPLES[0]}", label="Your question",
+                                     elem_id="qa-question", max_lines=4, autofocus=True, submit_btn="Ask",
+                                     max_length=settings.max_question_chars + 1)
                     with gr.Row():
-                        box = gr.Textbox(placeholder=f"e.g. {EXAMPLES[0]}", show_label=False, elem_id="qa-question",
-                                         scale=5, max_lines=4, autofocus=True, submit_btn="Ask",
-                                         max_length=settings.max_question_chars + 1)
-                    clear = gr.Button("New conversation", variant="secondary", size="sm")
+                        clear = gr.Button("New conversation", variant="secondary", size="sm")
+                        export_md = gr.DownloadButton("Export Markdown", value=None, interactive=False,
+                                                      size="sm", elem_id="qa-export-md")
+                        export_json = gr.DownloadButton("Export JSON", value=None, interactive=False,
+                                                        size="sm", elem_id="qa-export-json")
                     examples = gr.Examples(EXAMPLES, inputs=[box], label="Try")
-                with gr.Column(scale=2):
-                    sources = gr.HTML(SOURCES_PLACEHOLDER, label="Sources", elem_classes=["qa-sources"],
-                                      js_on_load=None)
-            versions = gr.State([])
-            chat_io = {"fn": h.respond, "inputs": [box, chatbot, versions],
-                       "outputs": [box, chatbot, versions, sources], "api_visibility": "private",
-                       "show_progress": "minimal"}
-            box.submit(**chat_io).then(h.status, None, status, api_visibility="private", queue=False)
-            examples.load_input_event.then(**chat_io)
-            reset = {"fn": lambda: ("", [], [], SOURCES_PLACEHOLDER), "inputs": None,
-                     "outputs": [box, chatbot, versions, sources], "api_visibility": "private", "queue": False}
-            clear.click(**reset)
-            chatbot.clear(**reset)  # the chatbot's own trash button
-        with gr.Tab("Documents"):
-            table, pick = _documents_tab(h, mode, settings, status, chatbot, versions, examples.dataset, box)
+                with gr.Column(scale=2, min_width=300, elem_id="qa-side"):
+                    sources = gr.HTML(h.sources([]), js_on_load=webassets.SOURCES_JS,
+                                      elem_classes=["qa-sources"], elem_id="qa-sources")
+            with gr.Tab("Reader", id="reader"):
+                reader = gr.HTML(READER_EMPTY, js_on_load=webassets.READER_JS, elem_id="qa-reader")
+                back = gr.Button("Back to the chat", size="sm")
+            with gr.Tab("Documents", id="documents"):
+                docs = _documents_tab(h, mode, settings)
+        chat_io = {"fn": h.respond, "inputs": [box, turns, within],
+                   "outputs": [box, conversation, sources, turns, export_md, export_json],
+                   "api_visibility": "private", "show_progress": "hidden"}
+        quiet = {"api_visibility": "private", "show_progress": "hidden"}  # no overlays, no untranslated toasts
+        box.submit(**chat_io).then(h.status, None, status, queue=False, **quiet)
+        examples.load_input_event.then(**chat_io)
+
+        def reset():
+            empty = []
+            return ("", h.conversation(empty), h.sources(empty), empty,
+                    gr.update(value=None, interactive=False), gr.update(value=None, interactive=False))
+
+        clear.click(reset, None, [box, conversation, sources, turns, export_md, export_json], queue=False, **quiet)
+
+        def open_citation(evt: gr.EventData):
+            data = getattr(evt, "_data", None) or {}
+            return h.read(Target.of(data)), gr.Tabs(selected="reader")
+
+        conversation.click(open_citation, None, [reader, tabs], queue=False, **quiet)
+        sources.click(open_citation, None, [reader, tabs], queue=False, **quiet)
+        back.click(lambda: gr.Tabs(selected="chat"), None, tabs, queue=False, js=webassets.FORGET_READER_URL, **quiet)
+
+        def refresh(current_turns):
+            return (h.status(), h.documents_html(), gr.update(choices=h.document_choices(), value=None),
+                    gr.update(visible=h.examples_visible()), gr.update(placeholder=h.box_placeholder()),
+                    h.within_choices(), h.conversation(current_turns or []))
+
+        refreshed = [status, docs.table, docs.pick, examples.dataset, box, within, conversation]
+        for event in docs.changed:
+            event.then(refresh, [turns], refreshed, **quiet)
+
+        def on_load(request: gr.Request):
+            target = Target.of(dict(request.query_params)) if request is not None else None
+            opened = target is not None
+            return (*refresh([])[:-1], h.read(target) if opened else READER_EMPTY,
+                    gr.Tabs(selected="reader") if opened else gr.skip())
+
+        demo.load(on_load, None, [*refreshed[:-1], reader, tabs], queue=False, **quiet)
         gr.api(h.api_ask, api_name="ask")
         gr.api(h.api_answer_json, api_name="answer_json")
-        demo.load(lambda: (h.status(), h.documents_html(), gr.update(choices=h.document_choices(), value=None),
-                           gr.update(visible=h.examples_visible()), gr.update(placeholder=h.box_placeholder())),
-                  None, [status, table, pick, examples.dataset, box], api_visibility="private", queue=False)
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.concurrency)
     return demo
 
 
-def _documents_tab(h: Handlers, mode: str, settings: Settings, status, chatbot, versions, examples, box):
-    """The documents tab; returns the table and the removal dropdown (hidden when read-only)."""
-    gr.Markdown("### Indexed documents")
+@dataclass
+class DocumentsTab:
+    table: Any
+    pick: Any
+    changed: list  # events after which the served index may have changed
+
+
+def _documents_tab(h: Handlers, mode: str, settings: Settings) -> DocumentsTab:
+    """The documents tab: the indexed documents; add/replace (with preview) and remove."""
+    gr.HTML("<h2>Indexed documents</h2>", js_on_load=None)
     table = gr.HTML(js_on_load=None)
     if mode == "readonly":
-        gr.Markdown("This app is reachable by others and no admin password is set (`QA_ADMIN_PASSWORD`), "
-                    "so documents cannot be changed here. Use `qa build` on the server instead.")
-        return table, gr.Dropdown(visible=False)
+        gr.HTML("<p>This app is reachable by others and no admin password is set (<code>QA_ADMIN_PASSWORD</code>), "
+                "so documents cannot be changed here. Use <code>qa build</code> on the server instead.</p>",
+                js_on_load=None)
+        return DocumentsTab(table, gr.Dropdown(visible=False), [])
+    gr.HTML("<h2>Add or replace documents</h2>", js_on_load=None)
     with gr.Row():
         with gr.Column():
             title = gr.Textbox(label="Title (optional, for pasted text)", max_lines=1)
             pasted = gr.Textbox(label="Paste text", lines=8, placeholder="Paragraphs separated by blank lines.")
         with gr.Column():
-            files = gr.File(label=f"Or upload .txt / .md / .html / .pdf / .docx (up to {settings.max_file_mb:g} MB each)",
-                            file_count="multiple", file_types=UPLOAD_TYPES)
+            files = gr.File(label="Upload files", file_count="multiple", file_types=UPLOAD_TYPES,
+                            elem_id="qa-upload")
+            gr.HTML(f"<p class='qa-hint'>.txt, .md, .html, .pdf or .docx, up to {settings.max_file_mb:g} MB each.</p>",
+                    js_on_load=None)
             how = gr.Radio(["Replace", "Add"], value="Add", label="The new documents…",
                            info="Replace: index only these. Add: keep the indexed documents too.")
             password = gr.Textbox(label="Admin password", type="password", visible=(mode == "password"))
     with gr.Row():
         preview_btn = gr.Button("Preview")
         rebuild_btn = gr.Button("Rebuild index", variant="primary")
-    result = gr.Markdown()
-    gr.Markdown("### Remove a document")
+    progress = gr.HTML(js_on_load=None, elem_id="qa-build-progress")  # its own line: never over the form
+    message = gr.HTML(js_on_load=None, elem_id="qa-documents-message")  # one message, replaced by the next
+    gr.HTML("<h2>Remove a document</h2>", js_on_load=None)
     with gr.Row(equal_height=True):
-        pick = gr.Dropdown(choices=h.document_choices(), value=None, show_label=False, scale=3)
-        remove_btn = gr.Button("Remove", variant="stop", scale=1)
-    removed = gr.Markdown()
+        pick = gr.Dropdown(choices=h.document_choices(), value=None, label="Document to remove", scale=3)
+        remove_btn = gr.Button("Remove…", variant="stop", scale=1)
+    with gr.Row(visible=False) as confirm_row:
+        confirm_text = gr.HTML(js_on_load=None)
+        yes = gr.Button("Yes, remove it", variant="stop", size="sm")
+        no = gr.Button("Cancel", size="sm")
 
-    def refresh(chat, vers):
-        current = h.current_version()
-        return h.documents_html(), gr.update(choices=h.document_choices(), value=None), h.status(), \
-            mark_stale(chat, vers, current), gr.update(visible=h.examples_visible()), \
-            gr.update(placeholder=h.box_placeholder())
+    def do_rebuild(f, p, t, m, pw, request: gr.Request):
+        client = _client(request)
+        for shown, result in h.in_background(lambda say: h._rebuild(f, p, t, m, pw, say, client)):
+            if result is None:
+                yield shown, gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                continue
+            done, lead, detail = result
+            clear = (None, "", "") if done else (gr.skip(), gr.skip(), gr.skip())
+            yield (shown, message_html(done, lead, detail), *clear)
 
-    def do_rebuild(f, p, t, m, pw, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
-        return h.rebuild(f, p, t, m, pw, progress=lambda frac, msg: progress(frac, desc=msg))
+    def do_remove(doc_id, pw, request: gr.Request):
+        client = _client(request)
+        yield gr.update(visible=False), "", gr.skip()
+        for shown, result in h.in_background(lambda say: h._remove(doc_id, pw, say, client)):
+            yield gr.skip(), shown, gr.skip() if result is None else message_html(*result)
 
-    def do_remove(doc_id, pw, progress=gr.Progress()):  # noqa: B008
-        return h.remove(doc_id, pw, progress=lambda frac, msg: progress(frac, desc=msg))
+    quiet = {"api_visibility": "private", "show_progress": "hidden"}
+    preview_btn.click(h.preview, [files, pasted, title], message, **quiet)
+    rebuilt = rebuild_btn.click(do_rebuild, [files, pasted, title, how, password],
+                                [progress, message, files, pasted, title], concurrency_limit=1,
+                                concurrency_id="rebuild", **quiet)
+    remove_btn.click(h.confirm_remove, [pick], [confirm_row, confirm_text, message], **quiet)
+    no.click(lambda: gr.update(visible=False), None, confirm_row, **quiet)
+    removed = yes.click(do_remove, [pick, password], [confirm_row, progress, message], concurrency_limit=1,
+                        concurrency_id="rebuild", **quiet)
+    return DocumentsTab(table, pick, [rebuilt, removed])
 
-    after = {"fn": refresh, "inputs": [chatbot, versions], "outputs": [table, pick, status, chatbot, examples, box],
-             "api_visibility": "private"}
-    preview_btn.click(h.preview, [files, pasted, title], result, api_visibility="private")
-    rebuild_btn.click(do_rebuild, [files, pasted, title, how, password], result, api_visibility="private",
-                      concurrency_limit=1, concurrency_id="rebuild").then(**after)
-    remove_btn.click(do_remove, [pick, password], removed, api_visibility="private",
-                     concurrency_limit=1, concurrency_id="rebuild").then(**after)
-    return table, pick
+
+def discard_uploads(files: list | None) -> None:
+    """Delete uploaded temporary files (only those inside Gradio's upload folder) once used."""
+    folder = Path(gr.utils.get_upload_folder()).resolve()
+    for f in files or []:
+        try:
+            path = Path(f if isinstance(f, (str, Path)) else getattr(f, "name", None) or f["path"]).resolve()
+            if folder in path.parents:
+                path.unlink(missing_ok=True)
+        except (OSError, KeyError, TypeError):
+            log.warning("could not delete the uploaded file %r", f)
+
+
+def _client(request) -> str:
+    """The address a request came from (the password back-off is per address)."""
+    return str(getattr(getattr(request, "client", None), "host", "") or "")
 
 
 def launch_kwargs(settings: Settings) -> dict:
@@ -442,12 +669,15 @@ def launch_kwargs(settings: Settings) -> dict:
     return {"server_name": settings.host, "server_port": settings.port, "share": settings.share,
             "max_file_size": settings.max_file_bytes, "enable_monitoring": False, "show_error": False,
             "theme": gr.themes.Soft(font=("ui-sans-serif", "system-ui", "sans-serif")), "css": CSS,
-            "footer_links": ["api"]}
+            "footer_links": ["api"],
+            # Host/Origin checked, read-only uploads and oversized bodies refused, before any route runs
+            "app_kwargs": {"middleware": [guard.middleware(settings, read_only=access(settings) == "readonly")]}}
 
 
 def serve(settings: Settings) -> None:
     """`qa serve` / `python app.py`: the page renders at once while the index is checked/built."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    guard.check_port(settings.host, settings.port)  # a port already taken: one clear line, before any work
     engine = Engine(settings)
     startup = Startup()
     startup.start(engine)
@@ -456,6 +686,7 @@ def serve(settings: Settings) -> None:
         log.warning("the app is reachable by others and QA_ADMIN_PASSWORD is unset: documents are read-only")
     t0 = time.perf_counter()
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    log.info("launching on http://%s:%s", settings.host, settings.port)
-    demo.launch(**launch_kwargs(settings))
+    log.info("starting on %s:%s; preparing the index, then printing 'ready at'", settings.host, settings.port)
+    startup.announce(demo, lambda line: print(line, flush=True))
+    demo.launch(**launch_kwargs(settings), quiet=True)  # quiet: the one URL line is printed when ready
     log.info("stopped after %.0f s", time.perf_counter() - t0)

@@ -22,7 +22,7 @@ from test_browser import BOT, QUESTION_BOX, SOURCES, USER, ask, free_port, runni
 from qa.config import Settings
 from qa.engine import Engine
 from qa.render import escape_markdown, unescape_markdown
-from qa.ui import GENERIC_ERROR, Handlers, previous_questions
+from qa.ui import GENERIC_ERROR, Handlers
 
 # Each payload, if it ever ran, would set window.__pwned and open a dialog.
 HOSTILE = """# Hostile <img src=x onerror="window.__pwned=1;alert('title')"> notes
@@ -115,18 +115,20 @@ def test_hostile_document_is_shown_literally_and_nothing_runs_or_loads(hostile, 
     _, url = hostile
     page.goto(url)
     expect(page.locator(QUESTION_BOX)).to_be_visible()
-    expect(page.get_by_text("1 document(s): Hostile <img src=x")).to_be_visible()  # the title, literally
+    expect(page.get_by_text("1 document: Hostile <img src=x")).to_be_visible()  # the title, literally
     chat: list[str] = []  # the answers (escaped Markdown) and the sources panel (escaped HTML)
     panel: list[str] = []
     for question in QUESTIONS:
         answer = ask(page, question)
-        expect(page.locator(SOURCES).locator("details.qa-source").first).to_be_visible()
+        shown = page.locator(SOURCES).locator("section:not([hidden])")  # this answer's sources
+        expect(shown.locator("details.qa-source").first).to_be_visible()
         chat.append(answer.inner_text())
-        page.locator(SOURCES).evaluate("el => el.querySelectorAll('details').forEach(d => { d.open = true; })")
-        panel.append(page.locator(SOURCES).inner_text())  # every cited paragraph, as displayed
+        shown.evaluate("el => el.querySelectorAll('details').forEach(d => { d.open = true; })")
+        panel.append(shown.inner_text())  # every cited paragraph, as displayed
         assert page.locator(f"{BOT} :is({FORBIDDEN}), {USER} :is({FORBIDDEN}), "
                             f"{SOURCES} :is({FORBIDDEN})").count() == 0
-        assert page.locator(f"{BOT} a, {SOURCES} a").count() == 0  # no URL in the text became a link
+        hrefs = page.locator(f"{BOT} a, {SOURCES} a").evaluate_all("els => els.map(a => a.getAttribute('href'))")
+        assert hrefs and all(h.startswith("?doc=") for h in hrefs)  # only the ¶ links: no URL in the text became one
     shot(page, "08_hostile_document")
     for where, seen in (("chat", chat), ("sources panel", panel)):
         text = flat("\n".join(seen))
@@ -177,8 +179,11 @@ def test_hostile_questions_in_the_browser(hostile, page):
     expect(page.locator(BOT).last).not_to_contain_text("Something went wrong")
     expect(page.locator(BOT).last).to_contain_text("hippo")
 
-    ask(page, "   ")
-    expect(page.locator(BOT).last).to_contain_text("Please type a question.")
+    before = page.locator(BOT).count()
+    box.fill("   ")
+    box.press("Enter")  # an empty question adds nothing (issue 14)
+    page.wait_for_timeout(1000)
+    expect(page.locator(BOT)).to_have_count(before)
     after = ask(page, "What does the zebra paragraph contain written inside it?")  # still works
     expect(after).to_contain_text("<script>window.__pwned=1;alert('zebra')</script>")
     shot(page, "11_bad_questions_then_an_answer")
@@ -219,15 +224,17 @@ def test_bad_questions_get_a_friendly_message_from_the_handlers(fake_engine, nam
     question, expected = BAD[name]
     h = Handlers(fake_engine, fake_engine.settings)
     check_friendly(h.api_ask(question), h.api_answer_json(question), expected, fake_engine.settings.max_question_chars)
-    box, chat, versions, _ = h.respond(question, [], [])
-    assert box == "" and chat[-1]["role"] == "assistant" and chat[-1]["content"] != GENERIC_ERROR
-    for msg in chat:
-        msg["content"].encode("utf-8")
-    if expected:
-        assert expected in unescape_markdown(chat[-1]["content"]) and versions == [None]
+    turn = h.turn(question, [])  # the web chat: an empty question adds nothing, others a turn
+    if expected == "Please type a question.":
+        assert turn is None
+    else:
+        assert turn.message != GENERIC_ERROR and len(turn.question) <= fake_engine.settings.max_question_chars
+        h.conversation([turn]).encode("utf-8")
+        if expected:
+            assert expected in turn.message and turn.answer is None
     # the conversation goes on: the bad turn is history now
-    _, chat, _, _ = h.respond(NORMAL[0], chat, versions)
-    assert NORMAL[1] in chat[-1]["content"]
+    nxt = h.turn(NORMAL[0], [turn] if turn else [])
+    assert NORMAL[1] in h.conversation([nxt])
     assert NORMAL[1] in h.api_ask(NORMAL[0], [question])
 
 
@@ -236,11 +243,10 @@ def test_the_question_is_echoed_literally_and_read_back_as_typed(fake_engine):
     not load or link), and the next turn reads the question back exactly as typed."""
     question = "What is <b>x</b> *y* `z` ![i](http://example.invalid/i.png) & \\ \\* &lt; in www.x.invalid?"
     h = Handlers(fake_engine, fake_engine.settings)
-    _, chat, _, _ = h.respond(question, [], [])
-    shown = chat[0]["content"]
-    assert "<" not in shown and "](" not in shown and "://" not in shown and "www." not in shown
-    assert previous_questions(chat) == [question]
-    assert previous_questions([{"role": "user", "content": [{"type": "text", "text": shown}]}]) == [question]
+    turn = h.turn(question, [])
+    shown = h.conversation([turn])
+    assert "<b>" not in shown and "<img" not in shown and "href='http" not in shown and "&lt;b&gt;" in shown
+    assert turn.question == question  # read back exactly as typed (the next turn's history)
     for text in ["", "plain", "a\\b", "\\\\*", "&amp; &lt;b&gt; &#58;", "<>&\"'`*_{}[]()#+-.!|~$:", "x:y//z"]:
         assert unescape_markdown(escape_markdown(text)) == text
 

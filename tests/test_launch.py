@@ -67,7 +67,7 @@ def served(settings: Settings, monkeypatch, engine_factory=None):
 
     def launch(self, **kwargs):
         seen.update(demo=self, kwargs=kwargs)
-        return real_launch(self, **kwargs, prevent_thread_lock=True, quiet=True)
+        return real_launch(self, **(kwargs | {"prevent_thread_lock": True, "quiet": True}))
 
     monkeypatch.setattr(gr.Blocks, "launch", launch)
     if engine_factory is not None:
@@ -323,8 +323,8 @@ def test_full_disk_during_a_rebuild_from_the_app_keeps_the_old_index(fake_engine
         assert f"version {old} is still being served" in message.replace("\\", "")
         assert h.current_version() == old
         assert sorted(p.name for p in settings.source_dir.iterdir()) == before  # the saved upload was removed
-    _, chat, versions, _ = h.respond(QUESTION, [], [])
-    assert "¶" in chat[-1]["content"] and versions[-1]["version"] == old
+    turn = h.turn(QUESTION, [])
+    assert turn.answer.citations and turn.answer.index_version == old
     monkeypatch.undo()
     assert "Replaced." in h.rebuild(None, PASTED, "", "Replace", "")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import socket
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from qa.config import Settings
 from qa.engine import Engine
 from qa.errors import BuildInProgress, InputError, NotAllowed
-from qa.render import unescape_markdown
+from qa.reader import Target
 from qa.ui import (
     BUILDING,
     GENERIC_ERROR,
@@ -20,8 +21,8 @@ from qa.ui import (
     check_admin,
     friendly,
     launch_kwargs,
-    mark_stale,
     previous_questions,
+    progress_text,
 )
 
 QUESTION = "When did Che Guevara visit Pyongyang?"
@@ -48,26 +49,33 @@ def test_previous_questions_reads_gradio6_messages_and_strings():
 
 
 def test_respond_answers_with_citation_and_sources(handlers):
-    box, chat, versions, sources = handlers.respond(QUESTION, [], [])
-    assert box == "" and [m["role"] for m in chat] == ["user", "assistant"]
-    assert "¶" in chat[1]["content"] and versions[0]["version"] == handlers.current_version()
+    *_, (box, conversation, sources, turns, export_md, export_json) = handlers.respond(QUESTION, [], [])
+    assert box == "" and len(turns) == 1 and turns[0].answer.index_version == handlers.current_version()
+    assert "¶" in conversation and "class='qa-quote'" in conversation and "?doc=" in conversation
     assert "<mark>" in sources and "Cited passages" in sources
+    assert export_md["interactive"] and export_md["value"].endswith(".md") and export_json["value"].endswith(".json")
 
 
 def test_respond_passes_previous_questions_as_history(handlers, monkeypatch):
     seen = []
     real_ask = handlers.engine.ask
     monkeypatch.setattr(handlers.engine, "ask", lambda q, h=(): seen.append(list(h)) or real_ask(q, h))
-    _, chat, versions, _ = handlers.respond(QUESTION, [], [])
-    handlers.respond("Who received him?", chat, versions)
+    *_, (_, _, _, turns, _, _) = handlers.respond(QUESTION, [], [])
+    list(handlers.respond("Who received him?", turns, []))
     assert seen[0] == [] and seen[-1] == [QUESTION]
 
 
-@pytest.mark.parametrize("question, expected", [("   ", "Please type a question."), ("x" * 2001, "limit is 2000")])
-def test_bad_question_becomes_friendly_message(handlers, question, expected):
-    _, chat, versions, _ = handlers.respond(question, [], [])
-    assert expected in unescape_markdown(chat[-1]["content"]) and versions == [None]
-    assert "error" in handlers.api_answer_json(question) and expected in handlers.api_ask(question)
+def test_empty_question_adds_nothing(handlers):
+    assert handlers.turn("   ", []) is None
+    (out,) = list(handlers.respond("  \n ", [], []))
+    assert all(o == {"__type__": "update"} for o in out)  # gr.skip(): no bubble, no change
+    assert "Please type a question." in handlers.api_answer_json("   ")["error"]
+
+
+def test_overlong_question_becomes_friendly_message(handlers):
+    t = handlers.turn("x" * 2001, [])
+    assert t.answer is None and "limit is 2000" in t.message
+    assert "error" in handlers.api_answer_json("x" * 2001) and "limit is 2000" in handlers.api_ask("x" * 2001)
 
 
 def test_unexpected_error_shows_generic_message_not_traceback(handlers, monkeypatch):
@@ -75,16 +83,37 @@ def test_unexpected_error_shows_generic_message_not_traceback(handlers, monkeypa
         raise RuntimeError("secret internals")
 
     monkeypatch.setattr(handlers.engine, "ask", boom)
-    _, chat, _, _ = handlers.respond(QUESTION, [], [])
-    assert unescape_markdown(chat[-1]["content"]) == GENERIC_ERROR
+    assert handlers.turn(QUESTION, []).message == GENERIC_ERROR
     assert "secret" not in handlers.api_ask(QUESTION) and "Traceback" not in handlers.api_ask(QUESTION)
 
 
 def test_index_still_building_at_startup(tmp_path, hash_encoder):
     engine = Engine(Settings(index_dir=tmp_path / "index", source_dir=tmp_path), encoder=hash_encoder)
     h = Handlers(engine, engine.settings, Startup())  # startup not done yet
-    assert unescape_markdown(h.respond(QUESTION, [], [])[1][-1]["content"]) == BUILDING
+    assert h.turn(QUESTION, []).message == BUILDING
     assert h.api_answer_json(QUESTION)["error"] == BUILDING
+
+
+def test_question_asked_during_startup_waits_and_is_answered(settings, hash_encoder):
+    """No "try again" loop: the chat shows the build's progress, then the answer."""
+    engine = Engine(settings.with_(model="hash-64"), encoder=hash_encoder)
+    startup = Startup()
+    h = Handlers(engine, engine.settings, startup)
+    steps = h.respond(QUESTION, [], [])
+    box, waiting, *_ = next(steps)
+    assert box == "" and "Preparing the index" in waiting and "aria-busy='true'" in waiting
+    startup.say(0.5, "Embedding passages")
+    assert "Embedding passages: 50%" in next(steps)[1]
+    startup.start(engine).join(60)
+    *_, last = steps
+    assert len(last[3]) == 1 and last[3][0].answer is not None and "qa-quote" in last[1]
+
+
+def test_progress_text_gives_time_left_once_it_means_something():
+    assert progress_text(None, "Starting", 0) == "Starting…"
+    assert progress_text(0.02, "Reading", 10) == "Reading: 2%"  # too early for an estimate
+    assert progress_text(0.5, "Embedding", 1) == "Embedding: 50%"
+    assert progress_text(0.25, "Embedding", 60) == "Embedding: 25% · about 3 min left"
 
 
 def test_error_messages_in_the_chat_are_shown_literally(handlers, monkeypatch):
@@ -95,10 +124,9 @@ def test_error_messages_in_the_chat_are_shown_literally(handlers, monkeypatch):
         raise InputError(message)
 
     monkeypatch.setattr(handlers.engine, "ask", fail)
-    _, chat, versions, _ = handlers.respond(QUESTION, [], [])
-    shown = chat[-1]["content"]
-    assert "<img" not in shown and "my_docs" not in shown and "*draft*" not in shown and "](" not in shown
-    assert unescape_markdown(shown) == message and versions == [None]
+    t = handlers.turn(QUESTION, [])
+    shown = handlers.conversation([t])
+    assert "<img" not in shown and "&lt;img src=x onerror=alert(1)&gt;" in shown and t.message == message
 
 
 def test_build_in_progress_message():
@@ -113,19 +141,20 @@ def test_quoted_script_tag_is_shown_as_text(tmp_path, hash_encoder):
     engine = Engine(Settings(index_dir=tmp_path / "index", source_dir=src, model="hash-64"), encoder=hash_encoder)
     engine.library.build([src])
     h = Handlers(engine, engine.settings)
-    _, chat, _, sources = h.respond("What did the page have inside the kangaroo body?", [], [])
-    md = chat[-1]["content"]
-    assert "&lt;script&gt;" in md and "<script" not in md
+    *_, (_, conversation, sources, turns, _, _) = h.respond("What did the page have inside the kangaroo body?", [], [])
+    assert "&lt;script&gt;" in conversation and "<script" not in conversation
     assert "&lt;script&gt;" in sources and "<script" not in sources
+    reader = h.read(Target(turns[0].answer.citations[0].document, 1))
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in reader and "<script" not in reader
 
 
 def test_earlier_answers_marked_stale_after_rebuild(handlers):
-    _, chat, versions, _ = handlers.respond(QUESTION, [], [])
+    *_, (_, _, _, turns, _, _) = handlers.respond(QUESTION, [], [])
     assert handlers.rebuild(None, PASTED, "", "Add", "").startswith("Added")
-    _, chat, versions, _ = handlers.respond("Where does the kangaroo live?", chat, versions)
-    assert chat[1]["content"].startswith("_From a previous index version")
-    assert not chat[3]["content"].startswith("_From a previous")
-    assert mark_stale(chat, versions, None) == chat  # no index: leave messages alone
+    *_, (_, conversation, sources, turns, _, _) = handlers.respond("Where does the kangaroo live?", turns, [])
+    first, second = conversation.split("<article")[1:]
+    assert "From a previous index version" in first and "From a previous" not in second
+    assert "Sources for: <q>When did Che" in sources  # each answer keeps its sources (shown when selected)
 
 
 def test_preview_shows_counts_sections_and_clear_errors(handlers, tmp_path):
@@ -135,7 +164,7 @@ def test_preview_shows_counts_sections_and_clear_errors(handlers, tmp_path):
     binary.write_bytes(b"\x00\x01\x02binary")
     pdf.write_bytes(b"%PDF-1.4")
     empty.write_text("  \n", "utf-8")
-    text = handlers.preview([str(binary), str(pdf), str(empty)], "", "")
+    text = html.unescape(handlers.preview([str(binary), str(pdf), str(empty)], "", ""))
     assert "binary" in text and "is not a readable PDF" in text and "no paragraphs" in text
     assert "Traceback" not in text
     assert "Paste some text" in handlers.preview(None, "", "")
