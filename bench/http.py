@@ -25,7 +25,7 @@ def free_port() -> int:
 
 def is_answer(text) -> bool:
     """A rendered answer (quote + citation) or the app's 'not in this document' reply."""
-    return isinstance(text, str) and ("— **" in text or "Not in this document" in text)
+    return isinstance(text, str) and ("  — ¶" in text or "Not in this document" in text)  # /ask: plain text
 
 
 def _client(url: str):

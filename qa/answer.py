@@ -199,6 +199,7 @@ def compose(snap: Snapshot, q: Question, r: Ranked, k: int, p: Policy, history: 
     missing = missing_share(list(r.tokens), snap.idf, len(data.sentences))
     feats = features.of_answer(snap, r, q, lead, *span(lead), met.get(lead), missing, history)
     found, conf = confidence.decide(feats, decide_found(top, missing, p, met.get(lead)))
+    found = found and not (r.tokens and off_topic(top, missing, p))  # "When?" has no words to miss
     return Answer(q.text, found, citations[0].quote if found else None, citations, data.version,
                   len(data.documents), confidence=conf, features=tuple(feats))
 
@@ -224,6 +225,13 @@ def missing_share(qtokens: list[str], idf: dict[str, float], n: int) -> float:
     unseen = lexical_idf(0, n)
     weights = {t: idf.get(t, unseen) for t in q}
     return sum(v for t, v in weights.items() if t not in idf) / sum(weights.values())
+
+
+def off_topic(top_score: float, missing: float, p: Policy) -> bool:
+    """Most of what the question asks about occurs nowhere in the documents and nothing matches
+    it well ("What is the capital of Australia?" of an article on Cuba): refused whatever the
+    learned model says, which was fitted with few such questions (docs/ranking.md)."""
+    return p.missing_veto and missing >= p.abstain_missing and top_score < p.abstain_missing_below
 
 
 def decide_found(top_score: float, missing: float, p: Policy, asked: float | None = None) -> bool:

@@ -127,10 +127,13 @@ class Engine:
         k = max(1, min(k or self.settings.top_k, p.max_citations))
         ranked = rank(snap, q, conv, self._encode, p, documents)
         after = conv.after(q, ranked, snap, p.recent_turns) if snap.data.sentences else conv
-        if self.settings.reranker:
+        answer = compose(snap, q, ranked, k, p, conv.recent)
+        if self.settings.reranker:  # it reorders the quotes; "not in this document" stays decided without it
             prev = conv.last.question.text + " " if q.leans and conv.last is not None else ""
-            ranked = self._rerank(snap, prev + q.text, ranked)
-        return compose(snap, q, ranked, k, p, conv.recent), after
+            reranked = compose(snap, q, self._rerank(snap, prev + q.text, ranked), k, p, conv.recent)
+            answer = replace(reranked, found=answer.found, confidence=answer.confidence,
+                             answer=reranked.citations[0].quote if answer.found else None)
+        return answer, after
 
     def _clean(self, text: str) -> str:
         from .ranking import clean_question

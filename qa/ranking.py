@@ -51,6 +51,7 @@ class Policy:
     abstain_missing: float = 0.7  # ...or this share of the question's word weight is absent from
     abstain_missing_below: float = 1.4  # the documents and the top score is under this (abstention sweep)
     abstain_unasked: float = 0.25  # ...or no question word beyond its names meets the quote this well
+    missing_veto: bool = True  # the missing-words test also vetoes the learned model (foreign questions, suite)
     followup_weight: float = 0.6  # weight of the previous question's vector and words in a follow-up (dev_chat)
     followup_boost: float = 0.05  # bonus for sentences in the paragraph the last answer cited (dev_chat)
     followup_repeat: float = 0.3  # penalty for the very sentence the last answer quoted (dev_chat)

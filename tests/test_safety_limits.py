@@ -34,9 +34,9 @@ def test_a_20_mb_question_is_refused_in_well_under_a_second_by_the_engine(fake_e
 
 def test_a_20_mb_question_is_refused_in_well_under_a_second_by_the_chat_and_the_api(fake_engine):
     h = Handlers(fake_engine, fake_engine.settings)
-    (_, chat, _, _), dt = timed(h.respond, HUGE, [], [])
-    assert dt < FAST and "the limit is 2000" in chat[-1]["content"]
-    assert len(chat[0]["content"]) <= 2 * limits.edge(2000)  # the question shown is cut, not 20 MB
+    turn, dt = timed(h.turn, HUGE, [])  # the web chat's step
+    assert dt < FAST and "the limit is 2000" in turn.message and turn.answer is None
+    assert len(turn.question) <= 2 * limits.edge(2000)  # the question shown is cut, not 20 MB
     text, dt = timed(h.api_ask, HUGE)
     assert dt < FAST and "the limit is 2000" in text
     data, dt = timed(h.api_answer_json, HUGE)
@@ -49,8 +49,7 @@ def test_a_20_mb_question_is_refused_in_well_under_a_second_by_the_chat_and_the_
 ], ids=["a_20_mb_earlier_question", "a_20_mb_chat_message"])
 def test_an_oversized_earlier_question_is_cut_at_the_edge_in_well_under_a_second(fake_engine, history):
     h = Handlers(fake_engine, fake_engine.settings)
-    for call in (lambda: h.api_ask(QUESTION, history), lambda: str(h.api_answer_json(QUESTION, history)["citations"]),
-                 lambda: h.respond(QUESTION, history, [])[1][-1]["content"]):
+    for call in (lambda: h.api_ask(QUESTION, history), lambda: str(h.api_answer_json(QUESTION, history)["citations"])):
         out, dt = timed(call)
         assert dt < FAST and ("¶" in out or "'paragraph'" in out), (dt, out[:200])  # answered
     answer, dt = timed(fake_engine.ask, QUESTION, [HUGE])
@@ -60,8 +59,7 @@ def test_an_oversized_earlier_question_is_cut_at_the_edge_in_well_under_a_second
 def test_a_history_of_two_million_messages_is_refused_in_well_under_a_second(fake_engine):
     history = ["Who?"] * 2_000_000
     h = Handlers(fake_engine, fake_engine.settings)
-    for call in (lambda: h.api_ask(QUESTION, history), lambda: h.api_answer_json(QUESTION, history)["error"],
-                 lambda: h.respond(QUESTION, history, [])[1][-1]["content"]):
+    for call in (lambda: h.api_ask(QUESTION, history), lambda: h.api_answer_json(QUESTION, history)["error"]):
         text, dt = timed(call)
         assert dt < FAST and "the limit is 10,000" in text, (dt, text[:200])
     t0 = time.perf_counter()

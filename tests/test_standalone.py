@@ -43,7 +43,7 @@ def test_development_data_ships_with_its_licence():
 
 
 def test_a_copy_with_nothing_beside_it_collects_every_test(tmp_path):
-    """Copy the tracked files into an empty folder (no `shared/` beside it) and collect the suite
+    """Copy the tracked files into an empty folder (no data folder beside it) and collect the suite
     there: any module-level read of data outside the repository fails the collection."""
     copy = tmp_path / "alone" / "repo"
     for path in tracked_files():

@@ -80,9 +80,9 @@ def foreign_records(name: str, names: list[str]) -> list[dict]:
 
 def engine_for(name: str, cache: Path, encoder=None) -> Engine:
     eng = Engine(Settings(index_dir=cache / name, source_dir=cache / name / "_unused"), encoder=encoder)
-    if eng.staleness() is not None:
+    if eng.library.staleness() is not None:
         t0 = time.perf_counter()
-        eng.build([SETS[name][0]])
+        eng.library.build([SETS[name][0]])
         print(f"[{name}] index built in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     return eng
 

@@ -36,8 +36,8 @@ LATENCY_QUESTIONS = 200
 
 def engine(index: Path, sources: list[Path], encoder=None) -> Engine:
     eng = Engine(Settings(index_dir=index, source_dir=index / "_unused"), encoder=encoder)
-    if eng.staleness() is not None:
-        eng.build(sources)
+    if eng.library.staleness() is not None:
+        eng.library.build(sources)
     return eng
 
 
