@@ -21,7 +21,7 @@ from .answer import Answer, compose
 from .config import Settings
 from .errors import IndexCorrupt, IndexMissing, InputError, ModelError
 from .library import Library
-from .ranking import Conversation, Policy, Question, Ranked, rank, replay
+from .ranking import Conversation, Policy, Question, Ranked, clean_question, rank, replay
 from .records import IndexInfo
 from .snapshot import Snapshot
 
@@ -136,8 +136,6 @@ class Engine:
         return answer, after
 
     def _clean(self, text: str) -> str:
-        from .ranking import clean_question
-
         return clean_question(text, self.settings.max_question_chars, strict=False)
 
     def _encode(self, texts: list[str]) -> tuple[np.ndarray, list]:

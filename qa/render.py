@@ -1,5 +1,6 @@
-"""Rendering: an `Answer` as escaped Markdown (chat), plain text (terminal, copy), HTML (the
-sources panel), and a build report as one sentence, the same in the CLI and the web app.
+"""Rendering: an `Answer` as plain text (terminal, `/ask`, copy), exports of a conversation,
+Markdown escaping for messages, and a build report as one sentence, the same in the CLI and the
+web app (the web chat's HTML is `qa/chatview.py`).
 
 Document text is shown literally everywhere: Markdown and HTML are escaped, and terminal text
 has control characters made visible (`printable`), so a document cannot move the cursor, clear
@@ -64,27 +65,6 @@ def _short(title: str, n: int = 40) -> str:
     return title if len(title) <= n else title[: n - 1].rstrip() + "…"
 
 
-def to_markdown(ans: Answer, stale: bool = False) -> str:
-    """The chat message: the answer quoted and cited, then supporting quotes (all escaped)."""
-    multi = ans.documents > 1
-    cites = [c for c in ans.citations if c.verified]
-    lines = []
-    if stale:
-        lines.append("_From a previous index version; ask again for an answer from the current text._\n")
-    if ans.found and cites:
-        top, rest = cites[0], cites[1:]
-        lines.append(f"> {escape_markdown(top.quote)}\n\n— **{escape_markdown(label(top, multi))}**")
-        if rest:
-            lines.append("\n**Also relevant:**")
-            lines += [f"- “{escape_markdown(c.quote)}” — *{escape_markdown(label(c, multi))}*" for c in rest]
-    else:
-        lines.append("**Not in this document.** I could not find a passage that answers this question.")
-        if cites:
-            lines.append("\n**Closest passages, but not an answer:**")
-            lines += [f"- “{escape_markdown(c.quote)}” — *{escape_markdown(label(c, multi))}*" for c in cites]
-    return "\n".join(lines)
-
-
 def to_text(ans: Answer) -> str:
     """Plain terminal rendering, control characters made visible (`printable`)."""
     multi = ans.documents > 1
@@ -101,32 +81,6 @@ def to_text(ans: Answer) -> str:
             out.append("Closest passages, but not an answer:")
             out += [f"  • {c.quote}  — {label(c, multi)}" for c in ans.citations]
     return printable("\n".join(out))
-
-
-def sources_html(ans: Answer) -> str:
-    """The sources panel: each cited paragraph in full, the quoted part highlighted, all escaped."""
-    multi = ans.documents > 1
-    parts = []
-    heading = "Cited passages" if ans.found else "Closest passages (not an answer)"
-    parts.append(f"<h3>{heading}</h3>")
-    for i, c in enumerate(ans.citations):
-        if not c.verified:
-            continue
-        lo, hi = c.start - c.context_start, c.end - c.context_start
-        before, quote, after = c.context[:lo], c.context[lo:hi], c.context[hi:]
-        ev = ""
-        if c.evidence:
-            e = c.evidence
-            terms = ", ".join(e.matched_terms) or "none"
-            ev = (f"<div class='qa-evidence'>fused score {e.fused_score:.3f} · dense rank {e.dense_rank} · "
-                  f"BM25 rank {e.bm25_rank if e.bm25_rank else '–'} · matched terms: {html.escape(terms)}</div>")
-        open_attr = " open" if i == 0 else ""
-        parts.append(
-            f"<details class='qa-source'{open_attr}><summary><b>{html.escape(label(c, multi))}</b></summary>"
-            f"<p>{html.escape(before)}<mark>{html.escape(quote)}</mark>{html.escape(after)}</p>{ev}</details>")
-    if len(parts) == 1:
-        parts.append("<p>No passages.</p>")
-    return "\n".join(parts)
 
 
 # C0 controls except tab and newline (so CR, which overwrites a line, too), DEL, C1 controls

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from qa.render import escape_markdown, sources_html, to_markdown
+from qa.chatview import ChatTurn, sources_html, turn_html
+from qa.render import escape_markdown
 
 
 def test_json_answer_has_exactly_the_contract_fields(fake_engine):
@@ -41,7 +42,7 @@ def test_not_found_answer_is_labelled_and_keeps_nearest_passages(fake_engine):
 
     ans = fake_engine.ask("sourdough bread recipe")
     ans = replace(ans, found=False, answer=None)
-    md = to_markdown(ans)
+    md = turn_html(0, ChatTurn(ans.question, ans), ans.index_version, selected=True)  # the web chat's answer
     assert "Not in this document" in md and "Closest passages, but not an answer" in md
     assert "not an answer" in sources_html(ans)
 
