@@ -197,3 +197,19 @@ def offsets_hold(doc) -> None:
     for p in doc.paragraphs:
         assert doc.text[p.start:p.end] == p.text
     assert [p.number for p in doc.paragraphs] == list(range(1, len(doc.paragraphs) + 1))
+
+
+KANGAROO = "Kangaroo notes\n\nThe kangaroo lives in Australia and hops.\n\nKangaroos eat grass at night.\n"
+
+
+def kangaroo_app(tmp_path, port: int, build: bool = True) -> tuple[Settings, Engine]:
+    """Settings and an engine (real model) for an app over one small kangaroo note in
+    tmp_path/source, indexed unless `build` is False (a first start)."""
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "kangaroo.txt").write_text(KANGAROO, "utf-8")
+    settings = Settings(index_dir=tmp_path / "index", source_dir=source, port=port)
+    engine = Engine(settings)
+    if build:
+        engine.library.build([source])
+    return settings, engine

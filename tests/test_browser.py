@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, kangaroo_app
 from playwright.sync_api import expect, sync_playwright
 
 from qa.config import Settings
@@ -206,19 +206,14 @@ def test_example_button_asks_the_question(article_app, page):
 
 # --- the documents tab (issue 4) -------------------------------------------------------------------
 
-KANGAROO = "Kangaroo notes\n\nThe kangaroo lives in Australia and hops.\n\nKangaroos eat grass at night.\n"
 WOMBAT = ("Wombat field notes\n\n"
           "The wombat Bartholomew lives in a burrow under the old eucalyptus tree near Ballarat.\n\n"
           "Wombats leave cube-shaped droppings on rocks to mark their territory.\n")
 
 
 def test_upload_a_file_rebuild_and_ask_about_it(browser, tmp_path):
-    source = tmp_path / "source"
-    source.mkdir()
-    (source / "kangaroo.txt").write_text(KANGAROO, "utf-8")
-    settings = Settings(index_dir=tmp_path / "index", source_dir=source, port=free_port())
-    engine = Engine(settings)
-    engine.library.build([source])
+    settings, engine = kangaroo_app(tmp_path, free_port())
+    source = settings.source_dir
     old = engine.snapshot().version
     upload = tmp_path / "upload" / "Wombat notes.txt"
     upload.parent.mkdir()

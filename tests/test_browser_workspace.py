@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from conftest import kangaroo_app
 from playwright.sync_api import expect
 from test_browser import (
     BOT,
@@ -31,7 +32,6 @@ from test_browser import (
     shot,
 )
 
-from qa.config import Settings
 from qa.engine import Engine
 from qa.ui import Handlers, Startup, build_app, launch_kwargs
 
@@ -42,7 +42,6 @@ FOLLOW_UP = "Who received him in Havana?"
 REFUSED = "How do I bake sourdough bread?"
 ARTICLE_ID = "unbreakable-alliance-cuba-north-korea"
 SIZES = {"desktop": DESKTOP, "phone": PHONE}
-KANGAROO = "Kangaroo notes\n\nThe kangaroo lives in Australia and hops.\n\nKangaroos eat grass at night.\n"
 AXE = Axe()
 
 
@@ -241,12 +240,7 @@ def _overlap(a: dict, b: dict) -> bool:
 
 @pytest.mark.parametrize("theme", ["light", "dark"])
 def test_documents_tab_progress_confirm_messages_and_ask_within(browser, tmp_path, theme):
-    source = tmp_path / "source"
-    source.mkdir()
-    (source / "kangaroo.txt").write_text(KANGAROO, "utf-8")
-    settings = Settings(index_dir=tmp_path / "index", source_dir=source, port=free_port())
-    engine = Engine(settings)
-    engine.library.build([source])
+    settings, engine = kangaroo_app(tmp_path, free_port())
     real_add = engine.library.add_files
 
     def slow_add(items, add=True, progress=None):  # a long build: progress and time left are shown
@@ -326,11 +320,7 @@ def test_documents_tab_progress_confirm_messages_and_ask_within(browser, tmp_pat
 # --- 8: start-up that tells the truth ----------------------------------------------------------------
 
 def test_a_question_asked_during_the_first_build_is_answered_when_ready(browser, tmp_path):
-    source = tmp_path / "source"
-    source.mkdir()
-    (source / "kangaroo.txt").write_text(KANGAROO, "utf-8")
-    settings = Settings(index_dir=tmp_path / "index", source_dir=source, port=free_port())
-    engine = Engine(settings)
+    settings, engine = kangaroo_app(tmp_path, free_port(), build=False)
     real_ensure = engine.library.ensure_index
 
     def slow_ensure(*args, progress=None, **kwargs):
