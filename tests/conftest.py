@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import socket
 import threading
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
+from playwright.sync_api import expect
 
 from qa import store
 from qa.config import Settings
 from qa.engine import Engine
+from qa.ui import build_app, launch_kwargs
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTICLE = ROOT / "source" / "000_81a114a99364fef0.txt"
@@ -112,20 +117,126 @@ def real_engine(real_index) -> Engine:
     return Engine(real_index)
 
 
-# --- real browser (headless Debian Chromium); helpers live in test_browser.py --------------------
+# --- real browser (headless Debian Chromium) and the app on a loopback port ----------------------
+
+SHOTS = ROOT / "artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PLACEHOLDER = "e.g. When did Che Guevara visit Pyongyang?"  # while the shipped article is served
+QUESTION_BOX = "#qa-question textarea"
+TURN = "#qa-conversation article.qa-turn"
+BOT = "#qa-conversation [data-testid='bot']"  # an answer (or message) in the conversation
+USER = "#qa-conversation h2.qa-q"  # a question in the conversation
+SOURCES = "#qa-sources-panel"
+TIMEOUT = 30_000  # ms, for every wait on the page
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+expect.set_options(timeout=TIMEOUT)  # assertions wait as long as page actions (the machine is shared)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_app(engine: Engine, settings: Settings):
+    """The app as `serve` launches it (same launch kwargs), in-process, on a free loopback port."""
+    demo = build_app(engine, settings)
+    demo.launch(**(launch_kwargs(settings) | {"prevent_thread_lock": True, "quiet": True}))
+    try:
+        yield f"http://127.0.0.1:{settings.port}/"
+    finally:
+        demo.close()
+
+
+class Watch:
+    """Everything on a page that must not happen: dialogs, requests off loopback, uncaught JS errors."""
+
+    def __init__(self, page):
+        self.dialogs: list[str] = []
+        self.remote: list[str] = []
+        self.errors: list[str] = []
+        page.on("dialog", self._dialog)
+        page.on("request", self._request)
+        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+
+    def _dialog(self, dialog) -> None:
+        self.dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    def _request(self, request) -> None:
+        parts = urlsplit(request.url)
+        if parts.scheme in ("http", "https", "ws", "wss", "ftp") and parts.hostname not in LOOPBACK:
+            self.remote.append(request.url)
+
+    def assert_clean(self) -> None:
+        assert self.dialogs == [], "a script ran and opened a dialog"
+        assert self.remote == [], "the page sent a request off the machine"
+        assert self.errors == [], "uncaught JavaScript errors"
+
+
+@contextmanager
+def chromium():
+    """Debian's Chromium, headless, no sandbox (containers), nothing that phones home."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, timeout=60_000)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+
+
+@contextmanager
+def new_page(browser, viewport: dict | None = None, **options):
+    """A fresh page (own cookies and storage) with a `Watch` attached as `page.watch`."""
+    context = browser.new_context(viewport=viewport or {"width": 1280, "height": 900}, **options)
+    context.set_default_timeout(TIMEOUT)
+    pg = context.new_page()
+    pg.watch = Watch(pg)
+    try:
+        yield pg
+    finally:
+        context.close()
+
+
+
+
+def shot(page, name: str, element=None) -> Path:
+    """Save a screenshot of the page (or of one element) as artifacts/screenshots/<name>.png."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    (element or page).screenshot(path=str(path), **({} if element else {"full_page": True}))
+    return path
+
+
+def ask(page, question: str):
+    """Type a question, press Enter, wait for the answer; returns the new answer."""
+    before = page.locator(BOT).count()
+    box = page.locator(QUESTION_BOX)
+    box.fill(question)
+    box.press("Enter")
+    expect(page.locator(BOT)).to_have_count(before + 1)
+    expect(box).to_have_value("")
+    return page.locator(BOT).last
+
+
 
 @pytest.fixture(scope="module")
 def browser():
-    from test_browser import chromium
-
     with chromium() as b:
         yield b
 
 
 @pytest.fixture
 def page(browser):
-    from test_browser import new_page
-
     with new_page(browser) as pg:
         yield pg
 

@@ -16,9 +16,7 @@ from pathlib import Path
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from conftest import kangaroo_app
-from playwright.sync_api import expect
-from test_browser import (
+from conftest import (
     BOT,
     DESKTOP,
     PHONE,
@@ -27,10 +25,12 @@ from test_browser import (
     SOURCES,
     ask,
     free_port,
+    kangaroo_app,
     new_page,
     running_app,
     shot,
 )
+from playwright.sync_api import expect
 
 from qa.engine import Engine
 from qa.ui import Handlers, Startup, build_app, launch_kwargs

@@ -15,9 +15,9 @@ import re
 
 import httpx
 import pytest
+from conftest import BOT, QUESTION_BOX, SOURCES, USER, ask, free_port, running_app, shot
 from gradio_client import Client
 from playwright.sync_api import expect
-from test_browser import BOT, QUESTION_BOX, SOURCES, USER, ask, free_port, running_app, shot
 
 from qa.config import Settings
 from qa.engine import Engine

@@ -22,10 +22,9 @@ from types import SimpleNamespace
 import gradio as gr
 import httpx
 import pytest
-from conftest import ARTICLE, ROOT, HashEncoder
+from conftest import ARTICLE, QUESTION_BOX, ROOT, HashEncoder, free_port, shot
 from gradio_client import Client
 from playwright.sync_api import expect
-from test_browser import QUESTION_BOX, free_port, shot
 
 from qa import cli, store
 from qa import ui as qa_ui

@@ -9,10 +9,9 @@ import time
 from collections import defaultdict
 
 import pytest
-from conftest import ARTICLE
+from conftest import ARTICLE, free_port, running_app
 from gradio_client import Client
 from gradio_client.utils import QueueError
-from test_browser import free_port, running_app
 
 from qa.document import normalise_newlines
 from qa.engine import Engine

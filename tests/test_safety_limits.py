@@ -95,8 +95,7 @@ def test_a_20_mb_question_is_refused_in_well_under_a_second_by_the_cli(cli_engin
 
 
 def test_an_8_mb_question_over_http_is_refused_in_well_under_a_second(tmp_path, monkeypatch):
-    from conftest import ARTICLE
-    from test_browser import free_port
+    from conftest import ARTICLE, free_port
 
     from qa.config import Settings
 

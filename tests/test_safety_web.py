@@ -12,9 +12,8 @@ from pathlib import Path
 
 import gradio as gr
 import pytest
-from conftest import ARTICLE, HashEncoder
+from conftest import ARTICLE, HashEncoder, free_port
 from gradio_client import Client
-from test_browser import free_port
 from test_launch import PASTED, QUESTION, hashing, served, wait_ready
 
 from qa import guard, store
