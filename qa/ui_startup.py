@@ -39,7 +39,7 @@ class Startup:
             self.say(1.0, "Loading the model")
             engine.encoder.encode(["warm up"])  # load the model now, not on the first question
         except Exception as exc:  # noqa: BLE001 - logged, shown to users as a message
-            from .ui_handlers import friendly  # (ui_handlers imports this module)
+            from .ui_documents import friendly  # (ui_documents imports this module)
 
             self.error = friendly(exc)
             log.error("could not prepare the index: %s", self.error)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import html
 import json
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from qa.engine import Engine
 from qa.errors import InputError
 from qa.reader import EMPTY, Target, open_reader, reader_html
 from qa.ui import Handlers, message_html
+from qa.ui_handlers import EXPORT_KEEP_S
 
 QUESTION = "When did Che Guevara visit Pyongyang?"
 KANGAROO = "Kangaroo notes\n\nThe kangaroo lives in Australia and hops.\n\nKangaroos eat grass at night.\n"
@@ -147,6 +150,15 @@ def test_export_markdown_and_json_carry_citations_and_index_version(handlers):
     assert turns[0]["answer"]["citations"][0]["title"] == a.answer.citations[0].title
     assert turns[1]["answer"]["found"] is b.answer.found and turns[2] == {"question": "x" * 10, "answer": None,
                                                                   "message": "Something <went> wrong"}
+
+
+def test_old_export_folders_are_deleted_on_a_long_running_server(handlers):
+    first, _ = handlers.export_files([])
+    old = Path(first).parent
+    os.utime(old, (time.time() - 2 * EXPORT_KEEP_S,) * 2)
+    second, _ = handlers.export_files([])
+    assert not old.exists() and Path(second).exists()
+    assert Path(second).parent.parent == handlers.export_root  # one folder per app, one per answer under it
 
 
 def test_api_ask_returns_plain_text_without_markdown_escapes(handlers):
