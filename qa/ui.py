@@ -64,61 +64,24 @@ def build_app(engine: Engine, settings: Settings, startup: Startup | None = None
         status = gr.HTML(js_on_load=None)
         turns = gr.State([])
         with gr.Tabs() as tabs:
-            with gr.Tab("Chat", id="chat"), gr.Row(equal_height=False):
-                with gr.Column(scale=3, min_width=300):
-                    conversation = gr.HTML(chatview.conversation_html([], None, None, CHAT_PLACEHOLDER),
-                                           js_on_load=webassets.CONVERSATION_JS, elem_id="qa-conversation")
-                    within = gr.Dropdown(choices=h.document_choices(), value=[], multiselect=True,
-                                         label="Ask within", info="Leave empty to ask all documents.",
-                                         visible=len(h.document_choices()) > 1)
-                    box = gr.Textbox(placeholder=f"e.g. {EXAMPLES[0]}", label="Your question",
-                                     elem_id="qa-question", max_lines=4, autofocus=True, submit_btn="Ask",
-                                     max_length=settings.max_question_chars + 1)
-                    with gr.Row():
-                        clear = gr.Button("New conversation", variant="secondary", size="sm")
-                        export_md = gr.DownloadButton("Export Markdown", value=None, interactive=False,
-                                                      size="sm", elem_id="qa-export-md")
-                        export_json = gr.DownloadButton("Export JSON", value=None, interactive=False,
-                                                        size="sm", elem_id="qa-export-json")
-                    examples = gr.Examples(EXAMPLES, inputs=[box], label="Try")
-                with gr.Column(scale=2, min_width=300, elem_id="qa-side"):
-                    sources = gr.HTML(h.sources([]), js_on_load=webassets.SOURCES_JS,
-                                      elem_classes=["qa-sources"], elem_id="qa-sources")
+            with gr.Tab("Chat", id="chat"):
+                chat = _chat_tab(h, settings)
             with gr.Tab("Reader", id="reader"):
                 reader = gr.HTML(READER_EMPTY, js_on_load=webassets.READER_JS, elem_id="qa-reader")
                 back = gr.Button("Back to the chat", size="sm")
             with gr.Tab("Documents", id="documents"):
                 docs = _documents_tab(h, mode, settings)
-        chat_io = {"fn": h.respond, "inputs": [box, turns, within],
-                   "outputs": [box, conversation, sources, turns, export_md, export_json],
-                   "api_visibility": "private", "show_progress": "hidden"}
-        quiet = {"api_visibility": "private", "show_progress": "hidden"}  # no overlays, no untranslated toasts
-        box.submit(**chat_io).then(h.status, None, status, queue=False, **quiet)
-        examples.load_input_event.then(**chat_io)
-
-        def reset():
-            empty = []
-            return ("", h.conversation(empty), h.sources(empty), empty,
-                    gr.update(value=None, interactive=False), gr.update(value=None, interactive=False))
-
-        clear.click(reset, None, [box, conversation, sources, turns, export_md, export_json], queue=False, **quiet)
-
-        def open_citation(evt: gr.EventData):
-            data = getattr(evt, "_data", None) or {}
-            return h.read(Target.of(data)), gr.Tabs(selected="reader")
-
-        conversation.click(open_citation, None, [reader, tabs], queue=False, **quiet)
-        sources.click(open_citation, None, [reader, tabs], queue=False, **quiet)
-        back.click(lambda: gr.Tabs(selected="chat"), None, tabs, queue=False, js=webassets.FORGET_READER_URL, **quiet)
+        _chat_events(h, chat, turns, status)
+        _reader_events(h, chat, reader, back, tabs)
 
         def refresh(current_turns):
             return (h.status(), h.documents_html(), gr.update(choices=h.document_choices(), value=None),
                     gr.update(visible=h.examples_visible()), gr.update(placeholder=h.box_placeholder()),
                     h.within_choices(), h.conversation(current_turns or []))
 
-        refreshed = [status, docs.table, docs.pick, examples.dataset, box, within, conversation]
+        refreshed = [status, docs.table, docs.pick, chat.examples.dataset, chat.box, chat.within, chat.conversation]
         for event in docs.changed:
-            event.then(refresh, [turns], refreshed, **quiet)
+            event.then(refresh, [turns], refreshed, **QUIET)
 
         def on_load(request: gr.Request):
             target = Target.of(dict(request.query_params)) if request is not None else None
@@ -126,11 +89,78 @@ def build_app(engine: Engine, settings: Settings, startup: Startup | None = None
             return (*refresh([])[:-1], h.read(target) if opened else READER_EMPTY,
                     gr.Tabs(selected="reader") if opened else gr.skip())
 
-        demo.load(on_load, None, [*refreshed[:-1], reader, tabs], queue=False, **quiet)
+        demo.load(on_load, None, [*refreshed[:-1], reader, tabs], queue=False, **QUIET)
         gr.api(h.api_ask, api_name="ask")
         gr.api(h.api_answer_json, api_name="answer_json")
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.concurrency)
     return demo
+
+
+QUIET = {"api_visibility": "private", "show_progress": "hidden"}  # no overlays, no untranslated toasts
+
+
+def _chat_events(h: Handlers, chat: ChatTab, turns, status) -> None:
+    """Asking (the box, the examples) and "New conversation"."""
+    outputs = [chat.box, chat.conversation, chat.sources, turns, chat.export_md, chat.export_json]
+    chat_io = {"fn": h.respond, "inputs": [chat.box, turns, chat.within], "outputs": outputs, **QUIET}
+    chat.box.submit(**chat_io).then(h.status, None, status, queue=False, **QUIET)
+    chat.examples.load_input_event.then(**chat_io)
+
+    def reset():
+        empty = []
+        return ("", h.conversation(empty), h.sources(empty), empty,
+                gr.update(value=None, interactive=False), gr.update(value=None, interactive=False))
+
+    chat.clear.click(reset, None, outputs, queue=False, **QUIET)
+
+
+def _reader_events(h: Handlers, chat: ChatTab, reader, back, tabs) -> None:
+    """A ¶ link in the conversation or the sources opens the Reader tab; "Back" returns."""
+
+    def open_citation(evt: gr.EventData):
+        data = getattr(evt, "_data", None) or {}
+        return h.read(Target.of(data)), gr.Tabs(selected="reader")
+
+    chat.conversation.click(open_citation, None, [reader, tabs], queue=False, **QUIET)
+    chat.sources.click(open_citation, None, [reader, tabs], queue=False, **QUIET)
+    back.click(lambda: gr.Tabs(selected="chat"), None, tabs, queue=False, js=webassets.FORGET_READER_URL, **QUIET)
+
+
+@dataclass
+class ChatTab:
+    conversation: Any
+    within: Any
+    box: Any
+    clear: Any
+    export_md: Any
+    export_json: Any
+    examples: Any
+    sources: Any
+
+
+def _chat_tab(h: Handlers, settings: Settings) -> ChatTab:
+    """The chat tab's layout: the conversation, the question box and its buttons; the sources beside."""
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3, min_width=300):
+            conversation = gr.HTML(chatview.conversation_html([], None, None, CHAT_PLACEHOLDER),
+                                   js_on_load=webassets.CONVERSATION_JS, elem_id="qa-conversation")
+            within = gr.Dropdown(choices=h.document_choices(), value=[], multiselect=True,
+                                 label="Ask within", info="Leave empty to ask all documents.",
+                                 visible=len(h.document_choices()) > 1)
+            box = gr.Textbox(placeholder=f"e.g. {EXAMPLES[0]}", label="Your question",
+                             elem_id="qa-question", max_lines=4, autofocus=True, submit_btn="Ask",
+                             max_length=settings.max_question_chars + 1)
+            with gr.Row():
+                clear = gr.Button("New conversation", variant="secondary", size="sm")
+                export_md = gr.DownloadButton("Export Markdown", value=None, interactive=False,
+                                              size="sm", elem_id="qa-export-md")
+                export_json = gr.DownloadButton("Export JSON", value=None, interactive=False,
+                                                size="sm", elem_id="qa-export-json")
+            examples = gr.Examples(EXAMPLES, inputs=[box], label="Try")
+        with gr.Column(scale=2, min_width=300, elem_id="qa-side"):
+            sources = gr.HTML(h.sources([]), js_on_load=webassets.SOURCES_JS,
+                              elem_classes=["qa-sources"], elem_id="qa-sources")
+    return ChatTab(conversation, within, box, clear, export_md, export_json, examples, sources)
 
 
 @dataclass
@@ -176,9 +206,36 @@ def _documents_tab(h: Handlers, mode: str, settings: Settings) -> DocumentsTab:
         yes = gr.Button("Yes, remove it", variant="stop", size="sm")
         no = gr.Button("Cancel", size="sm")
 
-    def do_rebuild(f, p, t, m, pw, request: gr.Request):
+    form = _DocumentsForm(files, pasted, title, how, password, preview_btn, rebuild_btn, progress, message,
+                          pick, remove_btn, confirm_row, confirm_text, yes, no)
+    return DocumentsTab(table, pick, _documents_events(h, form))
+
+
+@dataclass
+class _DocumentsForm:
+    files: Any
+    pasted: Any
+    title: Any
+    how: Any
+    password: Any
+    preview_btn: Any
+    rebuild_btn: Any
+    progress: Any
+    message: Any
+    pick: Any
+    remove_btn: Any
+    confirm_row: Any
+    confirm_text: Any
+    yes: Any
+    no: Any
+
+
+def _documents_events(h: Handlers, f: _DocumentsForm) -> list:
+    """Wire the Documents form; returns the events after which the served index may have changed."""
+
+    def do_rebuild(fs, p, t, m, pw, request: gr.Request):
         client = _client(request)
-        for shown, result in h.in_background(lambda say: h._rebuild(f, p, t, m, pw, say, client)):
+        for shown, result in h.in_background(lambda say: h._rebuild(fs, p, t, m, pw, say, client)):
             if result is None:
                 yield shown, gr.skip(), gr.skip(), gr.skip(), gr.skip()
                 continue
@@ -192,16 +249,16 @@ def _documents_tab(h: Handlers, mode: str, settings: Settings) -> DocumentsTab:
         for shown, result in h.in_background(lambda say: h._remove(doc_id, pw, say, client)):
             yield gr.skip(), shown, gr.skip() if result is None else message_html(*result)
 
-    quiet = {"api_visibility": "private", "show_progress": "hidden"}
-    preview_btn.click(h.preview, [files, pasted, title], message, **quiet)
-    rebuilt = rebuild_btn.click(do_rebuild, [files, pasted, title, how, password],
-                                [progress, message, files, pasted, title], concurrency_limit=1,
-                                concurrency_id="rebuild", **quiet)
-    remove_btn.click(h.confirm_remove, [pick], [confirm_row, confirm_text, message], **quiet)
-    no.click(lambda: gr.update(visible=False), None, confirm_row, **quiet)
-    removed = yes.click(do_remove, [pick, password], [confirm_row, progress, message], concurrency_limit=1,
-                        concurrency_id="rebuild", **quiet)
-    return DocumentsTab(table, pick, [rebuilt, removed])
+    quiet = QUIET
+    f.preview_btn.click(h.preview, [f.files, f.pasted, f.title], f.message, **quiet)
+    rebuilt = f.rebuild_btn.click(do_rebuild, [f.files, f.pasted, f.title, f.how, f.password],
+                                  [f.progress, f.message, f.files, f.pasted, f.title], concurrency_limit=1,
+                                  concurrency_id="rebuild", **quiet)
+    f.remove_btn.click(h.confirm_remove, [f.pick], [f.confirm_row, f.confirm_text, f.message], **quiet)
+    f.no.click(lambda: gr.update(visible=False), None, f.confirm_row, **quiet)
+    removed = f.yes.click(do_remove, [f.pick, f.password], [f.confirm_row, f.progress, f.message],
+                          concurrency_limit=1, concurrency_id="rebuild", **quiet)
+    return [rebuilt, removed]
 
 
 def _client(request) -> str:
