@@ -134,7 +134,7 @@ def _engine(settings: Settings, ensure: bool = True):
         # an index folder named with --index is never built from ./source behind the user's back
         reason = engine.library.ensure_index(build_missing=settings.index_dir == Settings.from_env().index_dir)
         if reason:
-            print(f"qa: index rebuilt because {reason}", file=sys.stderr)
+            print(f"qa: index (re)built because {reason}", file=sys.stderr)
     return engine
 
 

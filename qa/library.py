@@ -257,7 +257,7 @@ class Library:
         try:
             snap = self._serving()
         except IndexMissing:
-            return f"no index in {s.index_dir}"
+            return f"there was no index in {s.index_dir}/ yet"
         except IndexCorrupt as exc:
             return f"the index is unreadable ({exc})"
         current = store.current_version(s.index_dir)

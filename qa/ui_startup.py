@@ -35,7 +35,7 @@ class Startup:
     def run(self, engine: Engine) -> None:
         try:
             reason = engine.library.ensure_index(progress=self.say)
-            log.warning("index rebuilt because %s", reason) if reason else log.info("index is up to date")
+            log.warning("index (re)built because %s", reason) if reason else log.info("index is up to date")
             self.say(1.0, "Loading the model")
             engine.encoder.encode(["warm up"])  # load the model now, not on the first question
         except Exception as exc:  # noqa: BLE001 - logged, shown to users as a message
