@@ -122,3 +122,35 @@ def test_every_answer_carries_a_calibrated_confidence(real_engine):
     assert good.found and 0.0 <= good.confidence <= 1.0 and good.to_json()["confidence"] == round(good.confidence, 4)
     assert not off.found and off.confidence < good.confidence
     assert len(good.features) == len(features.NAMES)
+
+
+def _fit_tool():
+    import sys
+
+    from conftest import ROOT
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    import fit_confidence
+
+    return fit_confidence
+
+
+def test_a_bounded_coefficient_stays_on_the_side_its_meaning_says():
+    fit = _fit_tool()
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 2))
+    y = (X[:, 0] - X[:, 1] + rng.normal(scale=0.5, size=400) > 0).astype(int)
+    _, _, free, _ = fit.fit_lr(X, y, np.ones(400))
+    _, _, bounded, _ = fit.fit_lr(X, y, np.ones(400), signs=[1, 1])
+    assert free[0] > 0 > free[1]  # the data push the second feature down...
+    assert bounded[0] > 0 and bounded[1] == pytest.approx(0.0, abs=1e-9)  # ...its bound holds it at 0
+
+
+def test_the_threshold_refuses_at_most_the_cap_of_any_set():
+    fit = _fit_tool()
+    p = np.array([0.1, 0.2, 0.3, 0.4] * 25 + [0.05, 0.5] * 50)
+    answerable = np.ones(len(p), dtype=bool)
+    sets = np.array(["a"] * 100 + ["b"] * 100)
+    t = fit.choose_threshold(p, answerable, sets)
+    for s in ("a", "b"):
+        assert np.mean(p[sets == s] < t) <= fit.MAX_ANSWERABLE_REFUSED
