@@ -19,7 +19,6 @@ from functools import lru_cache
 import numpy as np
 
 from .lexical import STOPWORDS, tokenize, words
-from .lexical import idf as lexical_idf
 from .retrieval import _DATE as DATE
 from .retrieval import _NUMBER as NUMBER
 from .retrieval import Cues, question_type
@@ -32,7 +31,7 @@ NAMES: tuple[str, ...] = (
     "dense_win",  # cosine of question and the window around the chosen sentence
     "tokens",  # word-piece match of the chosen sentence (qa.tokens.maxsim)
     "asked",  # best cosine of a question piece beyond its names in the quote (tokens.asked_match; 1 if none)
-    "missing",  # share of the question's idf weight absent from the index
+    "missing",  # share of the question's idf weight absent from the quote's document (not the index: stable)
     "cov_para",  # idf-weighted share of the question's words in the quote's paragraph
     "names_quote",  # share of the question's names (capitalised words) in the quote
     "names_doc",  # ...in its document
@@ -142,7 +141,7 @@ def _new_answer(qtype: str, quote: str, qwords: set[str]) -> bool:
 
 def compute(question: str, qtokens: Sequence[str], names: set[str], prior: np.ndarray, dense_win: np.ndarray, piece: np.ndarray | None, pool: np.ndarray | None, para_rows: np.ndarray,
             lead: int, lo: int, hi: int, sentence_tokens: Sequence[set[str]], sentence_text: Callable[[int], str],
-            doc_text: str, idf: dict[str, float], cues: Cues, asked: float | None, missing: float,
+            doc_text: str, idf: dict[str, float], cues: Cues, asked: float | None,
             history: Sequence[str] = (), qpieces: Pieces | None = None, piece_vectors: np.ndarray | None = None,
             piece_offsets: np.ndarray | None = None, candidates: Sequence[tuple[int, int]] = ()) -> Features:
     """The features of quoting sentences lo..hi (chosen sentence `lead`) for `question`.
@@ -194,7 +193,7 @@ def compute(question: str, qtokens: Sequence[str], names: set[str], prior: np.nd
         "dense_win": float(dense_win[lead]),
         "tokens": float(piece[lead]) if piece is not None else 0.0,
         "asked": 1.0 if asked is None else float(asked),
-        "missing": float(missing),
+        "missing": 1.0 - _idf_share(qtokens, doc_tokens, idf),
         "cov_para": _idf_share(qtokens, para_tokens, idf),
         "names_quote": _share(plain, quote_words),
         "names_doc": _share(plain, doc_words),
@@ -212,21 +211,6 @@ def compute(question: str, qtokens: Sequence[str], names: set[str], prior: np.nd
     return Features(tuple(float(v) for v in values))
 
 
-def missing_share(qtokens: Sequence[str], idf: dict[str, float], n: int) -> float:
-    """Share of the question's idf weight carried by words that occur nowhere in the index of
-    `n` sentences (an unseen word weighs `lexical.idf(0, n)`): "capital of Australia" -> high.
-
-    >>> round(missing_share(["capital", "australia"], {"capital": 1.0}, 10), 2)
-    0.76
-    """
-    q = list(dict.fromkeys(qtokens))
-    if not q:
-        return 1.0
-    unseen = lexical_idf(0, n)
-    weights = {t: idf.get(t, unseen) for t in q}
-    return sum(v for t, v in weights.items() if t not in idf) / sum(weights.values())
-
-
 def of_answer(snap, ranked, q, lead: int, lo: int, hi: int, asked: float | None,
               history: Sequence[str] = (), candidates: Sequence[tuple[int, int]] = ()) -> Features:
     """`compute` for `answer.compose`: reads the snapshot's sentences, paragraphs, idf, cues and
@@ -237,8 +221,7 @@ def of_answer(snap, ranked, q, lead: int, lo: int, hi: int, asked: float | None,
     prior = ranked.fused if ranked.prior is None else ranked.prior
     sig = ranked.signals
     doc = snap.docs[data.sentences[lead].doc]
-    missing = missing_share(ranked.tokens, snap.idf, len(data.sentences))
     return compute(question, ranked.tokens, names, prior, sig.dense_win, sig.tokens, ranked.rows,
                    snap.sentence_para_rows, lead, lo, hi, snap.sentence_tokens,
-                   lambda i: data.sentences[i].text, doc.text, snap.idf, snap.cues, asked, missing, history,
+                   lambda i: data.sentences[i].text, doc.text, snap.idf, snap.cues, asked, history,
                    ranked.asked, snap.piece_vectors, data.piece_offsets, candidates)

@@ -75,7 +75,7 @@ def _tiny(question, quote_rows, history=(), names=("havana", "pyongyang")):
     lo, hi = quote_rows
     return features.compute(question, tokenize(question), set(names), prior, dense, None, None,
                             np.array([0, 0, 1, 1]), lo, lo, hi, toks, lambda i: texts[i], " ".join(texts),
-                            {t: 1.0 for ts in toks for t in ts}, cues, 0.5, 0.0, history).as_dict()
+                            {t: 1.0 for ts in toks for t in ts}, cues, 0.5, history).as_dict()
 
 
 def test_features_of_a_quote_holding_the_names_and_the_date_asked_for():
