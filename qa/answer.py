@@ -17,7 +17,6 @@ import numpy as np
 from . import confidence, features, tokens
 from .chunking import MAX_WINDOW_CHARS, Sentence
 from .document import Document
-from .lexical import idf as lexical_idf
 from .ranking import Policy, Question, Ranked, pick_citations
 from .retrieval import rank_of
 from .snapshot import Snapshot
@@ -171,7 +170,7 @@ def compose(snap: Snapshot, q: Question, r: Ranked, k: int, p: Policy, history: 
     data = snap.data
     if not data.sentences:
         return Answer(q.text, False, None, (), data.version, len(data.documents))
-    best = pick_citations(r, snap.groups, max(k, p.lead_candidates), p.diverse)
+    pool = pick_citations(r, snap.groups, max(k, p.lead_candidates), p.diverse)
     spans: dict[int, tuple[int, int]] = {}
     met: dict[int, float | None] = {}
 
@@ -188,18 +187,14 @@ def compose(snap: Snapshot, q: Question, r: Ranked, k: int, p: Policy, history: 
     # The first quote must meet what the question asks beyond its names: one that shares only
     # the names ("Fidel Castro ... Pyongyang" in a sentence about his funeral) gives way to the
     # best-scoring quote that does ("In 1986, Fidel Castro visited ..."). Usually the best does.
-    lead = next((i for i in sorted(best, key=lambda i: -r.fused[i]) if meets(i)), best[0])
-    promoted = lead != best[0]
-    best = ([lead] + [i for i in best if i != lead])[:k]
+    lead = next((i for i in sorted(pool, key=lambda i: -r.fused[i]) if meets(i)), pool[0])
+    best = ([lead] + [i for i in pool if i != lead])[:k]
     dense = r.signals.dense_sent + r.signals.dense_win  # the evidence ranks, once per question
     lexical = r.signals.bm25_sent + r.signals.bm25_para
     citations = tuple(_citation(snap, q, r, i, span(i), dense, lexical) for i in best)
-    prior = r.fused if r.prior is None else r.prior  # the calibrated scores, from before any reranking
-    top = float(prior[lead]) if promoted else float(prior.max() if r.rows is None else prior[r.rows].max())
-    missing = missing_share(list(r.tokens), snap.idf, len(data.sentences))
-    feats = features.of_answer(snap, r, q, lead, *span(lead), met.get(lead), missing, history)
-    found, conf = confidence.decide(feats, decide_found(top, missing, p, met.get(lead)))
-    found = found and not (r.tokens and off_topic(top, missing, p))  # "When?" has no words to miss
+    others = [span(i) for i in pool if i != lead]  # the same however many citations are asked for
+    feats = features.of_answer(snap, r, q, lead, *span(lead), met.get(lead), history, others)
+    found, conf = confidence.decide(feats)  # "not in this document": a threshold on the learned P(answerable)
     return Answer(q.text, found, citations[0].quote if found else None, citations, data.version,
                   len(data.documents), confidence=conf, features=tuple(feats))
 
@@ -214,33 +209,3 @@ def _citation(snap: Snapshot, q: Question, r: Ranked, i: int, span: tuple[int, i
     has_bm25 = r.signals.bm25_sent[i] + r.signals.bm25_para[i] > 0
     ev = Evidence(rank_of(dense, i), rank_of(lexical, i) if has_bm25 else None, round(float(r.fused[i]), 4), matched)
     return make_citation(snap.docs[first.doc], first, last, float(r.fused[i]), ev)
-
-
-def missing_share(qtokens: list[str], idf: dict[str, float], n: int) -> float:
-    """Share of the question's idf weight carried by words that occur nowhere in the index of
-    `n` sentences (an unseen word weighs `lexical.idf(0, n)`): "capital of Australia" -> high."""
-    q = list(dict.fromkeys(qtokens))
-    if not q:
-        return 1.0
-    unseen = lexical_idf(0, n)
-    weights = {t: idf.get(t, unseen) for t in q}
-    return sum(v for t, v in weights.items() if t not in idf) / sum(weights.values())
-
-
-def off_topic(top_score: float, missing: float, p: Policy) -> bool:
-    """Most of what the question asks about occurs nowhere in the documents and nothing matches
-    it well ("What is the capital of Australia?" of an article on Cuba): refused whatever the
-    learned model says, which was fitted with few such questions (docs/ranking.md)."""
-    return p.missing_veto and missing >= p.abstain_missing and top_score < p.abstain_missing_below
-
-
-def decide_found(top_score: float, missing: float, p: Policy, asked: float | None = None) -> bool:
-    """The calibrated "is this answered here?" rule (docs/ranking.md, "When it says not in this
-    document"). `asked`: how well the quote meets the question beyond its names (`tokens.asked_match`)."""
-    if top_score < p.abstain_below:
-        return False
-    if asked is not None and asked < p.abstain_unasked:
-        return False
-    return not (missing >= p.abstain_missing and top_score < p.abstain_missing_below)
-
-

@@ -1,8 +1,8 @@
 """Confidence that an answer's first citation answers the question, and "not in this document".
 
 Two logistic regressions over `qa.features` (standardised), each followed by a one-dimensional
-Platt rescaling fitted on held-out folds, so that its probability is calibrated on documents
-the regression never saw:
+calibration fitted on held-out folds (a Platt rescaling; for `hit`, an isotonic curve), so
+that its probability is calibrated on documents the regression never saw:
 - `hit`: the probability that the first citation answers the question (`Answer.confidence`);
 - `answerable`: the probability that the index holds an answer at all. An answer is "not in
   this document" when it is below `threshold`.
@@ -31,7 +31,9 @@ PARAMS = Path(__file__).with_name("params") / "confidence.json"
 
 @dataclass(frozen=True)
 class Head:
-    """One calibrated logistic regression: sigmoid(platt_a * (standardised x . coef + intercept) + platt_b)."""
+    """One calibrated logistic regression: its logit (standardised x . coef + intercept) mapped to
+    a probability by `curve` (knots x -> probabilities y, interpolated) when there is one, else by
+    sigmoid(platt_a * logit + platt_b)."""
 
     mean: np.ndarray
     scale: np.ndarray
@@ -39,18 +41,24 @@ class Head:
     intercept: float
     platt_a: float
     platt_b: float
+    curve: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def from_json(cls, obj: dict) -> Head:
+        curve = obj.get("curve")
         return cls(*(np.asarray(obj[k], dtype=np.float64) for k in ("mean", "scale", "coef")),
-                   float(obj["intercept"]), float(obj["platt"][0]), float(obj["platt"][1]))
+                   float(obj["intercept"]), float(obj["platt"][0]), float(obj["platt"][1]),
+                   None if curve is None else (np.asarray(curve["x"], np.float64), np.asarray(curve["y"], np.float64)))
 
     def logit(self, x) -> float:
         z = (np.asarray(list(x), dtype=np.float64) - self.mean) / self.scale
         return float(z @ self.coef + self.intercept)
 
     def probability(self, x) -> float:
-        return sigmoid(self.platt_a * self.logit(x) + self.platt_b)
+        z = self.logit(x)
+        if self.curve is not None:
+            return float(np.interp(z, *self.curve))
+        return sigmoid(self.platt_a * z + self.platt_b)
 
 
 @dataclass(frozen=True)
@@ -82,12 +90,12 @@ def load(path: Path = PARAMS) -> Model:
         return Model.from_json(json.load(fh))
 
 
-def decide(features, fallback: bool, path: Path | None = None) -> tuple[bool, float | None]:
-    """(found, confidence) for one answer's features (`path`: default PARAMS); without a
-    parameter file (before the first fit) the engine's `fallback` rule decides and there is no
-    confidence."""
+def decide(features, path: Path | None = None) -> tuple[bool, float | None]:
+    """(found, confidence) for one answer's features (`path`: default PARAMS). Without a
+    parameter file (before the first fit: tools/fit_confidence.py collects features that way)
+    every answer is found and carries no confidence."""
     path = PARAMS if path is None else path
     if not path.exists():
-        return fallback, None
+        return True, None
     model = load(path)
     return model.answerable.probability(features) >= model.threshold, model.hit.probability(features)

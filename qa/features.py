@@ -11,51 +11,51 @@ share of the question's words), so that adding unrelated documents moves them li
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
-from .lexical import STOPWORDS, words
+from .lexical import STOPWORDS, tokenize, words
+from .retrieval import _DATE as DATE
+from .retrieval import _NUMBER as NUMBER
 from .retrieval import Cues, question_type
+from .tokens import Pieces
 
 #: The features, in the order of the vector (and of the coefficients in qa/params/confidence.json).
 NAMES: tuple[str, ...] = (
     "top",  # fused score of the chosen sentence (before any reranking)
     "margin",  # ...minus the best fused score in any other paragraph
-    "dense_sent",  # cosine of question and chosen sentence
-    "dense_win",  # cosine of question and the window around it
+    "dense_win",  # cosine of question and the window around the chosen sentence
     "tokens",  # word-piece match of the chosen sentence (qa.tokens.maxsim)
-    "asked",  # best cosine of a question piece beyond its names in the quote (tokens.asked_match)
-    "asked_none",  # 1 when the question has no piece beyond its names
-    "missing",  # share of the question's idf weight absent from the index
-    "cov_quote",  # idf-weighted share of the question's words in the quote
-    "cov_para",  # ...in the quote's paragraph
+    "asked",  # best cosine of a question piece beyond its names in the quote (tokens.asked_match; 1 if none)
+    "missing",  # share of the question's idf weight absent from the quote's document (not the index: stable)
+    "cov_para",  # idf-weighted share of the question's words in the quote's paragraph
     "names_quote",  # share of the question's names (capitalised words) in the quote
-    "names_para",  # ...in its paragraph
     "names_doc",  # ...in its document
-    "has_names",  # 1 when the question names something
     "nums_doc",  # share of the question's numbers in the document (1 when it has none)
-    "type_asked",  # 1 for a when / how-many / who / where question
-    "type_met",  # 1 when the quote holds what that type asks for (a date, a number, a new name)
+    "type_unmet",  # 1 for a when / how-many / who / where question whose quote lacks what it asks for
     "quote_question",  # 1 when the quote ends with a question mark (a FAQ line, not an answer)
-    "qlen",  # log(1 + number of the question's content words)
     "has_history",  # 1 when the question comes after others in a conversation
-    "hist_para",  # share of the earlier turns' content words in the quote's paragraph (0 without history)
-    "hist_doc",  # ...in its document
-    "asked_low",  # 1 when `asked` is under ASKED_LOW  } the hand-set refusal rule's three tests
-    "missing_high",  # 1 when `missing` is at least MISSING_HIGH  } (engine.Policy), as inputs the
-    "top_low",  # 1 when `top` is under TOP_LOW  } regression weighs
+    "hist_doc",  # share of the earlier turns' content words in the quote's document (0 without history)
+    "weak_quote",  # the question's least-met content word: min over its words of how well the quote meets it
+    "weak_best",  # ...the best of that over the answer's candidate quotes (does any passage meet every word?)
+    "asked_doc",  # share of the question's content words beyond its names (stemmed) that its document holds
+    "asked_para",  # ...that the quote's paragraph holds
 )
-# The hand-set rule's thresholds (engine.Policy: abstain_unasked, abstain_missing, abstain_below),
-# tuned on the article and SQuAD before issue 12. As binary features they let the linear model
-# use their steps; held out they raised the share of unanswerable questions refused at the same
-# share of answerable ones refused (docs/ranking.md).
-ASKED_LOW, MISSING_HIGH, TOP_LOW = 0.25, 0.7, 1.175
-# Not features, measured: z-scores of the top score against the question's scores over the
+# Measured and left out (held out, tools/fit_confidence.py; docs/ranking.md): features that describe
+# the question rather than the answer (its length, whether it names something) and near-copies of
+# the ones above (sentence cosine, coverage of the quote, names in the paragraph, the least-met
+# word in the paragraph or beyond the names, the hand rule's three threshold tests): with them the
+# regression learned which set a question came from, and refused fewer unanswerable questions of
+# documents it had not seen. z-scores of the top score against the question's scores over the
 # whole index grow with the index's size (about 4 on one article, 10 on 50 web pages), so a
 # threshold fitted on one size misjudges another; held out they lowered every set's AUROC.
+# Words that say what kind of answer is wanted rather than what it is about ("how long", "what
+# year"): the quote holding them or not says little, so the least-met word ignores them.
+FRAME_WORDS = frozenset(["long", "far", "old", "often", "year", "years", "name", "named", "kind", "type"])
 
 
 @dataclass(frozen=True)
@@ -91,17 +91,67 @@ def _doc_words(text: str) -> frozenset[str]:
     return frozenset(words(text))
 
 
-def compute(question: str, qtokens: Sequence[str], names: set[str], prior: np.ndarray, dense_sent: np.ndarray,
-            dense_win: np.ndarray, piece: np.ndarray | None, pool: np.ndarray | None, para_rows: np.ndarray,
+@lru_cache(maxsize=256)
+def _doc_tokens(text: str) -> frozenset[str]:
+    """A document's content words, stemmed (`lexical.tokenize`), read once per document text."""
+    return frozenset(tokenize(text))
+
+
+def word_match(qpieces: Pieces, quote: np.ndarray) -> dict[str, float]:
+    """How well a text (its piece vectors `quote`) meets each content word of the question: the
+    mean over the word's pieces of each one's best cosine to a piece of the text (a word the
+    text holds scores 1). Words of `FRAME_WORDS` are left out.
+
+    >>> v = np.eye(3, dtype=np.float32)
+    >>> word_match(Pieces(np.arange(3), v, words=("gu", "gu", "visit")), v[:1])
+    {'gu': 0.5, 'visit': 0.0}
+    """
+    if not len(quote):
+        return {w: 0.0 for w in qpieces.words if w not in FRAME_WORDS and len(w) > 1}
+    best = (np.asarray(qpieces.vectors, np.float32) @ np.asarray(quote, np.float32).T).max(axis=1)
+    per: dict[str, list[float]] = {}
+    for w, b in zip(qpieces.words, best):
+        if w not in FRAME_WORDS and len(w) > 1:
+            per.setdefault(w, []).append(float(b))
+    return {w: round(sum(v) / len(v), 6) for w, v in per.items()}
+
+
+_MONTH_DAY = re.compile(r"\b(?:January|February|March|April|May|June|July|August|September|October|November|December)"
+                        r"\s+\d{1,2}\b|\b\d{1,2}\s+(?:January|February|March|April|May|June|July|August|September|October"
+                        r"|November|December)\b", re.IGNORECASE)
+
+
+def _new_answer(qtype: str, quote: str, qwords: set[str]) -> bool:
+    """Does the quote hold a date ("when") or a number ("how many / how far") that the question
+    does not already name? A date is no count: "How many were arrested in July 2021?" is not
+    met by "On July 16, 2021, ...".
+
+    >>> _new_answer("number", "On July 16, 2021, the ministry spoke.", {"july", "2021"})
+    False
+    >>> _new_answer("number", "It holds 26 million people.", set())
+    True
+    """
+    if qtype == "number":
+        quote = DATE.sub(" ", _MONTH_DAY.sub(" ", quote))
+    pattern = {"when": DATE, "number": NUMBER}.get(qtype)
+    if pattern is None:
+        return False
+    return any(not set(words(m.group(0))) <= qwords for m in pattern.finditer(quote))
+
+
+def compute(question: str, qtokens: Sequence[str], names: set[str], prior: np.ndarray, dense_win: np.ndarray, piece: np.ndarray | None, pool: np.ndarray | None, para_rows: np.ndarray,
             lead: int, lo: int, hi: int, sentence_tokens: Sequence[set[str]], sentence_text: Callable[[int], str],
-            doc_text: str, idf: dict[str, float], cues: Cues, asked: float | None, missing: float,
-            history: Sequence[str] = ()) -> Features:
+            doc_text: str, idf: dict[str, float], cues: Cues, asked: float | None,
+            history: Sequence[str] = (), qpieces: Pieces | None = None, piece_vectors: np.ndarray | None = None,
+            piece_offsets: np.ndarray | None = None, candidates: Sequence[tuple[int, int]] = ()) -> Features:
     """The features of quoting sentences lo..hi (chosen sentence `lead`) for `question`.
 
-    `prior`, `dense_sent`, `dense_win`, `piece`: per-sentence scores; `pool`: the sentences
+    `prior`, `dense_win`, `piece`: per-sentence scores; `pool`: the sentences
     scored exactly (None: all); `para_rows`: each sentence's paragraph row; `names`: the
     question's names and numbers (`tokens.name_words`); `history`: the conversation's earlier
-    questions."""
+    questions; `qpieces`: the question's own word pieces (with their words), `piece_vectors` /
+    `piece_offsets`: the index's pieces per sentence (`tokens.pack`); `candidates`: the other
+    quotes (first, last sentence) the answer cites."""
     idx = np.arange(len(prior)) if pool is None else np.asarray(pool)
     top = float(prior[lead])
     other = idx[para_rows[idx] != para_rows[lead]]
@@ -112,57 +162,57 @@ def compute(question: str, qtokens: Sequence[str], names: set[str], prior: np.nd
         p_lo -= 1
     while p_hi + 1 < n and para_rows[p_hi + 1] == para_rows[lead]:
         p_hi += 1
-    quote_tokens = set().union(*sentence_tokens[lo:hi + 1])
     para_tokens = set().union(*sentence_tokens[p_lo:p_hi + 1])
     quote_text = " ".join(sentence_text(i) for i in range(lo, hi + 1))
-    para_text = " ".join(sentence_text(i) for i in range(p_lo, p_hi + 1))
-    plain = {w for w in names if "-" not in w and not any(c.isdigit() for c in w)}
+    plain = {w for w in names if w.isalpha() and len(w) > 1}  # "ri", "yong" of "Ri Yong-ho"; not "guy's", "s"
     nums = {w for w in names if any(c.isdigit() for c in w)}
     qwords = set(words(question))
-    quote_words, para_words, doc_words = set(words(quote_text)), set(words(para_text)), _doc_words(doc_text)
+    quote_words, doc_words = set(words(quote_text)), _doc_words(doc_text)
     qtype = question_type(question)
     span = range(lo, hi + 1)
-    if qtype == "when":
-        met = any(bool(cues.dates[i]) for i in span)
-    elif qtype == "number":
-        met = any(bool(cues.numbers[i]) for i in span)
+    if qtype in ("when", "number"):
+        met = _new_answer(qtype, quote_text, qwords)
     elif qtype in ("who", "where"):
         met = any(bool(cues.names[i] - qwords) for i in span)
     else:
-        met = False
+        met = True
+    if qpieces is not None and qpieces.words is not None and len(qpieces.ids) and piece_vectors is not None:
+        def weakest(a: int, b: int) -> float:
+            return min(word_match(qpieces, piece_vectors[int(piece_offsets[a]):int(piece_offsets[b + 1])]).values(),
+                       default=1.0)
+        weak_quote = weakest(lo, hi)
+        weak_best = max([weak_quote] + [weakest(a, b) for a, b in candidates])
+    else:
+        weak_quote = weak_best = 1.0
+    asked_tokens = set(qtokens) - {t for n in plain for t in tokenize(n)}
     hist = {w for h in history for w in words(h) if w not in STOPWORDS and len(w) > 1}
-    values = (
-        top,
-        margin,
-        float(dense_sent[lead]),
-        float(dense_win[lead]),
-        float(piece[lead]) if piece is not None else 0.0,
-        1.0 if asked is None else float(asked),
-        1.0 if asked is None else 0.0,
-        float(missing),
-        _idf_share(qtokens, quote_tokens, idf),
-        _idf_share(qtokens, para_tokens, idf),
-        _share(plain, quote_words),
-        _share(plain, para_words),
-        _share(plain, doc_words),
-        1.0 if plain else 0.0,
-        _share(nums, doc_words),
-        1.0 if qtype else 0.0,
-        1.0 if met else 0.0,
-        1.0 if quote_text.rstrip().endswith("?") else 0.0,
-        float(np.log1p(len(set(qtokens)))),
-        1.0 if history else 0.0,
-        _share(hist, para_words) if hist else 0.0,
-        _share(hist, doc_words) if hist else 0.0,
-        1.0 if asked is not None and asked < ASKED_LOW else 0.0,
-        1.0 if missing >= MISSING_HIGH else 0.0,
-        1.0 if top < TOP_LOW else 0.0,
-    )
+    doc_tokens = _doc_tokens(doc_text)
+    value = {
+        "top": top,
+        "margin": margin,
+        "dense_win": float(dense_win[lead]),
+        "tokens": float(piece[lead]) if piece is not None else 0.0,
+        "asked": 1.0 if asked is None else float(asked),
+        "missing": 1.0 - _idf_share(qtokens, doc_tokens, idf),
+        "cov_para": _idf_share(qtokens, para_tokens, idf),
+        "names_quote": _share(plain, quote_words),
+        "names_doc": _share(plain, doc_words),
+        "nums_doc": _share(nums, doc_words),
+        "type_unmet": 0.0 if met else 1.0,
+        "quote_question": 1.0 if quote_text.rstrip().endswith("?") else 0.0,
+        "has_history": 1.0 if history else 0.0,
+        "hist_doc": _share(hist, doc_words) if hist else 0.0,
+        "weak_quote": weak_quote,
+        "weak_best": weak_best,
+        "asked_doc": _share(asked_tokens, doc_tokens),
+        "asked_para": _share(asked_tokens, para_tokens),
+    }
+    values = tuple(value[n] for n in NAMES)
     return Features(tuple(float(v) for v in values))
 
 
 def of_answer(snap, ranked, q, lead: int, lo: int, hi: int, asked: float | None,
-              missing: float, history: Sequence[str] = ()) -> Features:
+              history: Sequence[str] = (), candidates: Sequence[tuple[int, int]] = ()) -> Features:
     """`compute` for `answer.compose`: reads the snapshot's sentences, paragraphs, idf, cues and
     capitals, the parsed question (`ranking.Question`) and the ranking's scores (before
     reranking) by name."""
@@ -171,6 +221,7 @@ def of_answer(snap, ranked, q, lead: int, lo: int, hi: int, asked: float | None,
     prior = ranked.fused if ranked.prior is None else ranked.prior
     sig = ranked.signals
     doc = snap.docs[data.sentences[lead].doc]
-    return compute(question, ranked.tokens, names, prior, sig.dense_sent, sig.dense_win, sig.tokens, ranked.rows,
+    return compute(question, ranked.tokens, names, prior, sig.dense_win, sig.tokens, ranked.rows,
                    snap.sentence_para_rows, lead, lo, hi, snap.sentence_tokens,
-                   lambda i: data.sentences[i].text, doc.text, snap.idf, snap.cues, asked, missing, history)
+                   lambda i: data.sentences[i].text, doc.text, snap.idf, snap.cues, asked, history,
+                   ranked.asked, snap.piece_vectors, data.piece_offsets, candidates)

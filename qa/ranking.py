@@ -47,11 +47,8 @@ class Policy:
 
     weights: Weights = Weights()  # fusion weights of the signals (grid search on the dev sets)
     quote_margin: float = 0.3  # neighbours within this fused-score margin join the quote (quote-margin table)
-    abstain_below: float = 1.175  # top fused score under this -> "not in this document" (abstention sweep)
-    abstain_missing: float = 0.7  # ...or this share of the question's word weight is absent from
-    abstain_missing_below: float = 1.4  # the documents and the top score is under this (abstention sweep)
-    abstain_unasked: float = 0.25  # ...or no question word beyond its names meets the quote this well
-    missing_veto: bool = True  # the missing-words test also vetoes the learned model (foreign questions, suite)
+    abstain_unasked: float = 0.25  # a first quote must meet a question word beyond its names this well, else a
+    # lower candidate that does goes first ("not in this document" itself is learned: qa/confidence.py)
     followup_weight: float = 0.6  # weight of the previous question's vector and words in a follow-up (dev_chat)
     followup_boost: float = 0.05  # bonus for sentences in the paragraph the last answer cited (dev_chat)
     followup_repeat: float = 0.3  # penalty for the very sentence the last answer quoted (dev_chat)

@@ -111,17 +111,3 @@ def test_the_pronoun_rule_keeps_three_sentences_and_the_best_one():
     # whom replaces the last one, and the best sentence (1) stays
     lo, hi = quote_span(s, np.array([0.0, 1.0, 0.99, 0.98]), 1, 0.1)
     assert (lo, hi) == (0, 2) and lo <= 1 <= hi
-
-
-def test_found_needs_a_high_score_and_the_question_met_beyond_its_names():
-    from qa.answer import decide_found
-    from qa.ranking import Policy
-
-    p = Policy()
-    assert decide_found(1.6, 0.0, p)
-    assert not decide_found(p.abstain_below - 0.01, 0.0, p)
-    assert not decide_found(1.3, 0.8, p)  # most of the question's words occur nowhere
-    assert decide_found(1.6, 0.8, p)
-    assert not decide_found(1.6, 0.0, p, asked=p.abstain_unasked - 0.01)  # only the names matched
-    assert decide_found(1.6, 0.0, p, asked=p.abstain_unasked + 0.01)
-    assert decide_found(1.6, 0.0, p, asked=None)  # nothing asked beyond names, or names unknown

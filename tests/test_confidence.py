@@ -29,9 +29,29 @@ def test_a_head_gives_a_probability_that_rises_with_a_positive_coefficient():
     assert 0.0 < low < 0.5 < high < 1.0
 
 
-def test_without_a_parameter_file_the_hand_rule_decides(tmp_path):
-    assert confidence.decide([0.0] * len(features.NAMES), True, tmp_path / "none.json") == (True, None)
-    assert confidence.decide([0.0] * len(features.NAMES), False, tmp_path / "none.json") == (False, None)
+def test_without_a_parameter_file_every_answer_is_found_without_confidence(tmp_path):
+    assert confidence.decide([0.0] * len(features.NAMES), tmp_path / "none.json") == (True, None)
+
+
+def test_found_is_the_answerable_probability_against_the_shipped_threshold(tmp_path):
+    obj = json.loads(confidence.PARAMS.read_text())
+    n = len(features.NAMES)
+    obj["answerable"] = {"mean": [0.0] * n, "scale": [1.0] * n, "coef": [1.0] + [0.0] * (n - 1),
+                         "intercept": 0.0, "platt": [1.0, 0.0]}
+    obj["threshold"] = 0.5
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(obj))
+    assert confidence.decide([0.1] + [0.0] * (n - 1), path)[0]
+    assert not confidence.decide([-0.1] + [0.0] * (n - 1), path)[0]
+
+
+def test_the_confidence_follows_its_isotonic_curve_and_stays_inside_it():
+    n = len(features.NAMES)
+    head = confidence.Head(np.zeros(n), np.ones(n), np.eye(n)[0], 0.0, 1.0, 0.0,
+                           (np.array([-1.0, 0.0, 1.0]), np.array([0.1, 0.4, 0.9])))
+    assert head.probability([0.5] + [0.0] * (n - 1)) == pytest.approx(0.65)
+    assert head.probability([-9.0] + [0.0] * (n - 1)) == pytest.approx(0.1)
+    assert head.probability([9.0] + [0.0] * (n - 1)) == pytest.approx(0.9)
 
 
 def test_parameters_fitted_on_other_features_say_to_refit(tmp_path):
@@ -43,7 +63,7 @@ def test_parameters_fitted_on_other_features_say_to_refit(tmp_path):
         confidence.load(path)
 
 
-def _tiny(question, quote_rows, history=()):
+def _tiny(question, quote_rows, history=(), names=("havana", "pyongyang")):
     """Four sentences in two paragraphs; the candidate is sentence 1 (quote rows as given)."""
     texts = ["Cuba is an island.", "Havana met Pyongyang in 1986.", "What is a lapse?", "Lapses cost money."]
     cues = Cues.of(texts)
@@ -53,17 +73,34 @@ def _tiny(question, quote_rows, history=()):
     prior = np.array([0.5, 1.5, 1.2, 0.4], dtype=np.float32)
     dense = np.array([0.1, 0.6, 0.5, 0.2], dtype=np.float32)
     lo, hi = quote_rows
-    return features.compute(question, tokenize(question), {"havana", "pyongyang"}, prior, dense, dense, None, None,
+    return features.compute(question, tokenize(question), set(names), prior, dense, None, None,
                             np.array([0, 0, 1, 1]), lo, lo, hi, toks, lambda i: texts[i], " ".join(texts),
-                            {t: 1.0 for ts in toks for t in ts}, cues, 0.5, 0.0, history).as_dict()
+                            {t: 1.0 for ts in toks for t in ts}, cues, 0.5, history).as_dict()
 
 
 def test_features_of_a_quote_holding_the_names_and_the_date_asked_for():
     f = _tiny("When did Havana meet Pyongyang?", (1, 1))
     assert f["names_quote"] == f["names_doc"] == 1.0
-    assert f["type_asked"] == f["type_met"] == 1.0  # a "when" question, a quote with a year
+    assert f["type_unmet"] == 0.0  # a "when" question, a quote with a year
     assert f["margin"] == pytest.approx(1.5 - 1.2)  # the best of the other paragraph
     assert f["quote_question"] == 0.0 and f["has_history"] == 0.0
+
+
+def test_a_how_many_question_is_not_met_by_a_year_nor_a_when_question_by_its_own_date():
+    assert _tiny("How many times did Havana meet Pyongyang?", (1, 1))["type_unmet"] == 1.0
+    assert _tiny("When did Havana meet Pyongyang after 1986?", (1, 1))["type_unmet"] == 1.0
+
+
+def test_a_possessive_name_counts_as_the_name():
+    f = _tiny("Whom did Havana's mayor meet?", (1, 1), names=("havana's", "havana", "s"))
+    assert f["names_quote"] == f["names_doc"] == 1.0
+
+
+def test_words_beyond_the_names_that_the_document_lacks():
+    f = _tiny("What currency does Havana use?", (1, 1))
+    assert f["asked_doc"] == f["asked_para"] == 0.0  # neither "currency" nor "use" occurs
+    f = _tiny("What does a lapse cost?", (3, 3))
+    assert f["asked_doc"] == f["asked_para"] == 1.0
 
 
 def test_features_of_a_faq_question_line_and_of_a_conversation():
@@ -72,9 +109,48 @@ def test_features_of_a_faq_question_line_and_of_a_conversation():
     assert f["has_history"] == 1.0 and 0.0 < f["hist_doc"] <= 1.0
 
 
+def test_a_when_question_whose_quote_holds_no_date_is_unmet(real_engine):
+    """With the real model: the article says Venezuela cut off the oil but not when."""
+    i = features.NAMES.index("type_unmet")
+    assert real_engine.ask("When did Fidel Castro visit Pyongyang?").features[i] == 0.0
+    assert real_engine.ask("When did Venezuela cut off its oil supply to Cuba?").features[i] == 1.0
+
+
 def test_every_answer_carries_a_calibrated_confidence(real_engine):
     good = real_engine.ask("In what year did the Bay of Pigs invasion take place?")
     off = real_engine.ask("How do I bake sourdough bread?")
     assert good.found and 0.0 <= good.confidence <= 1.0 and good.to_json()["confidence"] == round(good.confidence, 4)
     assert not off.found and off.confidence < good.confidence
     assert len(good.features) == len(features.NAMES)
+
+
+def _fit_tool():
+    import sys
+
+    from conftest import ROOT
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    import fit_confidence
+
+    return fit_confidence
+
+
+def test_a_bounded_coefficient_stays_on_the_side_its_meaning_says():
+    fit = _fit_tool()
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 2))
+    y = (X[:, 0] - X[:, 1] + rng.normal(scale=0.5, size=400) > 0).astype(int)
+    _, _, free, _ = fit.fit_lr(X, y, np.ones(400))
+    _, _, bounded, _ = fit.fit_lr(X, y, np.ones(400), signs=[1, 1])
+    assert free[0] > 0 > free[1]  # the data push the second feature down...
+    assert bounded[0] > 0 and bounded[1] == pytest.approx(0.0, abs=1e-9)  # ...its bound holds it at 0
+
+
+def test_the_threshold_refuses_at_most_the_cap_of_any_set():
+    fit = _fit_tool()
+    p = np.array([0.1, 0.2, 0.3, 0.4] * 25 + [0.05, 0.5] * 50)
+    answerable = np.ones(len(p), dtype=bool)
+    sets = np.array(["a"] * 100 + ["b"] * 100)
+    t = fit.choose_threshold(p, answerable, sets)
+    for s in ("a", "b"):
+        assert np.mean(p[sets == s] < t) <= fit.MAX_ANSWERABLE_REFUSED

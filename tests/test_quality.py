@@ -28,7 +28,8 @@ def test_article_hit_rates_hold_their_floor(article_summary):
 
 
 def test_article_unanswerable_questions_are_refused(article_summary):
-    assert article_summary["unanswerable"]["abstention"] == 1.0  # measured 6 of 6
+    # the learned refusal (qa/confidence.py); held out, 3 of 6 (docs/ranking.md)
+    assert article_summary["unanswerable"]["abstention"] >= 0.6  # measured 4 of 6 (in-sample)
     assert article_summary["all"]["false_abstention"] <= 1 / 30  # measured 0 of 30
 
 
@@ -63,10 +64,11 @@ def test_a_quote_sharing_only_the_names_gives_way_to_one_that_meets_the_question
     first = a.citations[0]
     assert a.found and first.score < max(c.score for c in a.citations)  # promoted past a higher score
     assert "visit" in first.quote.lower()
-    # and "founded" / "poisoned" meet nothing in any sentence that names the party or the minister
-    assert not real_engine.ask(typed("Who founded the Workers' Party of Korea?")).found
-    assert not real_engine.ask(typed("Who poisoned Ri Yong-ho?")).found
-    assert real_engine.ask(typed("Who received Ri Yong-ho in Havana?")).found
+    # and "poisoned" meets nothing in any sentence that names the minister: refused, with the
+    # same answer however the question is typed. ("Who founded the Workers' Party of Korea?",
+    # which the hand rule refused, is answered since issue 12: docs/ranking.md.)
+    poisoned, received = (real_engine.ask(typed(q)) for q in ("Who poisoned Ri Yong-ho?", "Who received Ri Yong-ho in Havana?"))
+    assert not poisoned.found and received.found and poisoned.confidence < received.confidence
 
 
 def test_an_encoder_without_word_pieces_is_refused_clearly(real_index):
@@ -87,8 +89,8 @@ def test_an_encoder_without_word_pieces_is_refused_clearly(real_index):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name, hit1, hit3, false_refusals, refused", [
-    ("normans", 0.85, 0.94, 0.03, 0.08),  # measured 0.865, 0.958, 0 of 96, 12 of 112 (0.107)
-    ("computational_complexity_theory", 0.865, 0.94, 0.11, 0.08),  # measured 0.873, 0.954, 17 of 197 (0.086), 24 of 221 (0.109)
+    ("normans", 0.85, 0.94, 0.03, 0.10),  # measured 0.865, 0.958, 0 of 96, 15 of 112 (0.134)
+    ("computational_complexity_theory", 0.865, 0.94, 0.03, 0.03),  # measured 0.873, 0.954, 1 of 197, 10 of 221 (0.045)
 ])
 def test_new_articles_hold_their_floors(name, hit1, hit3, false_refusals, refused):
     records = evaluate.read_records(EVAL / "squad" / f"{name}_qa.jsonl")
