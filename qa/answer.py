@@ -114,6 +114,10 @@ def quote_span(sentences: Sequence[Sentence], scores: np.ndarray, best: int, mar
     the sentence right after the quote joins it when it continues it ("... efficient algorithm.
     This hypothesis is called the Cobham-Edmonds thesis."), room permitting. A neighbour joins
     only while the quote stays within chunking.MAX_WINDOW_CHARS (no quote is longer).
+
+    A question is not an answer: when `best` is a page's own question line ("What can cause
+    an insurance lapse?", `asks`) followed by more of its paragraph, the quote is what follows
+    it, up to `max_sentences`, stopping before the next question line.
     Returns (first, last) sentence indices."""
     def same(i: int, lo: int | None = None, hi: int | None = None) -> bool:
         lo, hi = min(i, best if lo is None else lo), max(i, best if hi is None else hi)
@@ -121,6 +125,11 @@ def quote_span(sentences: Sequence[Sentence], scores: np.ndarray, best: int, mar
             and sentences[i].doc == sentences[best].doc \
             and sentences[hi].end - sentences[lo].start <= MAX_WINDOW_CHARS
 
+    if self_contained and asks(sentences[best].text) and same(best + 1):
+        lo = hi = best = best + 1
+        while hi - lo + 1 < max_sentences and same(hi + 1, lo, hi + 1) and not asks(sentences[hi + 1].text):
+            hi += 1
+        return lo, hi
     lo = hi = best
     floor = scores[best] - margin
     while hi - lo + 1 < max_sentences:
@@ -138,18 +147,24 @@ def quote_span(sentences: Sequence[Sentence], scores: np.ndarray, best: int, mar
             lo -= 1
     if hi - lo + 1 < max_sentences and same(hi + 1, lo, hi) and continues(sentences[hi + 1].text):
         hi += 1
-    if same(hi + 1, lo, hi) and asks(sentences[hi].text):  # a page's own question line: its answer follows
-        if hi - lo + 1 >= max_sentences and lo < best:
-            lo += 1
-        if hi - lo + 1 < max_sentences:
-            hi += 1
     return lo, hi
 
 
+_OPENS_QUESTION = re.compile(r"^[\"'“‘(]?(what|how|why|when|where|who|whom|whose|which|can|could|do|does|did|is|are|was"
+                             r"|were|will|would|should|shall|may|must|have|has|am|if)\b", re.IGNORECASE)
+
+
 def asks(text: str) -> bool:
-    """Is this sentence a question (an FAQ line, "What can cause an insurance lapse?"), which
-    a quote never stops at: the sentence after it is what answers it."""
-    return text.rstrip().rstrip("\"'”’)").endswith("?")
+    """Is this sentence a question line (an FAQ's "What can cause an insurance lapse?")? A quote
+    never is one: the sentences after it are what answers it. A question inside prose ("...,
+    consider this instance: Is there a route of at most 2000 km ...?") is not one.
+
+    >>> [asks(t) for t in ("What can cause a lapse?", "If I move, can I keep my plates?",
+    ...                    "Consider this: is there a route?", "It is.")]
+    [True, True, False, False]
+    """
+    text = text.strip()
+    return text.rstrip("\"'”’)").endswith("?") and bool(_OPENS_QUESTION.match(text))
 
 
 def make_citation(doc: Document, first: Sentence, last: Sentence, score: float, evidence: Evidence | None) -> Citation:

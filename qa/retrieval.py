@@ -44,7 +44,7 @@ class Signals:
     dense_sent: np.ndarray
     dense_win: np.ndarray
     dense_para: np.ndarray  # already mapped to sentences
-    bm25_sent: np.ndarray
+    bm25_sent: np.ndarray  # on a 0..~1 scale (`lexical.DocBM25.share`, or max-normalised)
     bm25_para: np.ndarray  # already mapped to sentences
     coverage: np.ndarray | None = None  # idf-weighted share of question words in the window
     answer_type: np.ndarray | None = None  # 1 where the sentence holds the kind of thing asked for
@@ -66,7 +66,7 @@ def max_normalise(scores: np.ndarray) -> np.ndarray:
 
 def fuse(sig: Signals, w: Weights = Weights()) -> np.ndarray:
     out = (w.sent * sig.dense_sent + w.win * sig.dense_win + w.para * sig.dense_para
-           + w.bm25_sent * max_normalise(sig.bm25_sent) + w.bm25_para * max_normalise(sig.bm25_para))
+           + w.bm25_sent * sig.bm25_sent + w.bm25_para * sig.bm25_para)
     if sig.coverage is not None and w.coverage:
         out = out + w.coverage * sig.coverage
     if sig.answer_type is not None and w.answer_type:
