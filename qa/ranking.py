@@ -47,15 +47,15 @@ class Policy:
     was tuned", gives the measurements behind each; `tools/tune.py` re-runs the weight search)."""
 
     weights: Weights = Weights()  # fusion weights of the signals (grid search on the dev sets)
-    quote_margin: float = 0.3  # neighbours within this fused-score margin join the quote (quote-margin table)
+    quote_margin: float = 0.45  # neighbours within this fused-score margin join the quote (0.3 before the weights x1.5)
     abstain_below: float = 1.175  # top fused score under this -> "not in this document" (abstention sweep)
     abstain_missing: float = 0.7  # ...or this share of the question's word weight is absent from
     abstain_missing_below: float = 1.4  # the documents and the top score is under this (abstention sweep)
     abstain_unasked: float = 0.25  # ...or no question word beyond its names meets the quote this well
     missing_veto: bool = True  # the missing-words test also vetoes the learned model (foreign questions, suite)
     followup_weight: float = 0.6  # weight of the previous question's vector and words in a follow-up (dev_chat)
-    followup_boost: float = 0.05  # bonus for sentences in the paragraph the last answer cited (dev_chat)
-    followup_repeat: float = 0.3  # penalty for the very sentence the last answer quoted (dev_chat)
+    followup_repeat: float = 0.15  # a leaning follow-up: penalty for the sentence the last answer put first (tools/tune.py)
+    followup_document: float = 0.15  # any later turn: bonus for sentences of the last answer's document (tools/tune.py)
     diverse: bool = True  # citations 2 and 3 include the best purely semantic matches (Hit@3 +0.02)
     rerank_top: int = 8  # with QA_RERANKER: the best sentences the cross-encoder reorders
     rerank_weight: float = 1.0  # ...adding this times its (0, 1) score to their fused score
@@ -202,10 +202,15 @@ def rank(snap: Snapshot, q: Question, conv: Conversation, encode: Encode, policy
         borrowed = tuple(t for t in dict.fromkeys(prev.question.tokens) if t not in q.tokens)
         qpieces = tokens.merge(qpieces, pieces[1], policy.followup_weight)
     ranked = score(snap, q, qvec, qpieces, policy, borrowed, within(snap, documents))
-    if prev is not None:  # stay near the last answer, but a follow-up asks for something not yet quoted
-        fused = ranked.fused + policy.followup_boost * (snap.sentence_para_rows == prev.paragraph)
+    if prev is not None:  # a follow-up asks for something not yet quoted
+        fused = ranked.fused.copy()
         fused[prev.shown] -= policy.followup_repeat
         ranked = replace(ranked, fused=fused)
+    last = conv.last
+    if policy.followup_document and last is not None and last.version == snap.version:
+        # any later turn: the conversation is most likely still about the document it was answered from
+        same = snap.sentence_docs == snap.sentence_docs[last.shown]
+        ranked = replace(ranked, fused=ranked.fused + policy.followup_document * same)
     return replace(ranked, asked=pieces[0], names=tokens.name_mask(pieces[0], q.names(snap.capitalised)))
 
 

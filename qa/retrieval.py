@@ -27,14 +27,18 @@ from .lexical import idf
 
 @dataclass(frozen=True)
 class Weights:
+    """Fusion weights, fitted with tools/tune.py on all five development sets (held-out figures
+    by set in docs/ranking.md), then all multiplied by 1.5 so that fused scores keep the scale
+    the refusal thresholds and the confidence model were fitted on (argmax is unchanged)."""
+
     sent: float = 0.3
-    win: float = 0.2
+    win: float = 0.45
     para: float = 0.0
-    bm25_sent: float = 0.15
-    bm25_para: float = 0.1
+    bm25_sent: float = 0.225
+    bm25_para: float = 0.225
     coverage: float = 0.0
-    answer_type: float = 0.1
-    tokens: float = 1.5
+    answer_type: float = 0.15
+    tokens: float = 1.05
 
 
 @dataclass(frozen=True)

@@ -35,15 +35,15 @@ from qa.ranking import Conversation, Policy, Question, rank, replay  # noqa: E40
 from qa.retrieval import Weights, fuse  # noqa: E402
 
 GROUPS = {"article+squad": ["article", "normans", "complexity"], "doc2dial": ["dmv", "studentaid"]}
-VALUES = (0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 1, 1.5, 2)
+VALUES = (0, 0.075, 0.15, 0.225, 0.3, 0.45, 0.6, 0.75, 1.05, 1.5, 2.25, 3)  # the old grid x1.5 (Weights)
 
 
 @dataclass
 class Case:
     record: dict
     signals: object  # retrieval.Signals, every sentence
-    near: np.ndarray | None  # follow-up: sentences in the paragraph the last answer cited
-    shown: int | None  # follow-up: the sentence the last answer put first
+    shown: int | None  # a leaning follow-up: the sentence the last answer put first
+    same_doc: np.ndarray | None = None  # any later turn: sentences in the document the last answer cited
 
 
 def collect(names: list[str], limit: int | None, cache: Path, policy: Policy) -> dict:
@@ -59,11 +59,12 @@ def collect(names: list[str], limit: int | None, cache: Path, policy: Policy) ->
             turns = r.get("turns") or [r["question"]]
             q = Question.of(turns[-1])
             earlier = [Question.of(t) for t in turns[:-1]]
-            conv = replay(snap, earlier, eng._encode, policy) if earlier and q.leans else Conversation()
+            conv = replay(snap, earlier, eng._encode, policy) if earlier else Conversation()
             rk = rank(snap, q, conv, eng._encode, full)  # the signals; the follow-up adjustments kept apart
             prev = conv.last
-            cases.append(Case(r, rk.signals, None if prev is None else snap.sentence_para_rows == prev.paragraph,
-                              None if prev is None else prev.shown))
+            leans = prev is not None and q.leans
+            same = None if prev is None else snap.sentence_docs == snap.sentence_docs[prev.shown]
+            cases.append(Case(r, rk.signals, prev.shown if leans else None, same))
         out[name] = (snap, cases)
         print(f"[{name}] {len(cases)} questions", file=sys.stderr)
     return out
@@ -76,9 +77,11 @@ def hit1(data: dict, w: Weights, policy: Policy) -> dict[str, float]:
         hits = 0
         for c in cases:
             f = fuse(c.signals, w)
-            if c.near is not None:
-                f = f + policy.followup_boost * c.near
+            if c.shown is not None:
+                f = f.copy()
                 f[c.shown] -= policy.followup_repeat
+            if c.same_doc is not None:
+                f = f + policy.followup_document * c.same_doc
             best = int(np.argmax(f))
             lo, hi = quote_span(sents, f, best, policy.quote_margin)
             quote = snap.docs[sents[lo].doc].text[sents[lo].start:sents[hi].end]
@@ -112,20 +115,61 @@ def show(label: str, r: dict[str, float]) -> None:
     print(f"{label:<34}" + "  ".join(f"{k} {v:.3f}" for k, v in r.items()))
 
 
+FOLDS = {"A": ["article", "normans", "dmv"], "B": ["complexity", "studentaid"]}  # both kinds of text in each
+
+
+def followups(data: dict) -> dict:
+    """Each set's later turns only (the cases the conversation can change)."""
+    return {n: (snap, [c for c in cases if c.same_doc is not None]) for n, (snap, cases) in data.items()
+            if any(c.same_doc is not None for c in cases)}
+
+
+def sweep_conversation(data: dict, w: Weights, policy: Policy) -> Policy:
+    """The follow-up numbers (repeat penalty, same-document bonus) on a grid."""
+    best, out = -1.0, policy
+    for repeat in (0, 0.075, 0.15, 0.3, 0.45):
+        for doc in (0, 0.075, 0.15, 0.3):
+            p = replace(policy, followup_repeat=repeat, followup_document=doc)
+            o = mean(hit1(data, w, p))
+            if o > best + 1e-9:
+                best, out = o, p
+    return out
+
+
 def main(argv=None) -> int:
+    import pickle
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit", type=int, default=300)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/qa-suite"))
+    ap.add_argument("--signals", type=Path, help="keep the collected signals in this file (reused when present)")
     args = ap.parse_args(argv)
     policy = Policy()
-    data = collect([n for g in GROUPS.values() for n in g], args.limit, args.cache, policy)
+    names = [n for g in GROUPS.values() for n in g]
+    if args.signals and args.signals.exists():
+        cases = pickle.loads(args.signals.read_bytes())
+        data = {n: (evalsuite.engine_for(n, args.cache).snapshot().warm(), cases[n]) for n in names}
+    else:
+        data = collect(names, args.limit, args.cache, policy)
+        if args.signals:
+            args.signals.write_bytes(pickle.dumps({n: c for n, (_, c) in data.items()}))
     show("shipped " + str(tuple(asdict(policy.weights).values())), hit1(data, policy.weights, policy))
     for fit, report in (("article+squad", "doc2dial"), ("doc2dial", "article+squad")):
         w = ascend({n: data[n] for n in GROUPS[fit]}, policy.weights, policy)
         show(f"fit on {fit}: {tuple(asdict(w).values())}", hit1({n: data[n] for n in GROUPS[fit]}, w, policy))
         show(f"  held out, {report}", hit1({n: data[n] for n in GROUPS[report]}, w, policy))
+    for fit, report in (("A", "B"), ("B", "A")):
+        w = ascend({n: data[n] for n in FOLDS[fit]}, policy.weights, policy)
+        show(f"fit on {FOLDS[fit]}: {tuple(asdict(w).values())}", hit1({n: data[n] for n in FOLDS[fit]}, w, policy))
+        show(f"  held out, {FOLDS[report]}", hit1({n: data[n] for n in FOLDS[report]}, w, policy))
     w = ascend(data, policy.weights, policy)
     show(f"fit on all: {tuple(asdict(w).values())}", hit1(data, w, policy))
+    later = followups(data)
+    show("later turns, shipped", hit1(later, w, policy))
+    for fit in later:
+        p = sweep_conversation({fit: later[fit]}, w, policy)
+        show(f"conversation fit on {fit}: {p.followup_repeat, p.followup_document}",
+             hit1(later, w, p))
     return 0
 
 
