@@ -143,6 +143,7 @@ class DocBM25:
                 cols.append(self.vocab.setdefault(t, len(self.vocab)))
         ones = np.ones(len(rows), dtype=np.float32)
         self.tf = sparse.csc_matrix((ones, (rows, cols)), shape=(n, len(self.vocab)))  # duplicates summed
+        self.tf.sum_duplicates()  # sorted, one entry per (row, word): read column by column below
         self.length = np.array([len(t) for t in token_lists], dtype=np.float32)
         self.rows_per_doc = np.bincount(self.docs, minlength=ndocs).astype(np.float32)
         mean = np.bincount(self.docs, weights=self.length, minlength=ndocs) / np.maximum(self.rows_per_doc, 1)
@@ -151,11 +152,15 @@ class DocBM25:
         present.data[:] = 1
         onehot = sparse.csr_matrix((np.ones(n, np.float32), (self.docs, np.arange(n))), shape=(ndocs, n))
         self.df = (onehot @ present).tocsc()  # rows of each document holding each word
+        self.df.sum_duplicates()
 
     def idf(self, token: str) -> np.ndarray:
         """The word's idf in each document (Lucene's form, always > 0)."""
         j = self.vocab.get(token)
-        df = np.zeros(len(self.rows_per_doc), np.float32) if j is None else self.df[:, j].toarray().ravel()
+        df = np.zeros(len(self.rows_per_doc), np.float32)
+        if j is not None:
+            lo, hi = self.df.indptr[j], self.df.indptr[j + 1]
+            df[self.df.indices[lo:hi]] = self.df.data[lo:hi]
         return np.log1p((self.rows_per_doc - df + 0.5) / (df + 0.5)).astype(np.float32)
 
     def share(self, tokens: list[str], weights: list[float] | None = None) -> np.ndarray:
@@ -170,7 +175,7 @@ class DocBM25:
             j = self.vocab.get(t)
             if j is None:
                 continue
-            col = self.tf[:, j]
-            rows, tf = col.indices, col.data
+            lo, hi = self.tf.indptr[j], self.tf.indptr[j + 1]
+            rows, tf = self.tf.indices[lo:hi], self.tf.data[lo:hi]
             out[rows] += idf[self.docs[rows]] * tf * (self.K1 + 1) / (tf + self.K1 * self.norm_len[rows])
         return out / np.maximum(ceiling[self.docs], 1e-12) if n else out

@@ -34,7 +34,6 @@ from .retrieval import (
     coverage,
     dense_scores,
     fuse,
-    max_normalise,
     question_type,
     spread,
 )
@@ -66,7 +65,6 @@ class Policy:
     recent_turns: int = 3  # earlier questions the confidence model reads (as it was fitted: tools/fit_confidence.py)
     piece_rows: int = 32  # sentences given the word-piece match first (same Hit@1/Hit@3 down to 16)
     piece_neighbourhood: int = 8  # ...then the neighbours (2 each side, same paragraph) of this many best
-    per_document: bool = True  # idf and BM25 statistics per document, not over the index (stability, docs/ranking.md)
 
 
 # --- the question --------------------------------------------------------------------------
@@ -249,20 +247,13 @@ def score(snap: Snapshot, q: Question, qvec: np.ndarray, qpieces: tokens.Pieces 
     rows are scored, as candidates are, and every other sentence's fused score is -inf, so no
     citation, quote or follow-up state can come from outside them."""
     data, weights = snap.data, policy.weights
-    n, npara = len(data.sentences), len(data.paragraph_keys)
+    n = len(data.sentences)
     qtokens = list(q.tokens)
-    if policy.per_document:  # each document scored with its own statistics (docs/ranking.md)
-        lex = qtokens + list(borrowed)
-        lw = [1.0] * len(qtokens) + [policy.followup_weight] * len(borrowed)
-        bm25_sent = snap.sentence_bm25.share(lex, lw)
-        bm25_para = snap.paragraph_bm25.share(lex, lw)
-    else:
-        bm25_sent = data.bm25_sentences.scores(qtokens, n)
-        bm25_para = data.bm25_paragraphs.scores(qtokens, npara)
-        if borrowed:
-            bm25_sent = bm25_sent + policy.followup_weight * data.bm25_sentences.scores(list(borrowed), n)
-            bm25_para = bm25_para + policy.followup_weight * data.bm25_paragraphs.scores(list(borrowed), npara)
-        bm25_sent, bm25_para = max_normalise(bm25_sent), max_normalise(bm25_para)
+    # each document scored with its own statistics: adding documents leaves its scores alone
+    lex = qtokens + list(borrowed)
+    lw = [1.0] * len(qtokens) + [policy.followup_weight] * len(borrowed)
+    bm25_sent = snap.sentence_bm25.share(lex, lw)
+    bm25_para = snap.paragraph_bm25.share(lex, lw)
     all_tokens = qtokens + list(borrowed)
     rows = candidate_rows(qvec, data.faiss_index, bm25_sent) if snap.approximate else None
     if only is not None:
@@ -291,10 +282,10 @@ def score(snap: Snapshot, q: Question, qvec: np.ndarray, qpieces: tokens.Pieces 
     if weights.tokens and qpieces is not None:  # the costliest signal: only where it can matter
         piece = np.zeros(n, dtype=np.float32)
         done = np.zeros(0, dtype=np.int64)
-        per_doc = snap.doc_piece_idf.weights(qpieces.ids) if policy.per_document else None
+        per_doc = snap.doc_piece_idf.weights(qpieces.ids)  # (documents, question pieces)
         for near in _piece_rows(snap, fused, rows, sig, policy):
             near = np.setdiff1d(near, done)
-            idf = snap.piece_idf if per_doc is None else per_doc[snap.sentence_docs[near]]
+            idf = per_doc[snap.sentence_docs[near]]
             piece[near] = tokens.maxsim(qpieces, snap.piece_vectors, data.piece_offsets, idf, near)
             fused[near] += weights.tokens * piece[near]
             done = np.union1d(done, near)

@@ -271,6 +271,7 @@ class DocPieceIdf:
         self.width = width
         self.df = sparse.csc_matrix((np.ones(len(pairs), np.float32), (self.docs[pairs[:, 0]], pairs[:, 1])),
                                     shape=(ndocs, width))  # sentences of each document holding each piece
+        self.df.sum_duplicates()
         self.sentences = np.bincount(self.docs, minlength=ndocs).astype(np.float64)
 
     def weights(self, query_ids: np.ndarray) -> np.ndarray:
@@ -278,6 +279,7 @@ class DocPieceIdf:
         ids = np.asarray(query_ids, dtype=np.int64)
         known = ids < self.width
         df = np.zeros((len(self.sentences), len(ids)), dtype=np.float64)
-        if known.any():
-            df[:, known] = self.df[:, ids[known]].toarray()
+        for k in np.flatnonzero(known):  # column by column: cheaper than scipy's fancy indexing
+            lo, hi = self.df.indptr[ids[k]], self.df.indptr[ids[k] + 1]
+            df[self.df.indices[lo:hi], k] = self.df.data[lo:hi]
         return np.log((self.sentences[:, None] + 1) / (df + 0.5)).astype(np.float32)

@@ -28,11 +28,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
-import evalsuite  # noqa: E402
-from qa import evaluate  # noqa: E402
-from qa.answer import quote_span  # noqa: E402
-from qa.ranking import Conversation, Policy, Question, rank, replay  # noqa: E402
-from qa.retrieval import Weights, fuse  # noqa: E402
+import evalsuite
+
+from qa import evaluate
+from qa.answer import quote_span
+from qa.ranking import Conversation, Policy, Question, rank, replay
+from qa.retrieval import Weights, fuse
 
 GROUPS = {"article+squad": ["article", "normans", "complexity"], "doc2dial": ["dmv", "studentaid"]}
 VALUES = (0, 0.075, 0.15, 0.225, 0.3, 0.45, 0.6, 0.75, 1.05, 1.5, 2.25, 3)  # the old grid x1.5 (Weights)
