@@ -106,7 +106,8 @@ def continues(text: str) -> bool:
 
 
 def quote_span(sentences: Sequence[Sentence], scores: np.ndarray, best: int, margin: float,
-               max_sentences: int = 3, self_contained: bool = True) -> tuple[int, int]:
+               max_sentences: int = 3, self_contained: bool = True, wants: np.ndarray | None = None
+               ) -> tuple[int, int]:
     """Grow the quote from sentence `best` to contiguous neighbours (same paragraph) that score
     within `margin` of it, up to `max_sentences`. With `self_contained` the quote neither starts
     nor stops in the middle of a thought (`continues`): one that would open with "He appointed
@@ -118,6 +119,11 @@ def quote_span(sentences: Sequence[Sentence], scores: np.ndarray, best: int, mar
     A question is not an answer: when `best` is a page's own question line ("What can cause
     an insurance lapse?", `asks`) followed by more of its paragraph, the quote is what follows
     it, up to `max_sentences`, stopping before the next question line.
+
+    `wants` (bool per sentence) marks sentences holding what the question asks for (a date for
+    "when", a number for "how many / how far": `retrieval.Cues`): a quote holding none takes
+    the neighbour after it, else before it, that does, room permitting ("... Pyongyang and
+    Havana are not close. The distance ... is a whopping 12,500 kilometers.").
     Returns (first, last) sentence indices."""
     def same(i: int, lo: int | None = None, hi: int | None = None) -> bool:
         lo, hi = min(i, best if lo is None else lo), max(i, best if hi is None else hi)
@@ -147,6 +153,11 @@ def quote_span(sentences: Sequence[Sentence], scores: np.ndarray, best: int, mar
             lo -= 1
     if hi - lo + 1 < max_sentences and same(hi + 1, lo, hi) and continues(sentences[hi + 1].text):
         hi += 1
+    if wants is not None and not wants[lo:hi + 1].any():
+        for i in (hi + 1, lo - 1):
+            if hi - lo + 1 < max_sentences and same(i, min(lo, i), max(hi, i)) and wants[i]:
+                lo, hi = min(lo, i), max(hi, i)
+                break
     return lo, hi
 
 
@@ -188,11 +199,12 @@ def compose(snap: Snapshot, q: Question, r: Ranked, k: int, p: Policy, history: 
         return Answer(q.text, False, None, (), data.version, len(data.documents))
     best = pick_citations(r, snap.groups, max(k, p.lead_candidates), p.diverse)
     spans: dict[int, tuple[int, int]] = {}
+    wants = snap.cues.dates if q.kind == "when" else snap.cues.numbers if q.kind == "number" else None
     met: dict[int, float | None] = {}
 
     def span(i: int) -> tuple[int, int]:
         if i not in spans:
-            spans[i] = quote_span(data.sentences, r.fused, i, p.quote_margin)
+            spans[i] = quote_span(data.sentences, r.fused, i, p.quote_margin, wants=wants)
         return spans[i]
 
     def meets(i: int) -> bool:
