@@ -173,4 +173,5 @@ def of_answer(snap, ranked, q, lead: int, lo: int, hi: int, asked: float | None,
     doc = snap.docs[data.sentences[lead].doc]
     return compute(question, ranked.tokens, names, prior, sig.dense_sent, sig.dense_win, sig.tokens, ranked.rows,
                    snap.sentence_para_rows, lead, lo, hi, snap.sentence_tokens,
-                   lambda i: data.sentences[i].text, doc.text, snap.idf, snap.cues, asked, missing, history)
+                   lambda i: data.sentences[i].text, doc.text, snap.doc_idf(int(snap.sentence_docs[lead])),
+                   snap.cues, asked, missing, history)

@@ -79,6 +79,15 @@ class Snapshot:
         return DocBM25([tokenize(self.docs[doc].paragraph(para).text) for doc, para in keys],
                        np.array([order[doc] for doc, _ in keys], dtype=np.int64))
 
+    def doc_idf(self, doc: int) -> dict[str, float]:
+        """`idf` over one document's sentences only (`doc`: an index into `data.documents`): what
+        a question's words weigh in that document, whatever else is indexed."""
+        cache = self.__dict__.setdefault("_doc_idf", {})
+        if doc not in cache:
+            tokens_of = self.sentence_tokens
+            cache[doc] = idf_table([tokens_of[i] for i in np.flatnonzero(self.sentence_docs == doc)])
+        return cache[doc]
+
     @cached_property
     def doc_piece_idf(self) -> tokens.DocPieceIdf:
         return tokens.DocPieceIdf(self.data.piece_ids, self.data.piece_offsets, self.sentence_docs)
