@@ -55,7 +55,7 @@ class Policy:
     abstain_unasked: float = 0.25  # ...or no question word beyond its names meets the quote this well
     missing_veto: bool = True  # the missing-words test also vetoes the learned model (foreign questions, suite)
     followup_weight: float = 0.6  # weight of the previous question's vector and words in a follow-up (dev_chat)
-    followup_document: float = 0.15  # any later turn: penalty for sentences of other documents than the last answer's (tools/tune.py)
+    followup_document: float = 0.3  # any later turn: penalty for other documents than the last answer's (tune.py)
     diverse: bool = True  # citations 2 and 3 include the best purely semantic matches (Hit@3 +0.02)
     rerank_top: int = 8  # with QA_RERANKER: the best sentences the cross-encoder reorders
     rerank_weight: float = 1.0  # ...adding this times its (0, 1) score to their fused score
