@@ -106,8 +106,8 @@ def continues(text: str) -> bool:
 
 
 def quote_span(sentences: Sequence[Sentence], scores: np.ndarray, best: int, margin: float,
-               max_sentences: int = 3, self_contained: bool = True, wants: np.ndarray | None = None
-               ) -> tuple[int, int]:
+               max_sentences: int = 3, self_contained: bool = True, wants: np.ndarray | None = None,
+               restates: bool = False) -> tuple[int, int]:
     """Grow the quote from sentence `best` to contiguous neighbours (same paragraph) that score
     within `margin` of it, up to `max_sentences`. With `self_contained` the quote neither starts
     nor stops in the middle of a thought (`continues`): one that would open with "He appointed
@@ -118,7 +118,8 @@ def quote_span(sentences: Sequence[Sentence], scores: np.ndarray, best: int, mar
 
     A question is not an answer: when `best` is a page's own question line ("What can cause
     an insurance lapse?", `asks`) followed by more of its paragraph, the quote is what follows
-    it, up to `max_sentences`, stopping before the next question line.
+    it, up to `max_sentences`, stopping before the next question line. So is it when `best` only
+    `restates` the question (an FAQ title, "I received a letter that states my insurance lapsed.").
 
     `wants` (bool per sentence) marks sentences holding what the question asks for (a date for
     "when", a number for "how many / how far": `retrieval.Cues`): a quote holding none takes
@@ -131,7 +132,7 @@ def quote_span(sentences: Sequence[Sentence], scores: np.ndarray, best: int, mar
             and sentences[i].doc == sentences[best].doc \
             and sentences[hi].end - sentences[lo].start <= MAX_WINDOW_CHARS
 
-    if self_contained and asks(sentences[best].text) and same(best + 1):
+    if self_contained and (restates or asks(sentences[best].text)) and same(best + 1):
         lo = hi = best = best + 1
         while hi - lo + 1 < max_sentences and same(hi + 1, lo, hi + 1) and not asks(sentences[hi + 1].text):
             hi += 1
@@ -178,6 +179,22 @@ def asks(text: str) -> bool:
     return text.rstrip("\"'”’)").endswith("?") and bool(_OPENS_QUESTION.match(text))
 
 
+def restates(question_tokens: set[str], sentence_tokens: set[str]) -> bool:
+    """Does the sentence say nothing the question does not (nearly all its words are the
+    question's)? An FAQ title ("I received a letter that states my insurance lapsed.") asked
+    back as a question: what follows it is the answer.
+
+    >>> restates({"receiv", "letter", "state", "insur", "expir"}, {"receiv", "letter", "state", "insur", "laps"})
+    True
+    >>> restates({"che", "visit", "pyongyang"}, {"che", "guevara", "visit", "pyongyang", "declar"})
+    False
+    """
+    return len(sentence_tokens) >= 2 and len(sentence_tokens & question_tokens) >= RESTATES * len(sentence_tokens)
+
+
+RESTATES = 0.75  # share of a sentence's words found in the question above which it only restates it
+
+
 def make_citation(doc: Document, first: Sentence, last: Sentence, score: float, evidence: Evidence | None) -> Citation:
     para = doc.paragraph(first.para)
     return Citation(doc.id, para.number, para.section, doc.text[first.start:last.end], first.start, last.end,
@@ -200,11 +217,13 @@ def compose(snap: Snapshot, q: Question, r: Ranked, k: int, p: Policy, history: 
     best = pick_citations(r, snap.groups, max(k, p.lead_candidates), p.diverse)
     spans: dict[int, tuple[int, int]] = {}
     wants = snap.cues.dates if q.kind == "when" else snap.cues.numbers if q.kind == "number" else None
+    asked = set(q.tokens)
     met: dict[int, float | None] = {}
 
     def span(i: int) -> tuple[int, int]:
         if i not in spans:
-            spans[i] = quote_span(data.sentences, r.fused, i, p.quote_margin, wants=wants)
+            spans[i] = quote_span(data.sentences, r.fused, i, p.quote_margin, wants=wants,
+                                  restates=restates(asked, snap.sentence_tokens[i]))
         return spans[i]
 
     def meets(i: int) -> bool:

@@ -124,6 +124,14 @@ def test_a_page_question_line_is_answered_by_the_sentences_after_it():
     assert quote_span(s, np.array([0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0]), 5, 0.1) == (5, 6)
 
 
+def test_a_title_that_only_restates_the_question_is_answered_by_the_sentences_after_it():
+    from qa.answer import quote_span
+
+    s = _sents(["I received a letter that my insurance lapsed.", "The letter means it ended.", "Act now."])
+    assert quote_span(s, np.array([1.0, 0.0, 0.0]), 0, 0.1) == (0, 0)
+    assert quote_span(s, np.array([1.0, 0.0, 0.0]), 0, 0.1, restates=True) == (1, 2)
+
+
 def test_a_quote_without_the_date_or_number_asked_for_takes_the_neighbour_holding_it():
     from qa.answer import quote_span
 
