@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 import evalsuite
+
 from qa import evaluate
 from qa.retrieval import _DATE, _NUMBER, question_type
 
