@@ -171,3 +171,13 @@ def test_a_later_turn_keeps_to_the_last_answers_document(tmp_path):
     same = docs == docs[conv.last.shown]
     assert np.allclose(later.fused[same], alone.fused[same])  # the last answer's document: unchanged
     assert np.allclose(alone.fused[~same] - later.fused[~same], p.followup_document)  # the others give way
+
+
+def test_chat_and_ask_with_history_agree_when_the_document_rule_applies(tmp_path):
+    """A self-contained later turn over two documents: `chat` (the state carried, as `qa chat`)
+    and `ask` with the earlier questions (the web chat and the API) give the same answer."""
+    engine = _engine_over(tmp_path, {"wombats.txt": TINY, "kangaroos.txt": OTHER})
+    first, later = "Where do wombats dig burrows?", "Who eats grass and roots?"
+    _, state = engine.chat(first)
+    a, _ = engine.chat(later, state)
+    assert a == engine.ask(later, [first])
