@@ -105,7 +105,8 @@ def continues(text: str) -> bool:
 
 
 def quote_span(sentences: Sequence[Sentence], scores: np.ndarray, best: int, margin: float,
-               max_sentences: int = 3, self_contained: bool = True) -> tuple[int, int]:
+               max_sentences: int = 3, self_contained: bool = True, wants: np.ndarray | None = None,
+               restates: bool = False) -> tuple[int, int]:
     """Grow the quote from sentence `best` to contiguous neighbours (same paragraph) that score
     within `margin` of it, up to `max_sentences`. With `self_contained` the quote neither starts
     nor stops in the middle of a thought (`continues`): one that would open with "He appointed
@@ -113,6 +114,16 @@ def quote_span(sentences: Sequence[Sentence], scores: np.ndarray, best: int, mar
     the sentence right after the quote joins it when it continues it ("... efficient algorithm.
     This hypothesis is called the Cobham-Edmonds thesis."), room permitting. A neighbour joins
     only while the quote stays within chunking.MAX_WINDOW_CHARS (no quote is longer).
+
+    A question is not an answer: when `best` is a page's own question line ("What can cause
+    an insurance lapse?", `asks`) followed by more of its paragraph, the quote is what follows
+    it, up to `max_sentences`, stopping before the next question line. So is it when `best` only
+    `restates` the question (an FAQ title, "I received a letter that states my insurance lapsed.").
+
+    `wants` (bool per sentence) marks sentences holding what the question asks for (a date for
+    "when", a number for "how many / how far": `retrieval.Cues`): a quote holding none takes
+    the neighbour after it, else before it, that does, room permitting ("... Pyongyang and
+    Havana are not close. The distance ... is a whopping 12,500 kilometers.").
     Returns (first, last) sentence indices."""
     def same(i: int, lo: int | None = None, hi: int | None = None) -> bool:
         lo, hi = min(i, best if lo is None else lo), max(i, best if hi is None else hi)
@@ -120,6 +131,11 @@ def quote_span(sentences: Sequence[Sentence], scores: np.ndarray, best: int, mar
             and sentences[i].doc == sentences[best].doc \
             and sentences[hi].end - sentences[lo].start <= MAX_WINDOW_CHARS
 
+    if self_contained and (restates or asks(sentences[best].text)) and same(best + 1):
+        lo = hi = best = best + 1
+        while hi - lo + 1 < max_sentences and same(hi + 1, lo, hi + 1) and not asks(sentences[hi + 1].text):
+            hi += 1
+        return lo, hi
     lo = hi = best
     floor = scores[best] - margin
     while hi - lo + 1 < max_sentences:
@@ -137,18 +153,45 @@ def quote_span(sentences: Sequence[Sentence], scores: np.ndarray, best: int, mar
             lo -= 1
     if hi - lo + 1 < max_sentences and same(hi + 1, lo, hi) and continues(sentences[hi + 1].text):
         hi += 1
-    if same(hi + 1, lo, hi) and asks(sentences[hi].text):  # a page's own question line: its answer follows
-        if hi - lo + 1 >= max_sentences and lo < best:
-            lo += 1
-        if hi - lo + 1 < max_sentences:
-            hi += 1
+    if wants is not None and not wants[lo:hi + 1].any():
+        for i in (hi + 1, lo - 1):
+            if hi - lo + 1 < max_sentences and same(i, min(lo, i), max(hi, i)) and wants[i]:
+                lo, hi = min(lo, i), max(hi, i)
+                break
     return lo, hi
 
 
+_OPENS_QUESTION = re.compile(r"^[\"'“‘(]?(what|how|why|when|where|who|whom|whose|which|can|could|do|does|did|is|are|was"
+                             r"|were|will|would|should|shall|may|must|have|has|am|if)\b", re.IGNORECASE)
+
+
 def asks(text: str) -> bool:
-    """Is this sentence a question (an FAQ line, "What can cause an insurance lapse?"), which
-    a quote never stops at: the sentence after it is what answers it."""
-    return text.rstrip().rstrip("\"'”’)").endswith("?")
+    """Is this sentence a question line (an FAQ's "What can cause an insurance lapse?")? A quote
+    never is one: the sentences after it are what answers it. A question inside prose ("...,
+    consider this instance: Is there a route of at most 2000 km ...?") is not one.
+
+    >>> [asks(t) for t in ("What can cause a lapse?", "If I move, can I keep my plates?",
+    ...                    "Consider this: is there a route?", "It is.")]
+    [True, True, False, False]
+    """
+    text = text.strip()
+    return text.rstrip("\"'”’)").endswith("?") and bool(_OPENS_QUESTION.match(text))
+
+
+def restates(question_tokens: set[str], sentence_tokens: set[str]) -> bool:
+    """Does the sentence say nothing the question does not (nearly all its words are the
+    question's)? An FAQ title ("I received a letter that states my insurance lapsed.") asked
+    back as a question: what follows it is the answer.
+
+    >>> restates({"receiv", "letter", "state", "insur", "expir"}, {"receiv", "letter", "state", "insur", "laps"})
+    True
+    >>> restates({"che", "visit", "pyongyang"}, {"che", "guevara", "visit", "pyongyang", "declar"})
+    False
+    """
+    return len(sentence_tokens) >= 2 and len(sentence_tokens & question_tokens) >= RESTATES * len(sentence_tokens)
+
+
+RESTATES = 0.75  # share of a sentence's words found in the question above which it only restates it
 
 
 def make_citation(doc: Document, first: Sentence, last: Sentence, score: float, evidence: Evidence | None) -> Citation:
@@ -172,11 +215,14 @@ def compose(snap: Snapshot, q: Question, r: Ranked, k: int, p: Policy, history: 
         return Answer(q.text, False, None, (), data.version, len(data.documents))
     pool = pick_citations(r, snap.groups, max(k, p.lead_candidates), p.diverse)
     spans: dict[int, tuple[int, int]] = {}
+    wants = snap.cues.dates if q.kind == "when" else snap.cues.numbers if q.kind == "number" else None
+    asked = set(q.tokens)
     met: dict[int, float | None] = {}
 
     def span(i: int) -> tuple[int, int]:
         if i not in spans:
-            spans[i] = quote_span(data.sentences, r.fused, i, p.quote_margin)
+            spans[i] = quote_span(data.sentences, r.fused, i, p.quote_margin, wants=wants,
+                                  restates=restates(asked, snap.sentence_tokens[i]))
         return spans[i]
 
     def meets(i: int) -> bool:

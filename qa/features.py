@@ -223,5 +223,6 @@ def of_answer(snap, ranked, q, lead: int, lo: int, hi: int, asked: float | None,
     doc = snap.docs[data.sentences[lead].doc]
     return compute(question, ranked.tokens, names, prior, sig.dense_win, sig.tokens, ranked.rows,
                    snap.sentence_para_rows, lead, lo, hi, snap.sentence_tokens,
-                   lambda i: data.sentences[i].text, doc.text, snap.idf, snap.cues, asked, history,
+                   lambda i: data.sentences[i].text, doc.text, snap.doc_idf(int(snap.sentence_docs[lead])),
+                   snap.cues, asked, history,
                    ranked.asked, snap.piece_vectors, data.piece_offsets, candidates)

@@ -109,3 +109,73 @@ class BM25:
         if not known:
             return np.zeros(n, dtype=np.float32)
         return np.asarray(self.model.get_scores(known), dtype=np.float32)
+
+
+class DocBM25:
+    """BM25 in which every row (a sentence, or a paragraph) is scored with its own document's
+    statistics: idf over that document's rows, length relative to that document's mean. A
+    document's scores therefore do not move when other documents are added (issue 12, item 7).
+
+    `share` divides each row's score by what a row of average length holding every question
+    word once would get in that document, so the result reads as the idf-weighted share of the
+    question met (about 1 for a full match; more for repeated words in a short row), with no
+    maximum taken over the index. A question word a document lacks weighs as a word in none of
+    its rows, so that document's shares are lower.
+
+    >>> bm = DocBM25([["che", "visit"], ["che"], ["sugar"]], np.array([0, 0, 1]))
+    >>> [round(x, 2) for x in bm.share(["che", "visit"]).tolist()]
+    [0.87, 0.25, 0.0]
+    """
+
+    K1, B = 1.5, 0.75  # bm25s's defaults, which the index's own BM25 uses
+
+    def __init__(self, token_lists: list[list[str]], docs: np.ndarray):
+        from scipy import sparse
+
+        self.docs = np.asarray(docs, dtype=np.int64)
+        n = len(token_lists)
+        ndocs = int(self.docs.max()) + 1 if n else 0
+        self.vocab: dict[str, int] = {}
+        rows, cols = [], []
+        for i, toks in enumerate(token_lists):
+            for t in toks:
+                rows.append(i)
+                cols.append(self.vocab.setdefault(t, len(self.vocab)))
+        ones = np.ones(len(rows), dtype=np.float32)
+        self.tf = sparse.csc_matrix((ones, (rows, cols)), shape=(n, len(self.vocab)))  # duplicates summed
+        self.tf.sum_duplicates()  # sorted, one entry per (row, word): read column by column below
+        self.length = np.array([len(t) for t in token_lists], dtype=np.float32)
+        self.rows_per_doc = np.bincount(self.docs, minlength=ndocs).astype(np.float32)
+        mean = np.bincount(self.docs, weights=self.length, minlength=ndocs) / np.maximum(self.rows_per_doc, 1)
+        self.norm_len = (1 - self.B + self.B * self.length / np.maximum(mean[self.docs], 1e-9)).astype(np.float32)
+        present = sparse.csr_matrix(self.tf, copy=True)
+        present.data[:] = 1
+        onehot = sparse.csr_matrix((np.ones(n, np.float32), (self.docs, np.arange(n))), shape=(ndocs, n))
+        self.df = (onehot @ present).tocsc()  # rows of each document holding each word
+        self.df.sum_duplicates()
+
+    def idf(self, token: str) -> np.ndarray:
+        """The word's idf in each document (Lucene's form, always > 0)."""
+        j = self.vocab.get(token)
+        df = np.zeros(len(self.rows_per_doc), np.float32)
+        if j is not None:
+            lo, hi = self.df.indptr[j], self.df.indptr[j + 1]
+            df[self.df.indices[lo:hi]] = self.df.data[lo:hi]
+        return np.log1p((self.rows_per_doc - df + 0.5) / (df + 0.5)).astype(np.float32)
+
+    def share(self, tokens: list[str], weights: list[float] | None = None) -> np.ndarray:
+        """Every row's score for the question words `tokens` (each once, at `weights`, default 1)."""
+        n = len(self.length)
+        out = np.zeros(n, dtype=np.float32)
+        ceiling = np.zeros(len(self.rows_per_doc), dtype=np.float32)
+        weights = [1.0] * len(tokens) if weights is None else weights
+        for t, w in dict(zip(tokens, weights)).items():
+            idf = w * self.idf(t)
+            ceiling += idf
+            j = self.vocab.get(t)
+            if j is None:
+                continue
+            lo, hi = self.tf.indptr[j], self.tf.indptr[j + 1]
+            rows, tf = self.tf.indices[lo:hi], self.tf.data[lo:hi]
+            out[rows] += idf[self.docs[rows]] * tf * (self.K1 + 1) / (tf + self.K1 * self.norm_len[rows])
+        return out / np.maximum(ceiling[self.docs], 1e-12) if n else out

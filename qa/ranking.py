@@ -3,12 +3,14 @@ tuned number, and the scores of every sentence of one snapshot for one question.
 
     Question.parse(text)  ->  rank(snapshot, question, conversation, encode, policy)  ->  Ranked
 
-A follow-up ("Who received him?") leans on the conversation's last turn: its vector is mixed
-with the previous question's, it borrows the previous question's words at reduced weight,
-sentences in the paragraph the last answer cited get a small bonus, and the very sentence the
-last answer put first a penalty (a follow-up asks for something not yet quoted). The previous
-turn's sentence is carried in a `Conversation` value; callers that only have the earlier
-questions as text (the HTTP API) replay them with `replay`, which gives the same state.
+The conversation is explicit state (`Conversation`: the last answered `Turn`, with its question,
+the sentence and paragraph its answer put first and the index version, plus the recent
+questions' texts). A follow-up that leans on it ("What did he declare?") has its vector mixed
+with the previous question's and borrows the previous question's words and word pieces at
+reduced weight. Every later turn, leaning or not, keeps to the last answer's document: other
+documents' sentences give way by `Policy.followup_document` (nothing changes with one
+document). Callers that only have the earlier questions as text (the HTTP API) replay them
+with `replay`, which gives the same state a chat carries.
 """
 
 from __future__ import annotations
@@ -46,12 +48,11 @@ class Policy:
     was tuned", gives the measurements behind each; `tools/tune.py` re-runs the weight search)."""
 
     weights: Weights = Weights()  # fusion weights of the signals (grid search on the dev sets)
-    quote_margin: float = 0.3  # neighbours within this fused-score margin join the quote (quote-margin table)
+    quote_margin: float = 0.45  # neighbours within this fused-score margin join the quote (0.3 before the weights x1.5)
     abstain_unasked: float = 0.25  # a first quote must meet a question word beyond its names this well, else a
     # lower candidate that does goes first ("not in this document" itself is learned: qa/confidence.py)
     followup_weight: float = 0.6  # weight of the previous question's vector and words in a follow-up (dev_chat)
-    followup_boost: float = 0.05  # bonus for sentences in the paragraph the last answer cited (dev_chat)
-    followup_repeat: float = 0.3  # penalty for the very sentence the last answer quoted (dev_chat)
+    followup_document: float = 0.3  # any later turn: penalty for other documents than the last answer's (tune.py)
     diverse: bool = True  # citations 2 and 3 include the best purely semantic matches (Hit@3 +0.02)
     rerank_top: int = 8  # with QA_RERANKER: the best sentences the cross-encoder reorders
     rerank_weight: float = 1.0  # ...adding this times its (0, 1) score to their fused score
@@ -67,6 +68,7 @@ class Policy:
 
 _PRONOUNS = frozenset("he him his she her hers it its they them their theirs this that these those there "  # noqa: SIM905
                       "then such the same".split())
+ELLIPTIC_WORDS = 1  # a question with at most this many content words leans on the conversation (doc2dial)
 _FOLLOWUP_START = re.compile(r"^(and|but|also|what about|how about|and what|why|so)\b", re.IGNORECASE)
 
 
@@ -106,14 +108,19 @@ class Question:
 
 
 def _leans(text: str, ws: tuple[str, ...], toks: tuple[str, ...]) -> bool:
-    """Does the question lean on the conversation? ("Who received him?" yes; "Who is Ri?" no)."""
+    """Does the question lean on the conversation? ("Who received him?", "When?", "Through
+    whom?" yes; "Who is Ri Yong-ho?" no). A question of at most `ELLIPTIC_WORDS` content words
+    says too little to stand alone (on doc2dial's follow-ups: Hit@1 0.453 -> 0.455 dmv, 0.463 ->
+    0.470 studentaid; docs/ranking.md)."""
     ws = list(ws)
+    if len(toks) <= ELLIPTIC_WORDS:
+        return True
     return bool(_FOLLOWUP_START.match(text.strip())) or any(w in _PRONOUNS for w in ws[1:] + ws[:1]) \
         and not (len(toks) >= 4 and not any(w in _PRONOUNS - {"the", "this", "that"} for w in ws))
 
 
 def is_followup(question: str) -> bool:
-    """Does the question lean on the conversation? ("Who received him?" yes; "Who is Ri?" no).
+    """Does the question lean on the conversation? ("Who received him?" yes; "Who is Ri Yong-ho?" no).
 
     >>> is_followup("Who received him?"), is_followup("Who is Ri Yong-ho?")
     (True, False)
@@ -197,10 +204,12 @@ def rank(snap: Snapshot, q: Question, conv: Conversation, encode: Encode, policy
         borrowed = tuple(t for t in dict.fromkeys(prev.question.tokens) if t not in q.tokens)
         qpieces = tokens.merge(qpieces, pieces[1], policy.followup_weight)
     ranked = score(snap, q, qvec, qpieces, policy, borrowed, within(snap, documents))
-    if prev is not None:  # stay near the last answer, but a follow-up asks for something not yet quoted
-        fused = ranked.fused + policy.followup_boost * (snap.sentence_para_rows == prev.paragraph)
-        fused[prev.shown] -= policy.followup_repeat
-        ranked = replace(ranked, fused=fused)
+    last = conv.last
+    if policy.followup_document and last is not None and last.version == snap.version:
+        # any later turn: the conversation is most likely still about the document it was answered
+        # from, so other documents' sentences give way a little (with one document: no change at all)
+        other = snap.sentence_docs != snap.sentence_docs[last.shown]
+        ranked = replace(ranked, fused=ranked.fused - policy.followup_document * other)
     return replace(ranked, asked=pieces[0], names=tokens.name_mask(pieces[0], q.names(snap.capitalised)))
 
 
@@ -235,13 +244,13 @@ def score(snap: Snapshot, q: Question, qvec: np.ndarray, qpieces: tokens.Pieces 
     rows are scored, as candidates are, and every other sentence's fused score is -inf, so no
     citation, quote or follow-up state can come from outside them."""
     data, weights = snap.data, policy.weights
-    n, npara = len(data.sentences), len(data.paragraph_keys)
+    n = len(data.sentences)
     qtokens = list(q.tokens)
-    bm25_sent = data.bm25_sentences.scores(qtokens, n)
-    bm25_para = data.bm25_paragraphs.scores(qtokens, npara)
-    if borrowed:
-        bm25_sent = bm25_sent + policy.followup_weight * data.bm25_sentences.scores(list(borrowed), n)
-        bm25_para = bm25_para + policy.followup_weight * data.bm25_paragraphs.scores(list(borrowed), npara)
+    # each document scored with its own statistics: adding documents leaves its scores alone
+    lex = qtokens + list(borrowed)
+    lw = [1.0] * len(qtokens) + [policy.followup_weight] * len(borrowed)
+    bm25_sent = snap.sentence_bm25.share(lex, lw)
+    bm25_para = snap.paragraph_bm25.share(lex, lw)
     all_tokens = qtokens + list(borrowed)
     rows = candidate_rows(qvec, data.faiss_index, bm25_sent) if snap.approximate else None
     if only is not None:
@@ -270,9 +279,11 @@ def score(snap: Snapshot, q: Question, qvec: np.ndarray, qpieces: tokens.Pieces 
     if weights.tokens and qpieces is not None:  # the costliest signal: only where it can matter
         piece = np.zeros(n, dtype=np.float32)
         done = np.zeros(0, dtype=np.int64)
+        per_doc = snap.doc_piece_idf.weights(qpieces.ids)  # (documents, question pieces)
         for near in _piece_rows(snap, fused, rows, sig, policy):
             near = np.setdiff1d(near, done)
-            piece[near] = tokens.maxsim(qpieces, snap.piece_vectors, data.piece_offsets, snap.piece_idf, near)
+            idf = per_doc[snap.sentence_docs[near]]
+            piece[near] = tokens.maxsim(qpieces, snap.piece_vectors, data.piece_offsets, idf, near)
             fused[near] += weights.tokens * piece[near]
             done = np.union1d(done, near)
         sig = replace(sig, tokens=piece)

@@ -27,14 +27,18 @@ from .lexical import idf
 
 @dataclass(frozen=True)
 class Weights:
+    """Fusion weights, fitted with tools/tune.py on all five development sets (held-out figures
+    by set in docs/ranking.md), then all multiplied by 1.5 so that fused scores keep the scale
+    the refusal thresholds and the confidence model were fitted on (argmax is unchanged)."""
+
     sent: float = 0.3
-    win: float = 0.2
+    win: float = 0.45
     para: float = 0.0
-    bm25_sent: float = 0.15
-    bm25_para: float = 0.1
+    bm25_sent: float = 0.225
+    bm25_para: float = 0.225
     coverage: float = 0.0
-    answer_type: float = 0.1
-    tokens: float = 1.5
+    answer_type: float = 0.15
+    tokens: float = 1.05
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,7 @@ class Signals:
     dense_sent: np.ndarray
     dense_win: np.ndarray
     dense_para: np.ndarray  # already mapped to sentences
-    bm25_sent: np.ndarray
+    bm25_sent: np.ndarray  # on a 0..~1 scale (`lexical.DocBM25.share`, or max-normalised)
     bm25_para: np.ndarray  # already mapped to sentences
     coverage: np.ndarray | None = None  # idf-weighted share of question words in the window
     answer_type: np.ndarray | None = None  # 1 where the sentence holds the kind of thing asked for
@@ -66,7 +70,7 @@ def max_normalise(scores: np.ndarray) -> np.ndarray:
 
 def fuse(sig: Signals, w: Weights = Weights()) -> np.ndarray:
     out = (w.sent * sig.dense_sent + w.win * sig.dense_win + w.para * sig.dense_para
-           + w.bm25_sent * max_normalise(sig.bm25_sent) + w.bm25_para * max_normalise(sig.bm25_para))
+           + w.bm25_sent * sig.bm25_sent + w.bm25_para * sig.bm25_para)
     if sig.coverage is not None and w.coverage:
         out = out + w.coverage * sig.coverage
     if sig.answer_type is not None and w.answer_type:

@@ -12,7 +12,7 @@ from functools import cached_property
 import numpy as np
 
 from . import store, tokens
-from .lexical import tokenize
+from .lexical import DocBM25, tokenize
 from .retrieval import Cues, idf_table
 
 PIECES_F32_BYTES = 256 * 2**20  # above this the piece vectors stay float16 in memory (a very large index)
@@ -40,7 +40,7 @@ class Snapshot:
     def warm(self) -> Snapshot:
         """Build the per-version tables every question needs now, at load (after a rebuild that
         is the build's thread), rather than on the first question."""
-        for table in ("idf", "piece_idf", "cues", "piece_vectors"):
+        for table in ("idf", "piece_idf", "cues", "piece_vectors", "sentence_bm25", "paragraph_bm25", "doc_piece_idf"):
             getattr(self, table)
         return self
 
@@ -59,6 +59,38 @@ class Snapshot:
     @cached_property
     def piece_idf(self) -> dict[int, float]:
         return tokens.idf(self.data.piece_ids, self.data.piece_offsets)
+
+    # --- per-document tables: a document's scores do not depend on the other documents (ranking)
+
+    @cached_property
+    def sentence_docs(self) -> np.ndarray:
+        """Each sentence's document, as an index into `data.documents`."""
+        order = {d.id: i for i, d in enumerate(self.data.documents)}
+        return np.array([order[s.doc] for s in self.data.sentences], dtype=np.int64)
+
+    @cached_property
+    def sentence_bm25(self) -> DocBM25:
+        return DocBM25([tokenize(s.text) for s in self.data.sentences], self.sentence_docs)
+
+    @cached_property
+    def paragraph_bm25(self) -> DocBM25:
+        order = {d.id: i for i, d in enumerate(self.data.documents)}
+        keys = self.data.paragraph_keys
+        return DocBM25([tokenize(self.docs[doc].paragraph(para).text) for doc, para in keys],
+                       np.array([order[doc] for doc, _ in keys], dtype=np.int64))
+
+    def doc_idf(self, doc: int) -> dict[str, float]:
+        """`idf` over one document's sentences only (`doc`: an index into `data.documents`): what
+        a question's words weigh in that document, whatever else is indexed."""
+        cache = self.__dict__.setdefault("_doc_idf", {})
+        if doc not in cache:
+            tokens_of = self.sentence_tokens
+            cache[doc] = idf_table([tokens_of[i] for i in np.flatnonzero(self.sentence_docs == doc)])
+        return cache[doc]
+
+    @cached_property
+    def doc_piece_idf(self) -> tokens.DocPieceIdf:
+        return tokens.DocPieceIdf(self.data.piece_ids, self.data.piece_offsets, self.sentence_docs)
 
     @cached_property
     def capitalised(self) -> frozenset[str]:

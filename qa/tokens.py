@@ -215,21 +215,25 @@ def idf(ids: np.ndarray, offsets: np.ndarray) -> dict[int, float]:
     return {int(t): lexical_idf(int(c), n) for t, c in zip(uniq, df)}
 
 
-def maxsim(query: Pieces, vectors: np.ndarray, offsets: np.ndarray, weights: dict[int, float],
+def maxsim(query: Pieces, vectors: np.ndarray, offsets: np.ndarray, weights: dict[int, float] | np.ndarray,
            rows: np.ndarray | None = None) -> np.ndarray:
     """The idf-weighted late-interaction score of every sentence (or of `rows` only: then the
-    result is aligned with `rows`). A question piece the index never saw weighs as a piece in
-    no sentence would, log((n+1)/0.5), which is log 3 above the rarest seen one (`rarest` is
-    max(weights.values()), for callers that keep it)."""
+    result is aligned with `rows`). `weights` is an idf table over the whole index (piece id ->
+    idf: a piece the index never saw weighs as a piece in no sentence would, log((n+1)/0.5))
+    or an array of each scored sentence's own idf for each question piece (shape: sentences
+    scored x question pieces; `DocPieceIdf.weights` taken at each sentence's document)."""
     n = len(offsets) - 1
     size = n if rows is None else len(rows)
     if size == 0 or len(query.ids) == 0 or len(vectors) == 0:
         return np.zeros(size, dtype=np.float32)
-    unseen = lexical_idf(0, n)
-    w = np.array([weights.get(int(t), unseen) for t in query.ids], dtype=np.float32)
+    if isinstance(weights, np.ndarray):
+        w = np.asarray(weights, dtype=np.float32).reshape(size, len(query.ids))
+    else:
+        unseen = lexical_idf(0, n)
+        w = np.array([[weights.get(int(t), unseen) for t in query.ids]], dtype=np.float32)
     if query.scale is not None:
         w = w * query.scale
-    w = w / max(float(w.sum()), 1e-12)
+    w = w / np.maximum(w.sum(axis=1, keepdims=True), 1e-12)
     q = query.vectors.astype(np.float32)
     if rows is None:
         sims = q @ np.asarray(vectors, dtype=np.float32).T  # (m, pieces)
@@ -241,4 +245,41 @@ def maxsim(query: Pieces, vectors: np.ndarray, offsets: np.ndarray, weights: dic
         take = np.repeat(lo - starts, lens) + np.arange(int(lens.sum()))  # the rows' pieces, in order
         sims = q @ np.asarray(vectors[take], dtype=np.float32).T
         best = np.maximum.reduceat(sims, starts, axis=1)
-    return (w @ best).astype(np.float32)
+    return (w * best.T).sum(axis=1).astype(np.float32)  # each scored sentence's weighted mean
+
+
+class DocPieceIdf:
+    """Each word piece's idf within each document (over that document's sentences), so that a
+    sentence's word-piece match depends on its own document only (issue 12, item 7).
+
+    `docs[i]` is sentence i's document (an index); `offsets` as in `maxsim`.
+
+    >>> t = DocPieceIdf(np.array([7, 8, 7, 9]), np.array([0, 2, 3, 4]), np.array([0, 0, 1]))
+    >>> [[round(float(x), 3) for x in row] for row in t.weights(np.array([7, 9]))]  # doc 0: 7 in both, 9 in none
+    [[0.182, 1.792], [1.386, 0.288]]
+    """
+
+    def __init__(self, ids: np.ndarray, offsets: np.ndarray, docs: np.ndarray):
+        from scipy import sparse
+
+        n = len(offsets) - 1
+        self.docs = np.asarray(docs, dtype=np.int64)
+        ndocs = int(self.docs.max()) + 1 if n else 0
+        owner = np.repeat(np.arange(n), np.diff(offsets))
+        pairs = np.unique(np.stack([owner, ids.astype(np.int64)], 1), axis=0) if len(ids) else np.zeros((0, 2), np.int64)
+        width = int(pairs[:, 1].max()) + 1 if len(pairs) else 1
+        self.width = width
+        self.df = sparse.csc_matrix((np.ones(len(pairs), np.float32), (self.docs[pairs[:, 0]], pairs[:, 1])),
+                                    shape=(ndocs, width))  # sentences of each document holding each piece
+        self.df.sum_duplicates()
+        self.sentences = np.bincount(self.docs, minlength=ndocs).astype(np.float64)
+
+    def weights(self, query_ids: np.ndarray) -> np.ndarray:
+        """(documents, pieces): the idf of each query piece in each document (`lexical.idf`)."""
+        ids = np.asarray(query_ids, dtype=np.int64)
+        known = ids < self.width
+        df = np.zeros((len(self.sentences), len(ids)), dtype=np.float64)
+        for k in np.flatnonzero(known):  # column by column: cheaper than scipy's fancy indexing
+            lo, hi = self.df.indptr[ids[k]], self.df.indptr[ids[k] + 1]
+            df[self.df.indices[lo:hi], k] = self.df.data[lo:hi]
+        return np.log((self.sentences[:, None] + 1) / (df + 0.5)).astype(np.float32)

@@ -111,3 +111,33 @@ def test_the_pronoun_rule_keeps_three_sentences_and_the_best_one():
     # whom replaces the last one, and the best sentence (1) stays
     lo, hi = quote_span(s, np.array([0.0, 1.0, 0.99, 0.98]), 1, 0.1)
     assert (lo, hi) == (0, 2) and lo <= 1 <= hi
+
+
+def test_a_page_question_line_is_answered_by_the_sentences_after_it():
+    from qa.answer import quote_span
+
+    s = _sents(["Can I drive with a foreign license?", "Yes.", "Your license allows it.", "It is valid.",
+                "What about trucks?"], ["Consider this: is there a route of 2000 km?", "It is hard."])
+    best_is_question = np.array([1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    assert quote_span(s, best_is_question, 0, 0.1) == (1, 3)  # the answer, not the question
+    # a question inside prose is not a page's question line: it may hold the answer itself
+    assert quote_span(s, np.array([0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0]), 5, 0.1) == (5, 6)
+
+
+def test_a_title_that_only_restates_the_question_is_answered_by_the_sentences_after_it():
+    from qa.answer import quote_span
+
+    s = _sents(["I received a letter that my insurance lapsed.", "The letter means it ended.", "Act now."])
+    assert quote_span(s, np.array([1.0, 0.0, 0.0]), 0, 0.1) == (0, 0)
+    assert quote_span(s, np.array([1.0, 0.0, 0.0]), 0, 0.1, restates=True) == (1, 2)
+
+
+def test_a_quote_without_the_date_or_number_asked_for_takes_the_neighbour_holding_it():
+    from qa.answer import quote_span
+
+    s = _sents(["Havana and Pyongyang are not close.", "The distance is 12,500 km.", "Flights are rare."])
+    scores = np.array([1.0, 0.0, 0.0])
+    assert quote_span(s, scores, 0, 0.1) == (0, 0)
+    assert quote_span(s, scores, 0, 0.1, wants=np.array([False, True, False])) == (0, 1)
+    assert quote_span(s, scores, 0, 0.1, wants=np.array([True, True, False])) == (0, 0)  # it has one
+

@@ -38,11 +38,25 @@ def test_quotes_stay_short(article_summary):
 
 
 def test_followups_use_the_conversation(real_engine):
-    records = evaluate.read_records(EVAL / "dev_chat.jsonl")
+    records = evaluate.read_records(EVAL / "dev_chat.jsonl") + evaluate.read_records(EVAL / "dev_chat_more.jsonl")
     with_history = evaluate.summarise(evaluate.run(real_engine, records))["all"]
     without = evaluate.summarise(evaluate.run(real_engine, records, use_history=False))["all"]
-    assert with_history["hit@1"] >= 0.99  # measured 3 of 3
-    assert without["hit@1"] < with_history["hit@1"]  # measured 2 of 3: the history is what answers
+    assert with_history["hit@1"] >= 0.8  # measured 13 of 15
+    assert without["hit@1"] <= 0.6  # measured 8 of 15: the history is what answers
+
+
+def test_a_follow_up_may_be_answered_by_the_quote_already_shown(real_engine):
+    """"Who visited Pyongyang in 1960?" is answered with the sentence that also says what Che
+    Guevara declared; the follow-up is answered from it again, not from another declaration."""
+    first = "Who visited Pyongyang in 1960?"
+    assert "Che Guevara" in real_engine.ask(first).citations[0].quote
+    a = real_engine.ask("What did he declare?", [first])
+    assert "declared that Cuba should follow the North Korean model" in a.citations[0].quote
+
+
+def test_an_elliptic_follow_up_leans_on_the_conversation(real_engine):
+    a = real_engine.ask("When?", ["What barter deal did Havana and Pyongyang set up?"])
+    assert "In January 2016, Havana and Pyongyang established a barter trading system" in a.citations[0].quote
 
 
 @pytest.mark.parametrize("question", ["What is it?", "it is", "🙂", "and the of"])

@@ -83,7 +83,7 @@ def test_the_sentence_sharing_the_rare_words_ranks_first(tiny):
     assert r.fused.shape == (len(snap.data.sentences),)
 
 
-def test_a_follow_up_leans_on_the_last_turn_and_avoids_repeating_its_quote(tiny):
+def test_a_follow_up_leans_on_the_last_turn(tiny):
     snap, p, enc = tiny.snapshot(), tiny.policy, tiny._encode
     first = Question.of("Where do wombats dig burrows?")
     conv = Conversation().after(first, rank(snap, first, Conversation(), enc, p), snap)
@@ -92,10 +92,6 @@ def test_a_follow_up_leans_on_the_last_turn_and_avoids_repeating_its_quote(tiny)
     alone = rank(snap, follow, Conversation(), enc, p)
     leaning = rank(snap, follow, conv, enc, p)
     assert "dig" in leaning.tokens and "dig" not in alone.tokens  # borrowed from the last question
-    # the sentence the last answer put first is penalised by exactly `followup_repeat`
-    unpenalised = rank(snap, follow, conv, enc, replace(p, followup_repeat=0.0))
-    shown = conv.last.shown
-    assert np.isclose(unpenalised.fused[shown] - leaning.fused[shown], p.followup_repeat)
 
 
 def test_replaying_the_questions_gives_the_state_a_chat_carries(tiny):
@@ -131,3 +127,57 @@ def test_the_lead_gives_way_to_a_quote_that_meets_what_is_asked_beyond_the_names
     a = compose(snap, q, replace(r, fused=fused), 3, p)
     assert a.citations[0].quote == "Fidel Castro came to visit Pyongyang in 1986."
     assert a.citations[1].quote == "Fidel Castro praised the Pyongyang parade." and visited != names_only
+
+
+OTHER = """Kangaroo notes
+
+The kangaroo hops across the plains at night.
+
+Wombats and kangaroos both eat grass and roots.
+"""
+
+
+def _engine_over(tmp_path, texts: dict[str, str]) -> Engine:
+    (tmp_path / "source").mkdir(parents=True)
+    for name, text in texts.items():
+        (tmp_path / "source" / name).write_text(text, "utf-8")
+    engine = Engine(Settings(index_dir=tmp_path / "index", source_dir=tmp_path / "source", model="hash-64"),
+                    encoder=WordHashEncoder())
+    engine.library.build([tmp_path / "source"])
+    return engine
+
+
+def test_adding_a_document_leaves_another_documents_scores_unchanged(tmp_path, tiny):
+    """Per-document idf and BM25 (issue 12, item 7): the wombat sentences score the same with a
+    second document indexed beside them, which shares some of the question's words."""
+    both = _engine_over(tmp_path / "both", {"wombats.txt": TINY, "kangaroos.txt": OTHER})
+    for text in ("What does the wombat eat?", "When did Fidel Castro visit Pyongyang?", "Where do wombats dig?"):
+        q = Question.of(text)
+        alone = rank(tiny.snapshot(), q, Conversation(), tiny._encode, tiny.policy)
+        more = rank(both.snapshot(), q, Conversation(), both._encode, both.policy)
+        rows = [i for i, s in enumerate(both.snapshot().data.sentences) if s.doc == tiny.snapshot().data.sentences[0].doc]
+        assert np.allclose(more.fused[rows], alone.fused, atol=1e-5)
+
+
+def test_a_later_turn_keeps_to_the_last_answers_document(tmp_path):
+    engine = _engine_over(tmp_path, {"wombats.txt": TINY, "kangaroos.txt": OTHER})
+    snap, p, enc = engine.snapshot(), engine.policy, engine._encode
+    first = Question.of("Where do wombats dig burrows?")
+    conv = Conversation().after(first, rank(snap, first, Conversation(), enc, p), snap)
+    q = Question.of("Who eats grass and roots?")  # self-contained: no borrowed words, no mixed vector
+    alone, later = rank(snap, q, Conversation(), enc, p), rank(snap, q, conv, enc, p)
+    assert later.tokens == alone.tokens
+    docs = np.array([s.doc for s in snap.data.sentences])
+    same = docs == docs[conv.last.shown]
+    assert np.allclose(later.fused[same], alone.fused[same])  # the last answer's document: unchanged
+    assert np.allclose(alone.fused[~same] - later.fused[~same], p.followup_document)  # the others give way
+
+
+def test_chat_and_ask_with_history_agree_when_the_document_rule_applies(tmp_path):
+    """A self-contained later turn over two documents: `chat` (the state carried, as `qa chat`)
+    and `ask` with the earlier questions (the web chat and the API) give the same answer."""
+    engine = _engine_over(tmp_path, {"wombats.txt": TINY, "kangaroos.txt": OTHER})
+    first, later = "Where do wombats dig burrows?", "Who eats grass and roots?"
+    _, state = engine.chat(first)
+    a, _ = engine.chat(later, state)
+    assert a == engine.ask(later, [first])
