@@ -1,0 +1,75 @@
+"""What makes `qa ask` and `qa serve` start fast (issue 13) keeps the answers the same: the BM25
+index read back as plain arrays scores exactly as bm25s does, answering imports neither bm25s
+nor scipy, and Gradio imported without rewriting its type stubs still builds the app."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+from conftest import ROOT
+
+from qa.lexical import BM25, Postings, tokenize
+
+TEXTS = ["Che Guevara visited Pyongyang in 1960.", "Cuba and North Korea share a history.",
+         "The ship Chong Chon Gang was stopped in Panama; Cuba said the arms were obsolete.",
+         "Guevara praised North Korea.", "the of and"]  # the last: stop words only (bm25s' placeholder token)
+
+
+def test_postings_read_back_score_exactly_as_bm25s(tmp_path):
+    import bm25s
+
+    BM25.build(TEXTS).save(tmp_path)
+    ours, theirs = BM25.load(tmp_path), bm25s.BM25.load(str(tmp_path))
+    assert ours.model is None and isinstance(ours.postings, Postings)
+    for q in ["Guevara", "Cuba Korea", "Cuba cuba Cuba", "Guevara Pyongyang Korea arms", "nothing matches", ""]:
+        known = [t for t in tokenize(q) if t in theirs.vocab_dict]
+        want = np.asarray(theirs.get_scores(known), dtype=np.float32) if known else np.zeros(len(TEXTS), np.float32)
+        got = ours.scores(tokenize(q), len(TEXTS))
+        assert got.dtype == np.float32 and np.array_equal(got, want), q
+
+
+def test_postings_of_a_fresh_build_score_as_read_back(tmp_path):
+    built = BM25.build(TEXTS)
+    built.save(tmp_path)
+    for q in ["Guevara Korea", "Panama arms"]:
+        assert np.array_equal(built.scores(tokenize(q), len(TEXTS)), BM25.load(tmp_path).scores(tokenize(q), len(TEXTS)))
+
+
+def test_answering_imports_neither_bm25s_nor_scipy(real_index):
+    code = (
+        "import sys\n"
+        "from qa.cli import main\n"
+        f"status = main(['ask', '--index', {str(real_index.index_dir)!r}, 'When did Che Guevara visit Pyongyang?'])\n"
+        "print(status, sorted(m for m in ('bm25s', 'scipy', 'gradio', 'pandas') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "0 []", out.stdout
+
+
+def test_gradio_imported_without_stub_files_builds_the_app(tmp_path):
+    """A fresh process: gradio imported under `no_stub_files` has the no-op in place of
+    `create_or_modify_pyi`, and the app's Blocks build (without the two throw-away FastAPI apps)."""
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from qa.ui_startup import no_stub_files, app_made_at_launch\n"
+        "with no_stub_files():\n"
+        "    import qa.ui\n"
+        "import gradio.component_meta as m\n"
+        "assert m.create_or_modify_pyi(None, '', []) is None\n"
+        "from qa.config import Settings\n"
+        "from qa.engine import Engine\n"
+        f"s = Settings(index_dir=Path({str(tmp_path / 'index')!r}), source_dir=Path({str(tmp_path)!r}))\n"
+        "with app_made_at_launch():\n"
+        "    demo = qa.ui.build_app(Engine(s), s)\n"
+        "print(demo.app is None, len(demo.fns) > 0)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=180, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT), "GRADIO_ANALYTICS_ENABLED": "False"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "True True", out.stdout
