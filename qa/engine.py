@@ -9,6 +9,7 @@ answered from one snapshot, never a mix of two versions.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
@@ -35,6 +36,8 @@ class Engine:
         self.policy = policy
         self._snap: Snapshot | None = None
         self._snap_lock = threading.Lock()
+        self._current_seen: tuple | None = None  # (stat of index/CURRENT, what it named)
+        self._current_path: str | None = None
         self._broken: str | None = None  # a published version that failed to load (not retried)
         self.note: str | None = None  # why an older version is served, when it is
         self._reranker = None
@@ -62,7 +65,7 @@ class Engine:
         When CURRENT is missing, garbage, or names a broken or vanished version, the newest intact
         version is served instead, and `note` says so (the log, `qa documents`, the app's status)."""
         index_dir = self.settings.index_dir
-        current = store.current_version(index_dir)
+        current = self._current()
         snap = self._snap
         if snap is not None and (current is None or current == snap.version or current == self._broken):
             return snap  # keep serving what we have if CURRENT vanished, is unchanged or names a broken version
@@ -81,6 +84,24 @@ class Engine:
                         return self._snap
                     self._fall_back(current, exc)
             return self._snap
+
+    def _current(self) -> str | None:
+        """What index/CURRENT names, read again only when the file changed: a publish renames a
+        new file into place (a new inode), so one stat per question answers "same as before?"
+        (~0.1 ms less than reading the file each time)."""
+        path = self._current_path or os.path.join(self.settings.index_dir, "CURRENT")
+        self._current_path = path
+        try:
+            st = os.stat(path)
+            sig = (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        except OSError:
+            sig = None
+        seen = self._current_seen
+        if sig is not None and seen is not None and seen[0] == sig:
+            return seen[1]
+        current = store.current_version(self.settings.index_dir)
+        self._current_seen = (sig, current) if sig is not None else None
+        return current
 
     def _fall_back(self, current: str | None, exc: Exception) -> None:
         """Serve the newest intact version when the published one cannot be loaded (else re-raise)."""

@@ -44,7 +44,7 @@ def _bm25s():
     logging.getLogger("bm25s").setLevel(logging.WARNING)
     return bm25s
 
-_POSSESSIVE = re.compile(r"['’]s$")
+_POSSESSIVE_ENDS = ("'s", "’s")  # a word's possessive ending, dropped
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
 COMPOUND = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*")  # a word, hyphenated parts joined ("Yong-ho")
 JOINERS = re.compile(r"[-'’]")  # what joins a COMPOUND's parts
@@ -70,7 +70,15 @@ def words(text: str) -> list[str]:
     >>> words("Kim's régime met Neufmarché")
     ['kim', 'regime', 'met', 'neufmarche']
     """
-    return [_POSSESSIVE.sub("", w).replace("’", "'") for w in _WORD.findall(fold(text).lower())]
+    return list(_words(text))
+
+
+@lru_cache(maxsize=4096)
+def _words(text: str) -> tuple[str, ...]:
+    """`words`, kept for the texts met again and again: a question's quote and paragraph (the
+    confidence features read them per answer), each sentence tokenized at load."""
+    return tuple((w[:-2] if w.endswith(_POSSESSIVE_ENDS) else w).replace("’", "'")
+                 for w in _WORD.findall(fold(text).lower()))
 
 
 def tokenize(text: str) -> list[str]:
