@@ -12,6 +12,7 @@ import contextlib
 import html
 import importlib.abc
 import importlib.machinery
+import importlib.util
 import logging
 import sys
 import threading
@@ -118,7 +119,17 @@ def serve(settings: Settings) -> None:
     with no_stub_files():
         from .ui import serve as serve_app  # imports gradio: the engine loads meanwhile
 
+    no_matplotlib_probe()
     serve_app(settings, engine, startup)
+
+
+def no_matplotlib_probe() -> None:
+    """Gradio sets matplotlib's backend around every event it runs (`MatplotlibBackendMananger`:
+    `import matplotlib` on entry and on exit); without matplotlib installed each of those imports
+    searches all of sys.path again, ~6% of the server's event loop under 50 clients (sampled).
+    Marking it absent makes the failed import immediate. Nothing here uses matplotlib."""
+    if "matplotlib" not in sys.modules and importlib.util.find_spec("matplotlib") is None:
+        sys.modules["matplotlib"] = None  # `import matplotlib` -> ModuleNotFoundError at once
 
 
 class _NoStubFiles(importlib.abc.MetaPathFinder):
