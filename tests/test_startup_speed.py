@@ -122,3 +122,35 @@ def test_damaged_optimised_graph_is_replaced(model_copy):
     session = open_session(model_copy, _options(), ["CPUExecutionProvider"])
     assert _probe(session).shape[-1] == 384
     assert saved.is_file() and saved.stat().st_size > 1_000_000  # written again, whole
+
+
+# --- the engine notices a new CURRENT however quickly it is rewritten --------------------------
+
+def test_current_rewritten_in_place_within_one_file_time_tick_is_noticed(tmp_path):
+    """CURRENT rewritten in place (same inode, same size) right after the engine read it: file
+    times are coarse, so a stat alone could call it unchanged; a recent file is read again."""
+    from qa.config import Settings
+    from qa.engine import Engine
+
+    (tmp_path / "CURRENT").write_text("20260101-000000-aaaaaa\n")
+    engine = Engine(Settings(index_dir=tmp_path, source_dir=tmp_path))
+    assert engine._current() == "20260101-000000-aaaaaa"
+    (tmp_path / "CURRENT").write_text("20260101-000000-bbbbbb\n")  # same length, same inode
+    assert engine._current() == "20260101-000000-bbbbbb"
+
+
+def test_current_unchanged_is_answered_from_its_stat(tmp_path, monkeypatch):
+    import qa.engine as engine_module
+    from qa import store
+    from qa.config import Settings
+    from qa.engine import Engine
+
+    (tmp_path / "CURRENT").write_text("20260101-000000-aaaaaa\n")
+    monkeypatch.setattr(engine_module, "RECHECK_NS", 0)  # the file counts as old at once
+    engine = Engine(Settings(index_dir=tmp_path, source_dir=tmp_path))
+    assert engine._current() == "20260101-000000-aaaaaa"
+    monkeypatch.setattr(store, "current_version", lambda _: "read again")
+    assert engine._current() == "20260101-000000-aaaaaa"
+    (tmp_path / "CURRENT.tmp").write_text("20260101-000000-cccccc\n")
+    (tmp_path / "CURRENT.tmp").replace(tmp_path / "CURRENT")  # a publish: a new file renamed into place
+    assert engine._current() == "read again"
