@@ -132,14 +132,32 @@ def no_matplotlib_probe() -> None:
         sys.modules["matplotlib"] = None  # `import matplotlib` -> ModuleNotFoundError at once
 
 
-class _NoStubFiles(importlib.abc.MetaPathFinder):
-    """Finds `gradio.component_meta` as usual and, once it has run, swaps its
-    `create_or_modify_pyi` for a no-op (see `no_stub_files`)."""
+def _no_stubs(module) -> None:
+    if callable(getattr(module, "create_or_modify_pyi", None)):
+        module.create_or_modify_pyi = lambda *args, **kwargs: None
 
-    MODULE = "gradio.component_meta"
+
+def _plain_docs(module) -> None:
+    listener = getattr(module, "EventListener", None)
+    if listener is not None and callable(getattr(listener, "set_doc", None)):
+        listener.set_doc = _set_doc
+
+
+def _set_doc(self, component: str) -> None:
+    """EventListener.set_doc without jinja: its docstrings' one placeholder is `{{ component }}`."""
+    if self.listener.__doc__:
+        self.listener.__doc__ = self.listener.__doc__.replace("{{ component }}", component)
+
+
+class _LeanGradio(importlib.abc.MetaPathFinder):
+    """Finds the Gradio modules below as usual and, once each has run, applies its patch
+    (see `no_stub_files`)."""
+
+    PATCHES = {"gradio.component_meta": _no_stubs, "gradio.events": _plain_docs}
 
     def find_spec(self, name, path, target=None):
-        if name != self.MODULE:
+        patch = self.PATCHES.get(name)
+        if patch is None:
             return None
         spec = importlib.machinery.PathFinder.find_spec(name, path)
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
@@ -148,8 +166,7 @@ class _NoStubFiles(importlib.abc.MetaPathFinder):
 
         def exec_module(module) -> None:
             run(module)
-            if callable(getattr(module, "create_or_modify_pyi", None)):
-                module.create_or_modify_pyi = lambda *args, **kwargs: None
+            patch(module)
 
         spec.loader.exec_module = exec_module
         return spec
@@ -157,15 +174,17 @@ class _NoStubFiles(importlib.abc.MetaPathFinder):
 
 @contextlib.contextmanager
 def no_stub_files() -> Iterator[None]:
-    """Import Gradio without it rewriting its type stubs. Gradio 6 regenerates the `.pyi` file of
-    every component class each time it is imported (`component_meta.create_or_modify_pyi`: ast
-    parsing and a jinja template per class, 81 classes, writes into site-packages when they
-    differ): about half of `import gradio`, 2.3 s -> 1.1 s measured here. The stubs are for type
-    checkers only; nothing the app runs reads them."""
+    """Import Gradio without the work it does for its own developers. Gradio 6 regenerates the
+    `.pyi` file of every component class each time it is imported
+    (`component_meta.create_or_modify_pyi`: ast parsing and a jinja template per class, 81
+    classes, writes into site-packages when they differ): about half of `import gradio`, 2.3 s
+    -> 1.1 s measured here; the stubs are for type checkers only. And it renders each event
+    listener's docstring as a jinja template (216 of them, ~0.15-0.3 s) to put the component's
+    name in it: a plain replace gives the same text. Nothing the app runs reads either."""
     if "gradio" in sys.modules:  # already imported: nothing left to save
         yield
         return
-    finder = _NoStubFiles()
+    finder = _LeanGradio()
     sys.meta_path.insert(0, finder)
     try:
         yield

@@ -53,17 +53,20 @@ def test_answering_imports_neither_bm25s_nor_scipy(real_index):
     assert out.stdout.strip().splitlines()[-1] == "0 []", out.stdout
 
 
-def test_gradio_imported_without_stub_files_builds_the_app(tmp_path):
+def test_gradio_imported_lean_builds_the_app(tmp_path):
     """A fresh process: gradio imported under `no_stub_files` has the no-op in place of
-    `create_or_modify_pyi`, and the app's Blocks build (without the two throw-away FastAPI apps)."""
+    `create_or_modify_pyi`, its event docstrings name their component (no jinja), and the app's
+    Blocks build (without the two throw-away FastAPI apps)."""
     code = (
         "import sys\n"
         "from pathlib import Path\n"
         "from qa.ui_startup import no_stub_files, app_made_at_launch\n"
         "with no_stub_files():\n"
         "    import qa.ui\n"
-        "import gradio.component_meta as m\n"
+        "import gradio, gradio.component_meta as m\n"
         "assert m.create_or_modify_pyi(None, '', []) is None\n"
+        "doc = gradio.Textbox.change.__doc__\n"
+        "assert doc.startswith('Triggered when the value of the Textbox changes') and '{{' not in doc, doc\n"
         "from qa.config import Settings\n"
         "from qa.engine import Engine\n"
         f"s = Settings(index_dir=Path({str(tmp_path / 'index')!r}), source_dir=Path({str(tmp_path)!r}))\n"
