@@ -22,7 +22,7 @@ from pathlib import Path
 from . import corpus, report
 from .stats import loadavg, maxrss_mb
 
-SECTIONS = ("imports", "answer", "concurrency", "build", "cold", "http", "scale", "book")
+SECTIONS = ("imports", "answer", "concurrency", "build", "cold", "serve", "http", "scale", "book")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -56,9 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         if "imports" in only:
             results["imports"] = step("imports", inproc.imports)
         engine = None
-        if only & {"answer", "concurrency", "build", "cold", "http", "scale"}:
-            _, engine, rep = step("building the bench index", lambda: corpus.library.build(work / "index"))
-            results["corpus"] = {k: rep.get(k) for k in ("documents", "paragraphs", "sentences", "chunks")}
+        if only & {"answer", "concurrency", "build", "cold", "serve", "http", "scale"}:
+            _, engine, rep = step("building the bench index", lambda: corpus.build(work / "index"))
+            results["corpus"] = {k: getattr(rep, k, None) for k in ("documents", "paragraphs", "sentences", "chunks")}
         pool = corpus.Pool(corpus.questions())
         if "answer" in only:
             results["answer"] = step("answer latency", lambda: inproc.answer_latency(
@@ -76,6 +76,11 @@ def main(argv: list[str] | None = None) -> int:
                                                                         runs=2 if q else 5))
             results["memory"].update(qa_ask_mb=results["cold_start"]["qa_ask_maxrss_mb"],
                                      floor_mb=results["cold_start"]["floor_maxrss_mb"])
+        if "serve" in only:
+            from .coldstart import serve_start
+
+            results["serve"] = step("qa serve to first answer", lambda: serve_start(
+                work / "index", corpus.Pool(corpus.questions()), runs=2 if q else 5))
         if "http" in only:
             from .http import http_bench
 

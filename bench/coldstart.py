@@ -2,7 +2,10 @@
 ONNX Runtime) next to `qa ask` with QA_ENCODER=torch and to the old floor -- a fresh process
 that imports sentence_transformers, loads the model and encodes one question -- in rotating
 order in the same session. The times are wall-clock from process start to the first line on
-stdout, so interpreter start-up is in all three. Target (issue 13): `qa ask` median <= 1.5 s."""
+stdout, so interpreter start-up is in all three. Target (issue 13): `qa ask` median <= 1.5 s.
+
+`serve_start`: `qa serve` from launch to its first answered `/ask`, beside a process that only
+imports gradio. Target (issue 13): <= 3 s."""
 
 from __future__ import annotations
 
@@ -99,3 +102,59 @@ def cold_start(index_dir: Path, pool: corpus.Pool, runs: int = 5, torch_ask: boo
             "floor_all_s": [round(r["first_answer_s"], 3) for r in floors],
             "qa_ask_maxrss_mb": max(r["maxrss_mb"] for r in asks),
             "floor_maxrss_mb": max(r["maxrss_mb"] for r in floors)}
+
+
+GRADIO_FLOOR = "import gradio\nprint('imported', flush=True)\n"
+
+
+def _serve_once(index_dir: Path, env: dict, question: str, timeout: float = 120) -> float:
+    """Seconds from starting `qa serve` on a free port to its first answered `/ask` (the client
+    connects as soon as the port accepts, as a browser or API client would)."""
+    import socket
+
+    from .http import _client, free_port, is_answer
+
+    port = free_port()
+    cmd = [sys.executable, "-m", "qa.cli", "serve", "--index", str(index_dir), "--port", str(port)]
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=corpus.ROOT)
+    try:
+        while time.perf_counter() - t0 < timeout:
+            if p.poll() is not None:
+                raise RuntimeError(f"`qa serve` exited ({p.returncode}) before answering")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    pass
+                if is_answer(_client(f"http://127.0.0.1:{port}/").predict(question, api_name="/ask")):
+                    return time.perf_counter() - t0
+            except Exception:  # noqa: BLE001, S110 -- not up yet
+                time.sleep(0.02)
+        raise RuntimeError(f"`qa serve` did not answer within {timeout:.0f} s")
+    finally:
+        p.terminate()
+        try:
+            p.wait(15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def serve_start(index_dir: Path, pool: corpus.Pool, runs: int = 5) -> dict:
+    """`qa serve` on a prebuilt index: launch to first answered question (target, issue 13:
+    <= 3 s), beside a fresh process that only imports gradio (the one dependency the app cannot
+    start without), in alternating order."""
+    import gradio_client  # noqa: F401 -- imported here, not inside the timed window
+
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False",
+               QA_HOST="127.0.0.1")
+    env.pop("QA_INDEX_DIR", None)
+    serves, floors = [], []
+    for i in range(runs):
+        q = pool.take(1)[0]
+        jobs = [(serves, lambda q=q: _serve_once(index_dir, env, q)),
+                (floors, lambda: run_to_first_line([sys.executable, "-c", GRADIO_FLOOR], env)["first_answer_s"])]
+        for dest, fn in jobs[i % 2:] + jobs[:i % 2]:
+            dest.append(fn())
+    s, f = median(serves), median(floors)
+    return {"runs": runs, "serve_first_answer_s": round(s, 3), "import_gradio_s": round(f, 3), "ratio": round(s / f, 3),
+            "serve_all_s": [round(x, 3) for x in serves], "import_gradio_all_s": [round(x, 3) for x in floors]}

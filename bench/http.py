@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -23,9 +24,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+_CITED = re.compile(r"^  — .*¶\d+", re.MULTILINE)  # "  — ¶4 · Section", or "  — Title… ¶4" with several documents
+
+
 def is_answer(text) -> bool:
     """A rendered answer (quote + citation) or the app's 'not in this document' reply."""
-    return isinstance(text, str) and ("  — ¶" in text or "Not in this document" in text)  # /ask: plain text
+    return isinstance(text, str) and (bool(_CITED.search(text)) or "Not in this document" in text)  # /ask: plain text
 
 
 def _client(url: str):

@@ -15,10 +15,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import __version__
-from .config import Settings
-from .errors import QAError, describe_os_error
-from .render import printable
+# One OpenBLAS thread, set before numpy loads: qa.embedding limits BLAS to one thread anyway
+# (`quiet_threads`), and a pool of one starts ~0.05-0.1 s faster than one per core (`qa ask`).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from . import __version__  # noqa: E402 -- after the environment above
+from .config import Settings  # noqa: E402
+from .errors import QAError, describe_os_error  # noqa: E402
+from .render import printable  # noqa: E402
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -288,7 +292,7 @@ def cmd_documents(args, settings: Settings) -> int:
 
 
 def cmd_serve(args, settings: Settings) -> int:
-    from .ui import serve
+    from .ui_startup import serve  # the index and model start loading before gradio is imported
 
     serve(settings)
     return 0

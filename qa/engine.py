@@ -9,7 +9,9 @@ answered from one snapshot, never a mix of two versions.
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from functools import cached_property
@@ -27,6 +29,10 @@ from .snapshot import Snapshot
 
 log = logging.getLogger("qa")
 
+#: index/CURRENT written less than this long ago (ns) is read again at the next question rather
+#: than trusted by its stat (file times tick every few ms)
+RECHECK_NS = 200_000_000
+
 
 class Engine:
     def __init__(self, settings: Settings | None = None, encoder=None, policy: Policy = Policy()):
@@ -35,6 +41,8 @@ class Engine:
         self.policy = policy
         self._snap: Snapshot | None = None
         self._snap_lock = threading.Lock()
+        self._current_seen: tuple | None = None  # (stat of index/CURRENT, what it named)
+        self._current_path: str | None = None
         self._broken: str | None = None  # a published version that failed to load (not retried)
         self.note: str | None = None  # why an older version is served, when it is
         self._reranker = None
@@ -62,7 +70,7 @@ class Engine:
         When CURRENT is missing, garbage, or names a broken or vanished version, the newest intact
         version is served instead, and `note` says so (the log, `qa documents`, the app's status)."""
         index_dir = self.settings.index_dir
-        current = store.current_version(index_dir)
+        current = self._current()
         snap = self._snap
         if snap is not None and (current is None or current == snap.version or current == self._broken):
             return snap  # keep serving what we have if CURRENT vanished, is unchanged or names a broken version
@@ -81,6 +89,27 @@ class Engine:
                         return self._snap
                     self._fall_back(current, exc)
             return self._snap
+
+    def _current(self) -> str | None:
+        """What index/CURRENT names, read again only when the file changed: a publish renames a
+        new file into place (a new inode, and a new mtime), so one stat per question answers
+        "same as before?" (~0.05-0.1 ms less than reading the file each time)."""
+        path = self._current_path or os.path.join(self.settings.index_dir, "CURRENT")
+        self._current_path = path
+        try:
+            st = os.stat(path)
+            sig = (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        except OSError:
+            sig = None
+        seen = self._current_seen
+        if sig is not None and seen is not None and seen[0] == sig:
+            return seen[1]
+        current = store.current_version(self.settings.index_dir)
+        # a file written in the last moments is read again next time: file times are coarse (a
+        # few ms), so a second write within the same tick, same size, could look unchanged
+        fresh = sig is not None and time.time_ns() - max(sig[3], sig[4]) > RECHECK_NS
+        self._current_seen = (sig, current) if fresh else None
+        return current
 
     def _fall_back(self, current: str | None, exc: Exception) -> None:
         """Serve the newest intact version when the published one cannot be loaded (else re-raise)."""

@@ -79,7 +79,8 @@ def _idf_share(qtokens: Sequence[str], have: set[str], idf: dict[str, float]) ->
     q = list(dict.fromkeys(qtokens))
     if not q:
         return 0.0
-    unseen = max(idf.values(), default=1.0) + 1.0
+    top = getattr(idf, "top", None)  # `retrieval.IdfTable` keeps it: not a scan of the vocabulary per answer
+    unseen = (max(idf.values(), default=1.0) if top is None else top) + 1.0
     w = {t: idf.get(t, unseen) for t in q}
     total = sum(w.values())
     return sum(v for t, v in w.items() if t in have) / total if total > 0 else 0.0

@@ -44,7 +44,7 @@ def _bm25s():
     logging.getLogger("bm25s").setLevel(logging.WARNING)
     return bm25s
 
-_POSSESSIVE = re.compile(r"['’]s$")
+_POSSESSIVE_ENDS = ("'s", "’s")  # a word's possessive ending, dropped
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
 COMPOUND = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*")  # a word, hyphenated parts joined ("Yong-ho")
 JOINERS = re.compile(r"[-'’]")  # what joins a COMPOUND's parts
@@ -70,7 +70,15 @@ def words(text: str) -> list[str]:
     >>> words("Kim's régime met Neufmarché")
     ['kim', 'regime', 'met', 'neufmarche']
     """
-    return [_POSSESSIVE.sub("", w).replace("’", "'") for w in _WORD.findall(fold(text).lower())]
+    return list(_words(text))
+
+
+@lru_cache(maxsize=4096)
+def _words(text: str) -> tuple[str, ...]:
+    """`words`, kept for the texts met again and again: a question's quote and paragraph (the
+    confidence features read them per answer), each sentence tokenized at load."""
+    return tuple((w[:-2] if w.endswith(_POSSESSIVE_ENDS) else w).replace("’", "'")
+                 for w in _WORD.findall(fold(text).lower()))
 
 
 def tokenize(text: str) -> list[str]:
@@ -84,10 +92,12 @@ def _stem(word: str) -> str:
 
 
 class BM25:
-    """Thin wrapper over bm25s: build from texts, save/load a folder, score every document."""
+    """BM25 over a list of texts: built and saved with bm25s; read back as plain arrays (`Postings`),
+    so answering never imports bm25s (and through it scipy): ~0.3 s of every `qa ask`."""
 
-    def __init__(self, model=None):
+    def __init__(self, model=None, postings: Postings | None = None):
         self.model = model
+        self.postings = postings if postings is not None or model is None else Postings.of(model)
 
     @classmethod
     def build(cls, texts: list[str]) -> BM25:
@@ -101,14 +111,63 @@ class BM25:
 
     @classmethod
     def load(cls, folder) -> BM25:
-        return cls(_bm25s().BM25.load(str(folder), show_progress=False))
+        postings = Postings.read(folder)
+        if postings is None:  # a variant this reader does not know: let bm25s read it
+            return cls(_bm25s().BM25.load(str(folder), show_progress=False))
+        return cls(postings=postings)
 
     def scores(self, query_tokens: list[str], n: int) -> np.ndarray:
         """BM25 score of every document (zeros when no query token is in the vocabulary)."""
-        known = [t for t in query_tokens if t in self.model.vocab_dict]
-        if not known:
+        return self.postings.scores(query_tokens, n)
+
+
+#: bm25s scoring methods whose scores need more than the saved postings (a non-occurrence array)
+_BM25S_NONOCCURRENCE = ("bm25l", "bm25+")
+
+
+class Postings:
+    """A saved bm25s index as numpy arrays: word `t` (id `vocab[t]`) occurs in documents
+    `indices[indptr[t]:indptr[t + 1]]`, each with its precomputed BM25 contribution in `data`.
+    `scores` adds them up exactly as bm25s' numpy backend does (`np.add.at`, float32, word by
+    word in the query's order), so the scores are the same to the bit."""
+
+    def __init__(self, vocab: dict[str, int], data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, n_docs: int):
+        # bm25s' vocabulary ends with '' (no column of its own; `tokenize` never gives it)
+        vocab = {t: i for t, i in vocab.items() if i < len(indptr) - 1}
+        self.vocab, self.data, self.indices, self.indptr, self.n_docs = vocab, data, indices, indptr, n_docs
+
+    @classmethod
+    def of(cls, model) -> Postings:
+        s = model.scores
+        return cls(model.vocab_dict, s["data"], s["indices"], s["indptr"], int(s["num_docs"]))
+
+    @classmethod
+    def read(cls, folder) -> Postings | None:
+        """The folder bm25s `save` wrote, or None when it is a variant read only by bm25s."""
+        import json
+        from pathlib import Path
+
+        folder = Path(folder)
+        params = json.loads((folder / "params.index.json").read_text("utf-8"))
+        if params.get("method") in _BM25S_NONOCCURRENCE or params.get("backend", "numpy") != "numpy":
+            return None
+        vocab = json.loads((folder / "vocab.index.json").read_text("utf-8"))
+        data = np.load(folder / "data.csc.index.npy")
+        indices = np.load(folder / "indices.csc.index.npy")
+        indptr = np.load(folder / "indptr.csc.index.npy")
+        if data.dtype != np.dtype(params.get("dtype", "float32")) or len(data) != len(indices) or not len(indptr):
+            raise ValueError(f"inconsistent BM25 arrays in {folder}")
+        return cls(vocab, data, indices, indptr, int(params["num_docs"]))
+
+    def scores(self, query_tokens: list[str], n: int) -> np.ndarray:
+        ids = [self.vocab[t] for t in query_tokens if t in self.vocab]
+        if not ids:
             return np.zeros(n, dtype=np.float32)
-        return np.asarray(self.model.get_scores(known), dtype=np.float32)
+        out = np.zeros(self.n_docs, dtype=self.data.dtype)
+        for t in ids:
+            lo, hi = self.indptr[t], self.indptr[t + 1]
+            np.add.at(out, self.indices[lo:hi], self.data[lo:hi])
+        return np.asarray(out, dtype=np.float32)
 
 
 class DocBM25:

@@ -133,6 +133,7 @@ class Runtime:
         quiet_threads()
         layout = read_layout(model_dir)
         from .onnx_export import exported, quantized
+        from .onnx_session import open_session
 
         path = quantized(model_dir) if int8 else exported(model_dir)
         try:
@@ -153,7 +154,7 @@ class Runtime:
         # ~100 MB of attention scores) for the life of the process; a question ran as fast without
         options.enable_cpu_mem_arena = False
         try:
-            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            session = open_session(path, options, ["CPUExecutionProvider"])  # the graph optimised once
         except Exception as exc:  # a damaged file: say which, and how to get a new one
             raise ModelError(f"Could not load the ONNX model {path} ({type(exc).__name__}: {exc}). Delete its "
                              "folder to export it again, or set QA_ENCODER=torch.") from exc

@@ -278,14 +278,14 @@ def score(snap: Snapshot, q: Question, qvec: np.ndarray, qpieces: tokens.Pieces 
     fused = fuse(sig, weights)
     if weights.tokens and qpieces is not None:  # the costliest signal: only where it can matter
         piece = np.zeros(n, dtype=np.float32)
-        done = np.zeros(0, dtype=np.int64)
+        done = np.zeros(n, dtype=bool)
         per_doc = snap.doc_piece_idf.weights(qpieces.ids)  # (documents, question pieces)
-        for near in _piece_rows(snap, fused, rows, sig, policy):
-            near = np.setdiff1d(near, done)
+        for near in _piece_rows(snap, fused, rows, sig, policy):  # each sorted and unique
+            near = near[~done[near]]
             idf = per_doc[snap.sentence_docs[near]]
             piece[near] = tokens.maxsim(qpieces, snap.piece_vectors, data.piece_offsets, idf, near)
             fused[near] += weights.tokens * piece[near]
-            done = np.union1d(done, near)
+            done[near] = True
         sig = replace(sig, tokens=piece)
     if only is not None:
         outside = np.ones(n, dtype=bool)

@@ -82,11 +82,22 @@ def fuse(sig: Signals, w: Weights = Weights()) -> np.ndarray:
 
 # --- lexical coverage and answer type ----------------------------------------------------
 
-def idf_table(token_sets: list[set[str]]) -> dict[str, float]:
+class IdfTable(dict):
+    """token -> idf, and `top`, the largest idf (1.0 when empty): what a word the index never
+    saw weighs in the confidence features, read per answer, so computed once here."""
+
+    __slots__ = ("top",)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.top = max(self.values(), default=1.0)
+
+
+def idf_table(token_sets: list[set[str]]) -> IdfTable:
     """Inverse document frequency of each token over a list of token sets."""
     df = Counter(t for ts in token_sets for t in ts)
     n = len(token_sets)
-    return {t: idf(c, n) for t, c in df.items()}
+    return IdfTable({t: idf(c, n) for t, c in df.items()})
 
 
 def coverage(qtokens: list[str], token_sets: list[set[str]], idf: dict[str, float]) -> np.ndarray:

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -84,6 +85,12 @@ def name_words(text: str, known: Collection[str] = ()) -> set[str]:
     >>> sorted(name_words("who poisoned ri yong-ho?", known={"ri", "yong-ho"}))
     ['ho', 'ri', 'yong', 'yong-ho']
     """
+    return set(_name_words(text, known if isinstance(known, frozenset) else frozenset(known)))
+
+
+@lru_cache(maxsize=1024)
+def _name_words(text: str, known: frozenset[str]) -> frozenset[str]:
+    """`name_words`, kept per question: ranking and the confidence features both ask."""
     ws = COMPOUND.findall(fold(text))
     informative = _cased(ws)
     out: set[str] = set()
@@ -92,7 +99,7 @@ def name_words(text: str, known: Collection[str] = ()) -> set[str]:
         if any(c.isdigit() for c in w) or (informative and j > 0 and w[:1].isupper()) or \
                 (not informative and low in known):
             _add_with_parts(out, low)
-    return out
+    return frozenset(out)
 
 
 def _add_with_parts(out: set[str], word: str) -> None:

@@ -47,7 +47,7 @@ from .ui_handlers import (  # noqa: F401 (the names tests and callers import fro
     message_html,
     previous_questions,
 )
-from .ui_startup import Startup, progress_html, progress_text  # noqa: F401
+from .ui_startup import Startup, app_made_at_launch, progress_html, progress_text  # noqa: F401
 from .webassets import CSS
 
 log = logging.getLogger("qa.ui")
@@ -276,14 +276,17 @@ def launch_kwargs(settings: Settings) -> dict:
             "app_kwargs": {"middleware": [guard.middleware(settings, read_only=access(settings) == "readonly")]}}
 
 
-def serve(settings: Settings) -> None:
-    """`qa serve` / `python app.py`: the page renders at once while the index is checked/built."""
+def serve(settings: Settings, engine: Engine | None = None, startup: Startup | None = None) -> None:
+    """`qa serve` / `python app.py`: the page renders at once while the index is checked/built
+    (`engine` and `startup`: already loading, from qa.ui_startup.serve, which starts them before
+    Gradio is imported)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    guard.check_port(settings.host, settings.port)  # a port already taken: one clear line, before any work
-    engine = Engine(settings)
-    startup = Startup()
-    startup.start(engine)
-    demo = build_app(engine, settings, startup)
+    if engine is None or startup is None:
+        guard.check_port(settings.host, settings.port)  # a port already taken: one clear line, before any work
+        engine, startup = Engine(settings), Startup()
+        startup.start(engine)
+    with app_made_at_launch():  # launch() below makes the one app served
+        demo = build_app(engine, settings, startup)
     if settings.is_public and not settings.admin_password:
         log.warning("the app is reachable by others and QA_ADMIN_PASSWORD is unset: documents are read-only")
     t0 = time.perf_counter()
