@@ -170,6 +170,34 @@ class Postings:
         return np.asarray(out, dtype=np.float32)
 
 
+class Columns:
+    """A sparse count table read column by column (the part of a CSC matrix the ranking needs,
+    in numpy: answering imports no scipy). Column `j` holds rows `rows[indptr[j]:indptr[j + 1]]`
+    (sorted, distinct), each with how often the pair (row, j) was given in `counts`.
+
+    >>> c = Columns.of(np.array([2, 0, 2, 1]), np.array([1, 1, 1, 0]), 3)
+    >>> c.column(1)
+    (array([0, 2]), array([1., 2.], dtype=float32))
+    >>> c.column(2)[0].size
+    0
+    """
+
+    def __init__(self, indptr: np.ndarray, rows: np.ndarray, counts: np.ndarray):
+        self.indptr, self.rows, self.counts = indptr, rows, counts
+
+    @classmethod
+    def of(cls, rows: np.ndarray, cols: np.ndarray, n_cols: int) -> Columns:
+        rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
+        height = int(rows.max()) + 1 if rows.size else 1
+        keys, counts = np.unique(cols * height + rows, return_counts=True)  # sorted by column, then row
+        col = keys // height
+        return cls(np.searchsorted(col, np.arange(n_cols + 1)), keys % height, counts.astype(np.float32))
+
+    def column(self, j: int) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = self.indptr[j], self.indptr[j + 1]
+        return self.rows[lo:hi], self.counts[lo:hi]
+
+
 class DocBM25:
     """BM25 in which every row (a sentence, or a paragraph) is scored with its own document's
     statistics: idf over that document's rows, length relative to that document's mean. A
@@ -189,37 +217,28 @@ class DocBM25:
     K1, B = 1.5, 0.75  # bm25s's defaults, which the index's own BM25 uses
 
     def __init__(self, token_lists: list[list[str]], docs: np.ndarray):
-        from scipy import sparse
-
         self.docs = np.asarray(docs, dtype=np.int64)
         n = len(token_lists)
         ndocs = int(self.docs.max()) + 1 if n else 0
         self.vocab: dict[str, int] = {}
-        rows, cols = [], []
-        for i, toks in enumerate(token_lists):
-            for t in toks:
-                rows.append(i)
-                cols.append(self.vocab.setdefault(t, len(self.vocab)))
-        ones = np.ones(len(rows), dtype=np.float32)
-        self.tf = sparse.csc_matrix((ones, (rows, cols)), shape=(n, len(self.vocab)))  # duplicates summed
-        self.tf.sum_duplicates()  # sorted, one entry per (row, word): read column by column below
+        rows = np.repeat(np.arange(n, dtype=np.int64), [len(t) for t in token_lists])
+        cols = np.array([self.vocab.setdefault(t, len(self.vocab)) for toks in token_lists for t in toks],
+                        dtype=np.int64)
+        self.tf = Columns.of(rows, cols, len(self.vocab))  # each (row, word) once, with its count
         self.length = np.array([len(t) for t in token_lists], dtype=np.float32)
         self.rows_per_doc = np.bincount(self.docs, minlength=ndocs).astype(np.float32)
         mean = np.bincount(self.docs, weights=self.length, minlength=ndocs) / np.maximum(self.rows_per_doc, 1)
         self.norm_len = (1 - self.B + self.B * self.length / np.maximum(mean[self.docs], 1e-9)).astype(np.float32)
-        present = sparse.csr_matrix(self.tf, copy=True)
-        present.data[:] = 1
-        onehot = sparse.csr_matrix((np.ones(n, np.float32), (self.docs, np.arange(n))), shape=(ndocs, n))
-        self.df = (onehot @ present).tocsc()  # rows of each document holding each word
-        self.df.sum_duplicates()
+        word = np.repeat(np.arange(len(self.vocab)), np.diff(self.tf.indptr))
+        self.df = Columns.of(self.docs[self.tf.rows], word, len(self.vocab))  # rows of each document holding each word
 
     def idf(self, token: str) -> np.ndarray:
         """The word's idf in each document (Lucene's form, always > 0)."""
         j = self.vocab.get(token)
         df = np.zeros(len(self.rows_per_doc), np.float32)
         if j is not None:
-            lo, hi = self.df.indptr[j], self.df.indptr[j + 1]
-            df[self.df.indices[lo:hi]] = self.df.data[lo:hi]
+            docs, counts = self.df.column(j)
+            df[docs] = counts
         return np.log1p((self.rows_per_doc - df + 0.5) / (df + 0.5)).astype(np.float32)
 
     def share(self, tokens: list[str], weights: list[float] | None = None) -> np.ndarray:
@@ -234,7 +253,6 @@ class DocBM25:
             j = self.vocab.get(t)
             if j is None:
                 continue
-            lo, hi = self.tf.indptr[j], self.tf.indptr[j + 1]
-            rows, tf = self.tf.indices[lo:hi], self.tf.data[lo:hi]
+            rows, tf = self.tf.column(j)
             out[rows] += idf[self.docs[rows]] * tf * (self.K1 + 1) / (tf + self.K1 * self.norm_len[rows])
         return out / np.maximum(ceiling[self.docs], 1e-12) if n else out

@@ -25,7 +25,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .lexical import COMPOUND, JOINERS, STOPWORDS, fold
+from .lexical import COMPOUND, JOINERS, STOPWORDS, Columns, fold
 from .lexical import idf as lexical_idf
 
 
@@ -267,18 +267,14 @@ class DocPieceIdf:
     """
 
     def __init__(self, ids: np.ndarray, offsets: np.ndarray, docs: np.ndarray):
-        from scipy import sparse
-
         n = len(offsets) - 1
         self.docs = np.asarray(docs, dtype=np.int64)
         ndocs = int(self.docs.max()) + 1 if n else 0
         owner = np.repeat(np.arange(n), np.diff(offsets))
         pairs = np.unique(np.stack([owner, ids.astype(np.int64)], 1), axis=0) if len(ids) else np.zeros((0, 2), np.int64)
-        width = int(pairs[:, 1].max()) + 1 if len(pairs) else 1
-        self.width = width
-        self.df = sparse.csc_matrix((np.ones(len(pairs), np.float32), (self.docs[pairs[:, 0]], pairs[:, 1])),
-                                    shape=(ndocs, width))  # sentences of each document holding each piece
-        self.df.sum_duplicates()
+        self.width = int(pairs[:, 1].max()) + 1 if len(pairs) else 1
+        # sentences of each document holding each piece
+        self.df = Columns.of(self.docs[pairs[:, 0]], pairs[:, 1], self.width)
         self.sentences = np.bincount(self.docs, minlength=ndocs).astype(np.float64)
 
     def weights(self, query_ids: np.ndarray) -> np.ndarray:
@@ -286,7 +282,7 @@ class DocPieceIdf:
         ids = np.asarray(query_ids, dtype=np.int64)
         known = ids < self.width
         df = np.zeros((len(self.sentences), len(ids)), dtype=np.float64)
-        for k in np.flatnonzero(known):  # column by column: cheaper than scipy's fancy indexing
-            lo, hi = self.df.indptr[ids[k]], self.df.indptr[ids[k] + 1]
-            df[self.df.indices[lo:hi], k] = self.df.data[lo:hi]
+        for k in np.flatnonzero(known):
+            docs, counts = self.df.column(ids[k])
+            df[docs, k] = counts
         return np.log((self.sentences[:, None] + 1) / (df + 0.5)).astype(np.float32)
