@@ -239,8 +239,14 @@ def compose(snap: Snapshot, q: Question, r: Ranked, k: int, p: Policy, history: 
     lexical = r.signals.bm25_sent + r.signals.bm25_para
     citations = tuple(_citation(snap, q, r, i, span(i), dense, lexical) for i in best)
     others = [span(i) for i in pool if i != lead]  # the same however many citations are asked for
-    feats = features.of_answer(snap, r, q, lead, *span(lead), met.get(lead), history, others)
-    found, conf = confidence.decide(feats)  # "not in this document": a threshold on the learned P(answerable)
+    # the conversation counts only for a question that leans on it: a self-contained question is
+    # judged on its own, however the conversation went before it
+    leaned_on = history if q.leans else ()
+    feats = features.of_answer(snap, r, q, lead, *span(lead), met.get(lead), leaned_on, others)
+    # "not in this document": a threshold on the learned P(answerable), one for a question asked
+    # first or alone, one for a question asked after others
+    found, conf = confidence.decide(feats, later=bool(history))
+    found = found and bool(q.tokens or leaned_on)  # no content word, nothing leaned on: nothing was asked
     return Answer(q.text, found, citations[0].quote if found else None, citations, data.version,
                   len(data.documents), confidence=conf, features=tuple(feats))
 

@@ -64,12 +64,15 @@ class Head:
 @dataclass(frozen=True)
 class Model:
     """`hit`: the probability that the first citation answers (`Answer.confidence`);
-    `answerable`: the probability that the index holds an answer at all, refused below `threshold`."""
+    `answerable`: the probability that the index holds an answer at all, refused below `threshold`
+    for a question asked on its own or first, below `threshold_later` for one asked after others
+    (each the operating point of its own kind of question: tools/fit_confidence.py)."""
 
     names: tuple[str, ...]
     hit: Head
     answerable: Head
     threshold: float
+    threshold_later: float
 
     @classmethod
     def from_json(cls, obj: dict) -> Model:
@@ -77,7 +80,8 @@ class Model:
         if names != NAMES:
             raise ValueError(f"confidence parameters were fitted on features {names}, the engine computes {NAMES}; "
                              "refit them with tools/fit_confidence.py")
-        return cls(names, Head.from_json(obj["hit"]), Head.from_json(obj["answerable"]), float(obj["threshold"]))
+        return cls(names, Head.from_json(obj["hit"]), Head.from_json(obj["answerable"]), float(obj["threshold"]),
+                   float(obj.get("threshold_later", obj["threshold"])))
 
 
 def sigmoid(v: float) -> float:
@@ -90,12 +94,14 @@ def load(path: Path = PARAMS) -> Model:
         return Model.from_json(json.load(fh))
 
 
-def decide(features, path: Path | None = None) -> tuple[bool, float | None]:
-    """(found, confidence) for one answer's features (`path`: default PARAMS). Without a
-    parameter file (before the first fit: tools/fit_confidence.py collects features that way)
-    every answer is found and carries no confidence."""
+def decide(features, later: bool = False, path: Path | None = None) -> tuple[bool, float | None]:
+    """(found, confidence) for one answer's features; `later`: the question comes after others
+    in a conversation (`path`: default PARAMS). Without a parameter file (before the first fit:
+    tools/fit_confidence.py collects features that way) every answer is found and carries no
+    confidence."""
     path = PARAMS if path is None else path
     if not path.exists():
         return True, None
     model = load(path)
-    return model.answerable.probability(features) >= model.threshold, model.hit.probability(features)
+    threshold = model.threshold_later if later else model.threshold
+    return model.answerable.probability(features) >= threshold, model.hit.probability(features)

@@ -194,7 +194,7 @@ def ask_record(engine, record: dict, use_history: bool = True, depth: int = 5) -
     if feats is not None and confidence.PARAMS.exists():
         p_answerable = confidence.load(confidence.PARAMS).answerable.probability(feats)
     return {"id": record["id"], "kind": kind, "answerable": answerable, "followup": followup,
-            "found": a.found, "rank": rank, "hits": hits,
+            "later": bool(history), "found": a.found, "rank": rank, "hits": hits,
             "quote_words": len(a.citations[0].quote.split()) if a.citations else 0,
             "score": a.citations[0].score if a.citations else 0.0,
             "confidence": getattr(a, "confidence", None), "p_answerable": p_answerable,
@@ -202,19 +202,23 @@ def ask_record(engine, record: dict, use_history: bool = True, depth: int = 5) -
             "ms": ms, "group": record.get("document") or record.get("group") or "?"}
 
 
+OTHER_DOCUMENTS = ("foreign", "foreign-after")  # kinds of rows that ask one document's question of another's index
+
+
 def suite_figures(rows: list[dict], threshold: float | None = None, key: str = "p_answerable") -> dict:
     """One set's figures. `rows` are `ask_record` rows of that set's own questions plus rows
-    with kind 'foreign' (another document's questions asked of this index: answerable False).
+    with kind 'foreign' (another document's questions asked of this index: answerable False)
+    or 'foreign-after' (the same, asked after this index's own earlier turns).
     With `threshold`, refusal is `row[key] < threshold` instead of the engine's `found`. AUROC
     ranks answerable above unanswerable and foreign questions by `row[key]` (the probability
     the refusal is decided on), or by the first citation's score where there is none."""
     def refused(r):
         return (not r["found"]) if threshold is None else (r.get(key) if r.get(key) is not None else r["score"]) < threshold
 
-    own = [r for r in rows if r["kind"] != "foreign"]
+    own = [r for r in rows if r["kind"] not in OTHER_DOCUMENTS]
     ans = [r for r in own if r["answerable"]]
     una = [r for r in own if not r["answerable"]]
-    foreign = [r for r in rows if r["kind"] == "foreign"]
+    foreign = [r for r in rows if r["kind"] in OTHER_DOCUMENTS]
     fig: dict = {"n": len(own)}
 
     def hit1(rs):

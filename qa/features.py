@@ -38,8 +38,8 @@ NAMES: tuple[str, ...] = (
     "nums_doc",  # share of the question's numbers in the document (1 when it has none)
     "type_unmet",  # 1 for a when / how-many / who / where question whose quote lacks what it asks for
     "quote_question",  # 1 when the quote ends with a question mark (a FAQ line, not an answer)
-    "has_history",  # 1 when the question comes after others in a conversation
-    "hist_doc",  # share of the earlier turns' content words in the quote's document (0 without history)
+    "has_history",  # 1 when the question leans on earlier ones of a conversation (a pronoun, "what else?")
+    "hist_doc",  # share of the earlier turns' content words in the quote's document (0 unless it leans on them)
     "weak_quote",  # the question's least-met content word: min over its words of how well the quote meets it
     "weak_best",  # ...the best of that over the answer's candidate quotes (does any passage meet every word?)
     "asked_doc",  # share of the question's content words beyond its names (stemmed) that its document holds

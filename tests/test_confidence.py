@@ -30,7 +30,7 @@ def test_a_head_gives_a_probability_that_rises_with_a_positive_coefficient():
 
 
 def test_without_a_parameter_file_every_answer_is_found_without_confidence(tmp_path):
-    assert confidence.decide([0.0] * len(features.NAMES), tmp_path / "none.json") == (True, None)
+    assert confidence.decide([0.0] * len(features.NAMES), path=tmp_path / "none.json") == (True, None)
 
 
 def test_found_is_the_answerable_probability_against_the_shipped_threshold(tmp_path):
@@ -41,8 +41,8 @@ def test_found_is_the_answerable_probability_against_the_shipped_threshold(tmp_p
     obj["threshold"] = 0.5
     path = tmp_path / "p.json"
     path.write_text(json.dumps(obj))
-    assert confidence.decide([0.1] + [0.0] * (n - 1), path)[0]
-    assert not confidence.decide([-0.1] + [0.0] * (n - 1), path)[0]
+    assert confidence.decide([0.1] + [0.0] * (n - 1), path=path)[0]
+    assert not confidence.decide([-0.1] + [0.0] * (n - 1), path=path)[0]
 
 
 def test_the_confidence_follows_its_isotonic_curve_and_stays_inside_it():

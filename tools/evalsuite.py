@@ -5,7 +5,8 @@
 
 Per set: Hit@1, Hit@3, MRR@5, Hit@1 on first turns and on follow-ups, unanswerable questions
 refused, answerable questions refused (at the engine's operating point), other documents'
-questions refused ("foreign": questions of another set asked of this set's index), abstention
+questions refused ("foreign": questions of another set asked of this set's index, alone or after
+this index's own earlier turns, "foreign-after"), abstention
 AUROC (answerable vs unanswerable + foreign, on the answer's confidence), median quote words
 of answerable questions, median ms per question.
 
@@ -18,6 +19,7 @@ writes every row (with features) as JSON for tools/fit_confidence.py.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import sys
@@ -44,7 +46,8 @@ SETS: dict[str, tuple[Path, list[Path]]] = {
     "studentaid": (D2D / "docs" / "studentaid", [D2D / "dev_studentaid.jsonl", D2D / "nearmiss_studentaid.jsonl"]),
 }
 FOREIGN_PER_SET = 20  # questions each other set lends as "foreign" questions to a set's index...
-FOREIGN_TURNS = 20  # ...and conversations (a follow-up with its earlier turns), where it has them
+FOREIGN_TURNS = 20  # ...and conversations (a follow-up with its earlier turns), where it has them...
+SWITCH_PER_SET = 20  # ...and questions asked after this index's own earlier turns (a change of topic)
 
 
 def records(name: str) -> list[dict]:
@@ -77,7 +80,19 @@ def foreign_records(name: str, names: list[str]) -> list[dict]:
         for r in every_kth(single, FOREIGN_PER_SET) + every_kth(turns, FOREIGN_TURNS):
             out.append({**r, "id": f"{other}>{name}:{r['id']}", "kind": "foreign", "answerable": False,
                         "group": r["group"]})
+        for r, before in zip(every_kth(single, SWITCH_PER_SET), earlier_turns(name)):
+            out.append({**r, "id": f"{other}>>{name}:{r['id']}", "kind": "foreign-after", "answerable": False,
+                        "turns": [*before, r.get("question") or r["turns"][-1]], "group": r["group"]})
     return out
+
+
+def earlier_turns(name: str) -> itertools.cycle:
+    """Earlier turns a conversation about this set's documents could have had, endlessly: its
+    conversations' turns before the last, or else its answerable single questions one by one."""
+    own = [r for r in records(name) if r.get("answerable", True)]
+    convs = [r["turns"][:-1] for r in own if len(r.get("turns") or [1]) > 1]
+    return itertools.cycle(every_kth(convs, SWITCH_PER_SET) or [[r.get("question") or r["turns"][-1]]
+                                                                for r in every_kth(own, SWITCH_PER_SET)])
 
 
 def engine_for(name: str, cache: Path, encoder=None) -> Engine:

@@ -217,21 +217,24 @@ def main(argv=None) -> int:
             oof[head] = cross_fitted_curve(z, label, groups)
             x_knots, y_knots = fit_curve(z, label)
             params[head]["curve"] = {"x": r6(x_knots), "y": r6(y_knots)}
-    threshold = math.floor(choose_threshold(oof["answerable"], answerable, sets) * 10**DECIMALS) / 10**DECIMALS
-    params["threshold"] = threshold
+    later = np.array([bool(r.get("later")) for r in rows])  # asked after other questions of a conversation
+    t_first, t_later = (math.floor(choose_threshold(oof["answerable"][m], answerable[m], sets[m]) * 10**DECIMALS)
+                        / 10**DECIMALS for m in (~later, later))
+    params["threshold"], params["threshold_later"] = t_first, t_later
     params["fitted_on"] = {"rows": len(rows), "documents": len(set(groups)), "folds": FOLDS, "C": C, "signs": SIGNS,
                            "not_learned": NOT_LEARNED, "max_answerable_refused": MAX_ANSWERABLE_REFUSED}
     for r, pa, ph in zip(rows, oof["answerable"], oof["hit"]):
         r["p_answerable"], r["confidence"] = float(pa), float(ph)
-    figures = {name: evaluate.suite_figures([r for r in rows if r["set"] == name], threshold)
-               for name in dict.fromkeys(sets)}
-    print(f"held-out (grouped {FOLDS}-fold by document), refusing below P(answerable) {threshold}:")
+        r["found"] = r["p_answerable"] >= (t_later if r.get("later") else t_first)  # as the engine decides
+    figures = {name: evaluate.suite_figures([r for r in rows if r["set"] == name]) for name in dict.fromkeys(sets)}
+    print(f"held-out (grouped {FOLDS}-fold by document), refusing below P(answerable) {t_first} for a question "
+          f"asked first or alone, {t_later} for one asked after others:")
     print(evaluate.format_suite(figures))
     by_kind = Counter((r["set"], r["kind"]) for r in rows if not r["answerable"])
-    refused = Counter((r["set"], r["kind"]) for r in rows if not r["answerable"] and r["p_answerable"] < threshold)
+    refused = Counter((r["set"], r["kind"]) for r in rows if not r["answerable"] and not r["found"])
     print("unanswerable refused by kind: " + ", ".join(f"{s}/{k} {refused[(s, k)]} of {n}" for (s, k), n in by_kind.items()))
     print("answerable refused: " + ", ".join(
-        f"{s} {sum(r['p_answerable'] < threshold for r in rows if r['set'] == s and r['answerable'])} of "
+        f"{s} {sum(not r['found'] for r in rows if r['set'] == s and r['answerable'])} of "
         f"{sum(r['answerable'] for r in rows if r['set'] == s)}" for s in dict.fromkeys(sets)))
     table, ece = reliability(oof["hit"], y)
     print("\nreliability of the confidence (held out): bin, n, mean confidence, share of first citations that answer")
