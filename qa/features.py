@@ -157,34 +157,15 @@ def compute(question: str, qtokens: Sequence[str], names: set[str], prior: np.nd
     top = float(prior[lead])
     other = idx[para_rows[idx] != para_rows[lead]]
     margin = top - float(prior[other].max()) if len(other) else 1.0
-    n = len(para_rows)
-    p_lo, p_hi = lead, lead
-    while p_lo > 0 and para_rows[p_lo - 1] == para_rows[lead]:
-        p_lo -= 1
-    while p_hi + 1 < n and para_rows[p_hi + 1] == para_rows[lead]:
-        p_hi += 1
+    p_lo, p_hi = _paragraph_of(para_rows, lead)
     para_tokens = set().union(*sentence_tokens[p_lo:p_hi + 1])
     quote_text = " ".join(sentence_text(i) for i in range(lo, hi + 1))
     plain = {w for w in names if w.isalpha() and len(w) > 1}  # "ri", "yong" of "Ri Yong-ho"; not "guy's", "s"
     nums = {w for w in names if any(c.isdigit() for c in w)}
     qwords = set(words(question))
     quote_words, doc_words = set(words(quote_text)), _doc_words(doc_text)
-    qtype = question_type(question)
-    span = range(lo, hi + 1)
-    if qtype in ("when", "number"):
-        met = _new_answer(qtype, quote_text, qwords)
-    elif qtype in ("who", "where"):
-        met = any(bool(cues.names[i] - qwords) for i in span)
-    else:
-        met = True
-    if qpieces is not None and qpieces.words is not None and len(qpieces.ids) and piece_vectors is not None:
-        def weakest(a: int, b: int) -> float:
-            return min(word_match(qpieces, piece_vectors[int(piece_offsets[a]):int(piece_offsets[b + 1])]).values(),
-                       default=1.0)
-        weak_quote = weakest(lo, hi)
-        weak_best = max([weak_quote] + [weakest(a, b) for a, b in candidates])
-    else:
-        weak_quote = weak_best = 1.0
+    met = _type_met(question_type(question), quote_text, qwords, cues, range(lo, hi + 1))
+    weak_quote, weak_best = _weakest(qpieces, piece_vectors, piece_offsets, (lo, hi), candidates)
     asked_tokens = set(qtokens) - {t for n in plain for t in tokenize(n)}
     hist = {w for h in history for w in words(h) if w not in STOPWORDS and len(w) > 1}
     doc_tokens = _doc_tokens(doc_text)
@@ -210,6 +191,40 @@ def compute(question: str, qtokens: Sequence[str], names: set[str], prior: np.nd
     }
     values = tuple(value[n] for n in NAMES)
     return Features(tuple(float(v) for v in values))
+
+
+def _paragraph_of(para_rows: np.ndarray, lead: int) -> tuple[int, int]:
+    """The first and last sentence rows of the paragraph holding sentence `lead`."""
+    lo, hi = lead, lead
+    while lo > 0 and para_rows[lo - 1] == para_rows[lead]:
+        lo -= 1
+    while hi + 1 < len(para_rows) and para_rows[hi + 1] == para_rows[lead]:
+        hi += 1
+    return lo, hi
+
+
+def _type_met(qtype: str, quote_text: str, qwords: set[str], cues: Cues, span: range) -> bool:
+    """Does the quote hold what the question type asks for, beyond what the question says?"""
+    if qtype in ("when", "number"):
+        return _new_answer(qtype, quote_text, qwords)
+    if qtype in ("who", "where"):
+        return any(bool(cues.names[i] - qwords) for i in span)
+    return True
+
+
+def _weakest(qpieces: Pieces | None, piece_vectors: np.ndarray | None, piece_offsets: np.ndarray | None,
+             quote: tuple[int, int], candidates: Sequence[tuple[int, int]]) -> tuple[float, float]:
+    """The question's least-met word in the quote, and the best such value over the quote and
+    the other candidate quotes (1.0 each when the question has no word pieces)."""
+    if qpieces is None or qpieces.words is None or not len(qpieces.ids) or piece_vectors is None:
+        return 1.0, 1.0
+
+    def weakest(a: int, b: int) -> float:
+        return min(word_match(qpieces, piece_vectors[int(piece_offsets[a]):int(piece_offsets[b + 1])]).values(),
+                   default=1.0)
+
+    weak_quote = weakest(*quote)
+    return weak_quote, max([weak_quote] + [weakest(a, b) for a, b in candidates])
 
 
 def of_answer(snap, ranked, q, lead: int, lo: int, hi: int, asked: float | None,

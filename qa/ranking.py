@@ -277,21 +277,29 @@ def score(snap: Snapshot, q: Question, qvec: np.ndarray, qpieces: tokens.Pieces 
     )
     fused = fuse(sig, weights)
     if weights.tokens and qpieces is not None:  # the costliest signal: only where it can matter
-        piece = np.zeros(n, dtype=np.float32)
-        done = np.zeros(n, dtype=bool)
-        per_doc = snap.doc_piece_idf.weights(qpieces.ids)  # (documents, question pieces)
-        for near in _piece_rows(snap, fused, rows, sig, policy):  # each sorted and unique
-            near = near[~done[near]]
-            idf = per_doc[snap.sentence_docs[near]]
-            piece[near] = tokens.maxsim(qpieces, snap.piece_vectors, data.piece_offsets, idf, near)
-            fused[near] += weights.tokens * piece[near]
-            done[near] = True
-        sig = replace(sig, tokens=piece)
+        sig = _add_piece_match(snap, fused, rows, sig, policy, qpieces)
     if only is not None:
         outside = np.ones(n, dtype=bool)
         outside[only] = False
         fused[outside] = -np.inf
     return Ranked(fused, sig, tuple(all_tokens), rows)
+
+
+def _add_piece_match(snap: Snapshot, fused: np.ndarray, rows: np.ndarray | None, sig: Signals, policy: Policy,
+                     qpieces: tokens.Pieces) -> Signals:
+    """Add the word-piece match (each document's own piece idf) to `fused`, in place, for the
+    sentences `_piece_rows` picks; returns the signals with it."""
+    n = len(fused)
+    piece = np.zeros(n, dtype=np.float32)
+    done = np.zeros(n, dtype=bool)
+    per_doc = snap.doc_piece_idf.weights(qpieces.ids)  # (documents, question pieces)
+    for near in _piece_rows(snap, fused, rows, sig, policy):  # each sorted and unique
+        near = near[~done[near]]
+        idf = per_doc[snap.sentence_docs[near]]
+        piece[near] = tokens.maxsim(qpieces, snap.piece_vectors, snap.data.piece_offsets, idf, near)
+        fused[near] += policy.weights.tokens * piece[near]
+        done[near] = True
+    return replace(sig, tokens=piece)
 
 
 def _piece_rows(snap: Snapshot, fused: np.ndarray, rows: np.ndarray | None, sig: Signals, policy: Policy):
