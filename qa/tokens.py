@@ -72,6 +72,14 @@ def select(pieces: list[str], ids, vectors: np.ndarray) -> Pieces:
                   words=tuple(written[i] for i in keep))
 
 
+def content(part) -> Pieces:
+    """An encoder's word pieces of one text (`qa.embedding.TokenVectors`: every piece's string,
+    id and vector) -> its content `Pieces` (`select`); `Pieces` given directly pass through."""
+    if isinstance(part, Pieces):
+        return part
+    return select(list(part.tokens), part.ids, part.vectors)
+
+
 def name_words(text: str, known: Collection[str] = ()) -> set[str]:
     """The words of a question that are names or numbers (lower-cased, accents off): written
     with a capital after the first word, or holding a digit; the parts of a hyphenated or
@@ -198,6 +206,27 @@ def unpack(ids: np.ndarray, vectors: np.ndarray, offsets: np.ndarray, i: int) ->
     vecs = vectors[lo:hi]
     keep = np.any(vecs != 0, axis=1)
     return Pieces(np.asarray(ids[lo:hi][keep], dtype=np.int32), vecs[keep])
+
+
+def quantize(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Piece vectors -> (int8 codes, float32 scale per row) for the index folder: row r is
+    about codes[r] * scales[r], each value within scales[r] / 2 (0.4% of the row's largest).
+    Quantizing what `dequantize` gave back yields the same codes, so a piece reused by the next
+    build (the embedding cache) is not degraded again.
+
+    >>> codes, scales = quantize(np.array([[0.5, -0.25, 0.0]], np.float16))
+    >>> codes.tolist(), dequantize(codes, scales).tolist()
+    ([[127, -64, 0]], [[0.5, -0.251953125, 0.0]])
+    """
+    v = np.asarray(vectors, dtype=np.float32)
+    scales = np.abs(v).max(axis=1) / 127.0 if len(v) else np.zeros(0, np.float32)
+    codes = np.rint(v / np.maximum(scales, 1e-30)[:, None]) if len(v) else np.zeros(v.shape)
+    return np.clip(codes, -127, 127).astype(np.int8), scales.astype(np.float32)
+
+
+def dequantize(codes: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """`quantize`'s codes and scales -> float16 piece vectors (as the index serves them)."""
+    return (codes.astype(np.float32) * scales.astype(np.float32)[:, None]).astype(np.float16)
 
 
 def idf(ids: np.ndarray, offsets: np.ndarray) -> dict[int, float]:

@@ -37,7 +37,7 @@ def collect():
         eng.library.build([src])
         snap = eng.snapshot()
         recs = evaluate.read_records(qa)
-        qv, qp = eng.encoder.encode_pieces([r["question"] for r in recs])
+        qv, qp = eng._encode([r["question"] for r in recs])  # content pieces (tokens.content)
         rows = []
         for r, v, p in zip(recs, qv, qp):
             policy = Policy(weights=Weights(coverage=1, answer_type=1, tokens=0))
