@@ -67,7 +67,7 @@ def build_index(documents: list[Document], encoder: Encoder, model_name: str, so
     piece_ids, piece_vectors, piece_offsets = pack_pieces([text_key(t) for t in s_texts], piece_cache, dim)
     # held at the precision the index stores (store.py, format 3), so what a build serves is
     # exactly what a later load reads back
-    piece_vectors = tokens.dequantize(*tokens.quantize(piece_vectors))
+    piece_vectors = tokens.as_stored(piece_vectors)
     sentence_vectors = _float16_precision(vectors[:ns])
     if DERIVE_WINDOWS or same_c:  # one-sentence windows share the sentences' array
         chunk_vectors = _float16_precision(derive(sentence_vectors, *window_rows(sentences, chunks)), sentence_vectors)

@@ -218,15 +218,33 @@ def quantize(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     >>> codes.tolist(), dequantize(codes, scales).tolist()
     ([[127, -64, 0]], [[0.5, -0.251953125, 0.0]])
     """
-    v = np.asarray(vectors, dtype=np.float32)
-    scales = np.abs(v).max(axis=1) / 127.0 if len(v) else np.zeros(0, np.float32)
-    codes = np.rint(v / np.maximum(scales, 1e-30)[:, None]) if len(v) else np.zeros(v.shape)
-    return np.clip(codes, -127, 127).astype(np.int8), scales.astype(np.float32)
+    codes = np.zeros(vectors.shape, np.int8)
+    scales = np.zeros(len(vectors), np.float32)
+    for lo in range(0, len(vectors), _BLOCK):  # in blocks: no float32 copy of the whole array
+        v = np.asarray(vectors[lo:lo + _BLOCK], dtype=np.float32)
+        scales[lo:lo + len(v)] = np.abs(v).max(axis=1) / 127.0 if v.shape[1] else 0.0
+        codes[lo:lo + len(v)] = np.clip(np.rint(v / np.maximum(scales[lo:lo + len(v)], 1e-30)[:, None]), -127, 127)
+    return codes, scales
 
 
 def dequantize(codes: np.ndarray, scales: np.ndarray) -> np.ndarray:
     """`quantize`'s codes and scales -> float16 piece vectors (as the index serves them)."""
-    return (codes.astype(np.float32) * scales.astype(np.float32)[:, None]).astype(np.float16)
+    out = np.zeros(codes.shape, np.float16)
+    for lo in range(0, len(codes), _BLOCK):
+        out[lo:lo + _BLOCK] = codes[lo:lo + _BLOCK].astype(np.float32) * scales[lo:lo + _BLOCK, None].astype(np.float32)
+    return out
+
+
+def as_stored(vectors: np.ndarray) -> np.ndarray:
+    """float16 piece vectors rounded, in place, to what `dequantize(*quantize(...))` gives back:
+    what the index will serve, without a second copy of the array."""
+    for lo in range(0, len(vectors), _BLOCK):
+        block = vectors[lo:lo + _BLOCK]
+        block[...] = dequantize(*quantize(block))
+    return vectors
+
+
+_BLOCK = 8192  # rows converted at a time (12 MB of float32 at 384 dimensions)
 
 
 def idf(ids: np.ndarray, offsets: np.ndarray) -> dict[int, float]:
