@@ -155,9 +155,10 @@ def paragraph_rows(sentences: list, keys: list[tuple[str, int]]) -> tuple[np.nda
 
 def pack_pieces(keys: list[str], pieces: dict, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`tokens.pack` of `pieces[key]` for each key, filling preallocated arrays and dropping each
-    entry of `pieces` once copied for its last key, so the pieces are held once, not twice."""
+    entry of `pieces` once copied for its last key, so the pieces are held once, not twice. An
+    entry is a `tokens.Pieces` or (ids, int8 codes, scales) (`tokens.quantize`)."""
     left = Counter(keys)
-    sizes = [max(1, len(pieces[k].ids)) if k in pieces else 1 for k in keys]  # no pieces: one zero row
+    sizes = [max(1, len(_ids(pieces[k]))) if k in pieces else 1 for k in keys]  # no pieces: one zero row
     offsets = np.zeros(len(keys) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum(sizes)
     ids, vectors = np.zeros(int(offsets[-1]), np.int32), np.zeros((int(offsets[-1]), dim), np.float16)
@@ -166,10 +167,22 @@ def pack_pieces(keys: list[str], pieces: dict, dim: int) -> tuple[np.ndarray, np
         left[k] -= 1
         if not left[k]:
             pieces.pop(k, None)
+        if isinstance(p, tuple):  # (ids, int8 codes, scales): as `_encode_with_cache` keeps them
+            p = tokens.Pieces(p[0], tokens.dequantize(p[1], p[2]))
         if p is not None and len(p.ids):
             ids[offsets[i]:offsets[i + 1]] = p.ids
             vectors[offsets[i]:offsets[i + 1]] = p.vectors
     return ids, vectors, offsets
+
+
+def _ids(p) -> np.ndarray:
+    return p[0] if isinstance(p, tuple) else p.ids
+
+
+def _stored(p: tokens.Pieces) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A sentence's pieces as the build keeps them until packing: ids, int8 codes, scales (what
+    the index stores; a quarter of float32's memory: 100,000 one-line paragraphs, issue 16)."""
+    return (np.asarray(p.ids, dtype=np.int32), *tokens.quantize(p.vectors))
 
 
 def make_faiss_index(vectors: np.ndarray, ann_threshold: int):
@@ -204,7 +217,7 @@ def _vector_cache(previous: IndexData | None, model_name: str) -> tuple[dict[str
     for i, s in enumerate(previous.sentences):
         key = text_key(s.text)
         cache[key] = previous.sentence_vectors[i]
-        pieces[key] = tokens.unpack(previous.piece_ids, previous.piece_vectors, previous.piece_offsets, i)
+        pieces[key] = _stored(tokens.unpack(previous.piece_ids, previous.piece_vectors, previous.piece_offsets, i))
     return cache, pieces
 
 
@@ -225,9 +238,8 @@ def _encode_with_cache(texts: list[str], encoder: Encoder, cache: dict, say: Pro
         plain = [kt for kt in part if kt[0] not in want]
         if both:
             vecs, parts = encoder.encode_pieces([t for _, t in both])
-            for (k, _), vec, raw in zip(both, vecs, parts):  # pieces kept as the index stores them (float16)
-                p = tokens.content(raw)
-                cache[k], pieces[k] = vec, tokens.Pieces(p.ids, np.asarray(p.vectors, dtype=np.float16))
+            for (k, _), vec, raw in zip(both, vecs, parts):  # pieces kept as the index stores them (int8)
+                cache[k], pieces[k] = vec, _stored(tokens.content(raw))
         if plain:
             for (k, _), vec in zip(plain, encoder.encode([t for _, t in plain])):
                 cache[k] = vec

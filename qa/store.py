@@ -5,7 +5,8 @@
       .lock                    held while a build runs (two builds never overlap)
       versions/<id>/           manifest.json, documents.jsonl, sentences.jsonl, chunks.jsonl,
                                *_vectors.npy (float16), bm25_sentences/, bm25_paragraphs/,
-                               pieces.npz (each sentence's word-piece ids and int8 vectors, qa.tokens),
+                               pieces.npz (each sentence's word-piece ids, row scales, offsets) and
+                               piece_codes.npy (their vectors, int8: qa.tokens.quantize),
                                vectors.faiss (only for an HNSW index: a flat one is rebuilt at load)
 
 Format 3 (issue 13, book-sized documents) stores compactly what format 2 stored in full: vector
@@ -185,8 +186,8 @@ def write_version(index_dir: Path, data: IndexData, manifest: dict) -> Path:
             faiss.write_index(data.faiss_index, str(tmp / "vectors.faiss"))
         data.bm25_sentences.save(tmp / "bm25_sentences")
         data.bm25_paragraphs.save(tmp / "bm25_paragraphs")
-        codes, scales = tokens.quantize(data.piece_vectors)
-        np.savez(tmp / "pieces.npz", ids=data.piece_ids, codes=codes, scales=scales, offsets=data.piece_offsets)
+        np.savez(tmp / "pieces.npz", ids=data.piece_ids, scales=_save_codes(tmp / "piece_codes.npy", data.piece_vectors),
+                 offsets=data.piece_offsets)
         manifest = dict(manifest, format=FORMAT_VERSION, version=data.version, arrays=arrays, files=_checksums(tmp))
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), "utf-8")
         _fsync_tree(tmp)
@@ -285,7 +286,8 @@ def load(index_dir: Path, version: str | None = None) -> IndexData:
         documents = tuple(_doc_from(r) for r in _read_jsonl(folder / "documents.jsonl"))
         with np.load(folder / "pieces.npz") as pieces:
             piece_ids, piece_offsets = pieces["ids"], pieces["offsets"]
-            piece_vectors = pieces["vectors"] if form == 2 else tokens.dequantize(pieces["codes"], pieces["scales"])
+            piece_vectors = pieces["vectors"] if form == 2 else \
+                tokens.dequantize(np.load(folder / "piece_codes.npy", mmap_mode="r"), pieces["scales"])
         texts = {d.id: d.text for d in documents}
         sentences = tuple(Sentence(doc, para, i, s, e, texts[doc][s:e])
                           for doc, para, i, s, e in _read_jsonl(folder / "sentences.jsonl"))
@@ -370,6 +372,19 @@ def _pieces_fit(data: IndexData) -> bool:
 
 
 # --- helpers -----------------------------------------------------------------------------
+
+def _save_codes(path: Path, vectors: np.ndarray) -> np.ndarray:
+    """Write the piece vectors' int8 codes (`tokens.quantize`) to an .npy file block by block
+    (no second copy of the array in memory); returns the per-row scales."""
+    codes = np.lib.format.open_memmap(path, mode="w+", dtype=np.int8, shape=vectors.shape)
+    scales = np.zeros(len(vectors), np.float32)
+    step = 65536
+    for lo in range(0, len(vectors), step):
+        codes[lo:lo + step], scales[lo:lo + step] = tokens.quantize(vectors[lo:lo + step])
+    codes.flush()
+    del codes
+    return scales
+
 
 def _doc_record(d: Document) -> dict:
     return {"id": d.id, "title": d.title, "source": d.source, "warnings": list(d.warnings), "text": d.text,

@@ -79,8 +79,9 @@ def test_format_3_files_are_compact_and_load_back_as_built(tmp_path):
     assert m["format"] == 3 and "vectors.faiss" not in m["files"]
     for name in ("sentence", "chunk", "paragraph"):
         assert np.load(folder / m["arrays"][name]).dtype == np.float16
+    codes = np.load(folder / "piece_codes.npy")
     with np.load(folder / "pieces.npz") as p:
-        assert p["codes"].dtype == np.int8 and len(p["scales"]) == len(p["codes"]) == len(data.piece_ids)
+        assert codes.dtype == np.int8 and len(p["scales"]) == len(codes) == len(data.piece_ids)
     assert "text" not in (folder / "chunks.jsonl").read_text().splitlines()[0]
     loaded = store.load(tmp_path)
     assert loaded.chunks == data.chunks  # window texts come back from the documents
@@ -129,8 +130,9 @@ def _as_format_2(folder):
     index.add(arrays["chunk"])
     faiss.write_index(index, str(folder / "vectors.faiss"))
     with np.load(folder / "pieces.npz") as p:
-        np.savez(folder / "pieces.npz", ids=p["ids"], vectors=tokens.dequantize(p["codes"], p["scales"]),
-                 offsets=p["offsets"])
+        np.savez(folder / "pieces.npz", ids=p["ids"], vectors=tokens.dequantize(np.load(folder / "piece_codes.npy"),
+                                                                                 p["scales"]), offsets=p["offsets"])
+    (folder / "piece_codes.npy").unlink()
     chunking = {k: v for k, v in CHUNKING.items() if k != "vectors"}
     m = {k: v for k, v in m.items() if k != "arrays"}
     m.update(format=2, chunking=chunking, files=store._checksums(folder))
