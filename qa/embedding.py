@@ -127,8 +127,8 @@ class BatchingEncoder:
         """Vectors plus each text's word pieces (`TokenVectors`), from one model call."""
         texts = list(texts)
         self.load()
-        if len(texts) >= self._max_batch:
-            return self._encode_now(texts, pieces)
+        if len(texts) >= self._max_batch:  # a build's share: it may use more than one thread
+            return self._encode_now(texts, pieces, parallel=True)
         out: list[tuple | None] = [None] * len(texts)
         todo: list[int] = []
         with self._cv:
@@ -191,8 +191,9 @@ class BatchingEncoder:
                 self._cv.notify_all()
         return job.result()
 
-    def _encode_now(self, texts: list[str], pieces: bool = False) -> tuple[np.ndarray, list | None]:
-        """One model call for `texts` (holding `_model_lock` while the model runs), no cache."""
+    def _encode_now(self, texts: list[str], pieces: bool = False, parallel: bool = False) -> tuple[np.ndarray, list | None]:
+        """One model call for `texts` (holding `_model_lock` while the model runs), no cache;
+        `parallel`: a build's many texts, which may run on more than one thread."""
         raise NotImplementedError
 
 
@@ -208,7 +209,7 @@ class SentenceEncoder(BatchingEncoder):
                else model.get_sentence_embedding_dimension())
         return model, int(dim)
 
-    def _encode_now(self, texts: list[str], pieces: bool = False) -> tuple[np.ndarray, list | None]:
+    def _encode_now(self, texts: list[str], pieces: bool = False, parallel: bool = False) -> tuple[np.ndarray, list | None]:
         model = self.load()
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32), ([] if pieces else None)

@@ -34,14 +34,15 @@ from .errors import ModelError
 #: for build batches.
 ORT_THREADS = 1
 #: texts per onnxruntime call when many are encoded (a build): sorted by length first, so a
-#: batch pads to little more than its own longest text
-BATCH = 32
-#: ...and more texts per call while they are short: up to MAX_BATCH texts of at most
-#: BATCH_TOKENS padded pieces in all (one-line paragraphs: per-call overhead dominates)
+#: batch pads to little more than its own longest text, and as many as fit BATCH_TOKENS padded
+#: pieces, at most MAX_BATCH: 128 one-line texts, 32 of 64 pieces, 8 of 256. Short texts
+#: (one-line paragraphs) ran 305-469 texts/s in calls of 128 against 202-374 in calls of 32;
+#: long ones keep the attention's buffers small (32 texts of 256 pieces held ~100 MB each call)
 BATCH_TOKENS = 32 * 64
 MAX_BATCH = 128
 #: a build's batches run this many at a time (one onnxruntime thread each); a question is
-#: never split, so answering stays on one thread
+#: never split, so answering stays on one thread. The 1 MB book: 292 s with 2 against 357 s
+#: with 1 at load ~4 (docs/scaling.md)
 BUILD_THREADS = 2
 
 
@@ -80,7 +81,7 @@ class OnnxEncoder(BatchingEncoder):
         runtime = Runtime.load(Path(folder), self.int8)
         return runtime, runtime.dim
 
-    def _encode_now(self, texts: list[str], pieces: bool = False) -> tuple[np.ndarray, list | None]:
+    def _encode_now(self, texts: list[str], pieces: bool = False, parallel: bool = False) -> tuple[np.ndarray, list | None]:
         runtime: Runtime = self.load()
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32), ([] if pieces else None)
@@ -104,7 +105,7 @@ class OnnxEncoder(BatchingEncoder):
                     parts[i] = TokenVectors(tuple(encodings[i].tokens), np.asarray(encodings[i].ids, dtype=np.int64),
                                             np.array(tokens[j, :n], dtype=np.float32))
 
-        if len(batches) > 1 and BUILD_THREADS > 1:  # a build's share: batches side by side, one thread each
+        if parallel and len(batches) > 1 and BUILD_THREADS > 1:  # a build: batches side by side, one thread each
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(BUILD_THREADS) as pool:  # session.run is thread-safe and releases the GIL
@@ -116,18 +117,18 @@ class OnnxEncoder(BatchingEncoder):
 
 
 def batched(order: list[int], lengths: list[int]) -> list[list[int]]:
-    """Consecutive runs of `order` (texts sorted by length) as model calls: at most BATCH texts,
-    or more short ones while the padded batch stays within BATCH_TOKENS pieces.
+    """Consecutive runs of `order` (texts sorted by length) as model calls: as many texts as
+    fit BATCH_TOKENS padded pieces, at most MAX_BATCH.
 
     >>> [len(b) for b in batched(list(range(300)), [10] * 300)]
     [128, 128, 44]
-    >>> [len(b) for b in batched(list(range(40)), [100] * 40)]
-    [32, 8]
+    >>> [len(b) for b in batched(list(range(40)), [256] * 40)]
+    [8, 8, 8, 8, 8]
     """
     out: list[list[int]] = []
     cur: list[int] = []
     for i in order:
-        if cur and (len(cur) >= MAX_BATCH or (len(cur) + 1) * lengths[i] > BATCH_TOKENS and len(cur) >= BATCH):
+        if cur and (len(cur) >= MAX_BATCH or (len(cur) + 1) * lengths[i] > BATCH_TOKENS):
             out.append(cur)
             cur = []
         cur.append(i)
