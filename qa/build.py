@@ -68,19 +68,21 @@ def build_index(documents: list[Document], encoder: Encoder, model_name: str, so
     # held at the precision the index stores (store.py, format 3), so what a build serves is
     # exactly what a later load reads back
     piece_vectors = tokens.as_stored(piece_vectors)
-    sentence_vectors = _float16_precision(vectors[:ns])
+    _round_to_float16(vectors)  # in place: views of it, no copies (100,000 one-line paragraphs)
+    sentence_vectors = vectors[:ns]
     if DERIVE_WINDOWS or same_c:  # one-sentence windows share the sentences' array
         chunk_vectors = _float16_precision(derive(sentence_vectors, *window_rows(sentences, chunks)), sentence_vectors)
     else:
-        chunk_vectors = _float16_precision(vectors[ns:])
-    del vectors
+        chunk_vectors = vectors[ns:]
     paragraph_vectors = _float16_precision(derive(sentence_vectors, *paragraph_rows(
         sentences, [(d, p.number) for d, p in paragraphs])), sentence_vectors)
 
     say(0.92, "building the lexical index")
     bm25_s = BM25.build([s.text for s in sentences])
     bm25_p = BM25.build([p.text for _, p in paragraphs])
-    faiss_index = make_faiss_index(chunk_vectors, ann_threshold)
+    # a flat index would only copy the window vectors (100,000 one-line paragraphs: 154 MB) and
+    # is not stored: `store.load` builds it from them (IndexData.faiss_index is None until then)
+    faiss_index = make_faiss_index(chunk_vectors, ann_threshold) if nc > ann_threshold else None
     version = new_version_id()
     data = IndexData(version, {}, tuple(documents), tuple(sentences), tuple(chunks),
                      tuple((d, p.number) for d, p in paragraphs), sentence_vectors, chunk_vectors,
@@ -125,6 +127,12 @@ def _float16_precision(vectors: np.ndarray, shared: np.ndarray | None = None) ->
     if vectors is shared:
         return vectors
     return np.asarray(vectors, dtype=np.float16).astype(np.float32)
+
+
+def _round_to_float16(vectors: np.ndarray, block: int = 8192) -> None:
+    """Round float32 vectors to float16 precision in place, a block at a time."""
+    for lo in range(0, len(vectors), block):
+        vectors[lo:lo + block] = vectors[lo:lo + block].astype(np.float16)
 
 
 def window_rows(sentences: list, chunks: list) -> tuple[np.ndarray, np.ndarray]:

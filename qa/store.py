@@ -72,7 +72,7 @@ class IndexData:
     sentence_vectors: np.ndarray
     chunk_vectors: np.ndarray
     paragraph_vectors: np.ndarray
-    faiss_index: object
+    faiss_index: object  # None in a build's own data when it is flat (store.load builds it from chunk_vectors)
     bm25_sentences: BM25
     bm25_paragraphs: BM25
     piece_ids: np.ndarray  # int32: the sentences' content word pieces, packed (qa.tokens.pack)
