@@ -1,8 +1,9 @@
 """Documents -> an in-memory `IndexData` (sentences, windows, vectors, BM25) plus its manifest.
 
+Sentences and windows are encoded, paragraphs' vectors derived from their sentences' (`derive`).
 Embeddings are cached by content: texts whose vectors the previous version already holds
 (same model) are not encoded again, so re-adding a document with one edited paragraph only
-encodes that paragraph, its sentences and the windows around them.
+encodes that paragraph's new sentences and the windows around them.
 """
 
 from __future__ import annotations
@@ -24,14 +25,27 @@ from .store import IndexData, new_version_id
 
 log = logging.getLogger("qa")
 
-CHUNKING = {"unit": "sentence", "window_radius": 1, "splitter": 2, "pieces": 1, "words": 2}  # words 2: accents folded; splitter 2: caps (chunking.MAX_*)
+#: Are windows' vectors derived from their sentences' (`derive`) rather than encoded? Measured
+#: (docs/scaling.md, "Book-sized documents"): windows are ~60% of the model's work on a book,
+#: and deriving them moves the suite's refusals (window cosines run higher than encoded ones'
+#: and the confidence model was fitted on encoded windows).
+DERIVE_WINDOWS = False
+#: What a version's rows mean; a change makes every index stale (rebuilt at start, qa.library).
+#: words 2: accents folded; splitter 2: caps (chunking.MAX_*); vectors: 3 = paragraphs' vectors
+#: derived from their sentences' (the ranking weighs them 0), 2 = windows' too
+CHUNKING = {"unit": "sentence", "window_radius": 1, "splitter": 2, "pieces": 1, "words": 2,
+            "vectors": 2 if DERIVE_WINDOWS else 3}
 Progress = Callable[[float, str], None]
 
 
 def build_index(documents: list[Document], encoder: Encoder, model_name: str, sources: list[str],
                 previous: IndexData | None = None, ann_threshold: int = 200_000,
                 progress: Progress | None = None) -> tuple[IndexData, dict]:
-    """Build everything a version holds. `progress(fraction, message)` is called along the way."""
+    """Build everything a version holds. `progress(fraction, message)` is called along the way.
+
+    Sentences and windows go through the model, each distinct text once (sentences with their
+    word pieces); a paragraph's vector is the normalised sum of its sentences' (`derive`), and
+    so are windows' when DERIVE_WINDOWS."""
     say = progress or (lambda f, m: None)
     t0 = time.perf_counter()
     sentences, chunks = [], []
@@ -42,36 +56,44 @@ def build_index(documents: list[Document], encoder: Encoder, model_name: str, so
     paragraphs = [(d.id, p) for d in documents for p in d.paragraphs]
     say(0.05, f"{len(documents)} document(s), {len(paragraphs)} paragraphs, {len(sentences)} sentences")
 
-    s_texts, c_texts, p_texts = [s.text for s in sentences], [c.text for c in chunks], [p.text for _, p in paragraphs]
-    # one-sentence windows or paragraphs (issue 16: 100,000 one-line paragraphs) share the sentences' array
-    same_c, same_p = c_texts == s_texts, p_texts == s_texts
-    texts = s_texts + ([] if same_c else c_texts) + ([] if same_p else p_texts)
-    n_texts = len(s_texts) + len(c_texts) + len(p_texts)
-    cache, piece_cache = _vector_cache(previous, model_name)
     ns, nc = len(sentences), len(chunks)
-    vectors, encoded = _encode_with_cache(texts, encoder, cache, say, piece_cache, ns)
-    dim = int(vectors.shape[1]) if len(vectors) else int(getattr(encoder, "dim", 0))
+    s_texts = [s.text for s in sentences]
+    c_texts = [] if DERIVE_WINDOWS else [c.text for c in chunks]
+    same_c = c_texts == s_texts  # one-sentence windows (issue 16: 100,000 one-line paragraphs)
+    cache, piece_cache = _vector_cache(previous, model_name)
+    vectors, encoded = _encode_with_cache(s_texts + ([] if same_c else c_texts), encoder, cache, say, piece_cache, ns)
     del cache  # memory stays proportional: each array is held once (issue 16)
-    piece_ids, piece_vectors, piece_offsets = pack_pieces([text_key(s.text) for s in sentences], piece_cache, dim)
-    sentence_vectors, rest = vectors[:ns], vectors[ns:]
-    chunk_vectors, rest = (sentence_vectors, rest) if same_c else (rest[:nc], rest[nc:])
-    paragraph_vectors = sentence_vectors if same_p else rest
+    dim = int(vectors.shape[1]) if len(vectors) else int(getattr(encoder, "dim", 0))
+    piece_ids, piece_vectors, piece_offsets = pack_pieces([text_key(t) for t in s_texts], piece_cache, dim)
+    # held at the precision the index stores (store.py, format 3), so what a build serves is
+    # exactly what a later load reads back
+    piece_vectors = tokens.as_stored(piece_vectors)
+    _round_to_float16(vectors)  # in place: views of it, no copies (100,000 one-line paragraphs)
+    sentence_vectors = vectors[:ns]
+    if DERIVE_WINDOWS or same_c:  # one-sentence windows share the sentences' array
+        chunk_vectors = _float16_precision(derive(sentence_vectors, *window_rows(sentences, chunks)), sentence_vectors)
+    else:
+        chunk_vectors = vectors[ns:]
+    paragraph_vectors = _float16_precision(derive(sentence_vectors, *paragraph_rows(
+        sentences, [(d, p.number) for d, p in paragraphs])), sentence_vectors)
 
     say(0.92, "building the lexical index")
     bm25_s = BM25.build([s.text for s in sentences])
     bm25_p = BM25.build([p.text for _, p in paragraphs])
-    faiss_index = make_faiss_index(chunk_vectors, ann_threshold)
+    # a flat index would only copy the window vectors (100,000 one-line paragraphs: 154 MB) and
+    # is not stored: `store.load` builds it from them (IndexData.faiss_index is None until then)
+    faiss_index = make_faiss_index(chunk_vectors, ann_threshold) if nc > ann_threshold else None
     version = new_version_id()
     data = IndexData(version, {}, tuple(documents), tuple(sentences), tuple(chunks),
                      tuple((d, p.number) for d, p in paragraphs), sentence_vectors, chunk_vectors,
                      paragraph_vectors, faiss_index, bm25_s, bm25_p, piece_ids, piece_vectors, piece_offsets)
     manifest = {
-        "model": model_name, "dim": int(vectors.shape[1]), "chunking": CHUNKING, "sources": sources,
+        "model": model_name, "dim": dim, "chunking": CHUNKING, "sources": sources,
         "documents": [{"id": d.id, "title": d.title, "source": d.source, "sha256": d.sha256,
                        "paragraphs": len(d.paragraphs), "sections": len(d.sections),
                        "warnings": list(d.warnings)} for d in documents],
         "counts": {"documents": len(documents), "paragraphs": len(paragraphs), "sentences": ns, "chunks": nc,
-                   "encoded": encoded, "reused": n_texts - encoded},
+                   "encoded": encoded, "reused": ns + (0 if DERIVE_WINDOWS or same_c else nc) - encoded},
         "ann": "hnsw" if nc > ann_threshold else "flat",
         "libraries": _library_versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -80,11 +102,71 @@ def build_index(documents: list[Document], encoder: Encoder, model_name: str, so
     return data, manifest
 
 
+def derive(vectors: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Row j = the L2-normalised sum of `vectors[lo[j]:hi[j]]` (a zero row when that is empty):
+    a window's or a paragraph's vector from its sentences'. O(rows x dim), overlapping spans
+    included (prefix sums).
+
+    >>> derive(np.array([[1, 0], [0, 1], [0, 1]], np.float32), np.array([0, 1, 0]), np.array([2, 3, 0])).astype(float).round(3).tolist()
+    [[0.707, 0.707], [0.0, 1.0], [0.0, 0.0]]
+    """
+    dim = vectors.shape[1] if vectors.ndim == 2 else 0
+    if len(lo) == len(vectors) and np.array_equal(lo, np.arange(len(lo))) and np.array_equal(hi, lo + 1):
+        return vectors  # one sentence each: the sentences' own (unit) vectors, not a copy
+    if not len(lo):
+        return np.zeros((0, dim), np.float32)
+    csum = np.zeros((len(vectors) + 1, dim), np.float64)
+    np.cumsum(vectors, axis=0, dtype=np.float64, out=csum[1:])
+    out = (csum[hi] - csum[lo]).astype(np.float32)
+    out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+    return out
+
+
+def _float16_precision(vectors: np.ndarray, shared: np.ndarray | None = None) -> np.ndarray:
+    """float32 vectors rounded to float16 precision (as stored); `shared` itself stays as is."""
+    if vectors is shared:
+        return vectors
+    return np.asarray(vectors, dtype=np.float16).astype(np.float32)
+
+
+def _round_to_float16(vectors: np.ndarray, block: int = 8192) -> None:
+    """Round float32 vectors to float16 precision in place, a block at a time."""
+    for lo in range(0, len(vectors), block):
+        vectors[lo:lo + block] = vectors[lo:lo + block].astype(np.float16)
+
+
+def window_rows(sentences: list, chunks: list) -> tuple[np.ndarray, np.ndarray]:
+    """Each window's sentence rows [lo, hi): its centre row (the window's id) and the
+    neighbours of the same document inside its span."""
+    lo, hi = np.zeros(len(chunks), np.int64), np.zeros(len(chunks), np.int64)
+    n = len(sentences)
+    for j, c in enumerate(chunks):
+        a = b = c.id
+        while a > 0 and sentences[a - 1].doc == c.doc and sentences[a - 1].start >= c.start:
+            a -= 1
+        while b + 1 < n and sentences[b + 1].doc == c.doc and sentences[b + 1].end <= c.end:
+            b += 1
+        lo[j], hi[j] = a, b + 1
+    return lo, hi
+
+
+def paragraph_rows(sentences: list, keys: list[tuple[str, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Each paragraph's sentence rows [lo, hi) (sentences are in paragraph order; a paragraph
+    without sentences gets an empty span, so a zero vector)."""
+    spans: dict[tuple[str, int], list[int]] = {}
+    for i, s in enumerate(sentences):
+        span = spans.setdefault((s.doc, s.para), [i, i])
+        span[1] = i + 1
+    rows = [spans.get(k, (0, 0)) for k in keys]
+    return np.array([r[0] for r in rows], np.int64), np.array([r[1] for r in rows], np.int64)
+
+
 def pack_pieces(keys: list[str], pieces: dict, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`tokens.pack` of `pieces[key]` for each key, filling preallocated arrays and dropping each
-    entry of `pieces` once copied for its last key, so the pieces are held once, not twice."""
+    entry of `pieces` once copied for its last key, so the pieces are held once, not twice. An
+    entry is a `tokens.Pieces` or (ids, int8 codes, scales) (`tokens.quantize`)."""
     left = Counter(keys)
-    sizes = [max(1, len(pieces[k].ids)) if k in pieces else 1 for k in keys]  # no pieces: one zero row
+    sizes = [max(1, len(_ids(pieces[k]))) if k in pieces else 1 for k in keys]  # no pieces: one zero row
     offsets = np.zeros(len(keys) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum(sizes)
     ids, vectors = np.zeros(int(offsets[-1]), np.int32), np.zeros((int(offsets[-1]), dim), np.float16)
@@ -93,10 +175,22 @@ def pack_pieces(keys: list[str], pieces: dict, dim: int) -> tuple[np.ndarray, np
         left[k] -= 1
         if not left[k]:
             pieces.pop(k, None)
+        if isinstance(p, tuple):  # (ids, int8 codes, scales): as `_encode_with_cache` keeps them
+            p = tokens.Pieces(p[0], tokens.dequantize(p[1], p[2]))
         if p is not None and len(p.ids):
             ids[offsets[i]:offsets[i + 1]] = p.ids
             vectors[offsets[i]:offsets[i + 1]] = p.vectors
     return ids, vectors, offsets
+
+
+def _ids(p) -> np.ndarray:
+    return p[0] if isinstance(p, tuple) else p.ids
+
+
+def _stored(p: tokens.Pieces) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A sentence's pieces as the build keeps them until packing: ids, int8 codes, scales (what
+    the index stores; a quarter of float32's memory: 100,000 one-line paragraphs, issue 16)."""
+    return (np.asarray(p.ids, dtype=np.int32), *tokens.quantize(p.vectors))
 
 
 def make_faiss_index(vectors: np.ndarray, ann_threshold: int):
@@ -120,29 +214,31 @@ def text_key(text: str) -> str:
 
 
 def _vector_cache(previous: IndexData | None, model_name: str) -> tuple[dict[str, np.ndarray], dict]:
-    """Vectors (and sentences' word pieces) of the served version by text hash, for reuse."""
+    """Vectors of the served version's sentences (with their word pieces) and encoded windows
+    by text hash, for reuse; derived vectors are not reused (they are derived again)."""
     if previous is None or previous.manifest.get("model") != model_name:
         return {}, {}
     cache, pieces = {}, {}
-    paragraphs = [p for d in previous.documents for p in d.paragraphs]
-    for items, vecs in ((previous.sentences, previous.sentence_vectors), (previous.chunks, previous.chunk_vectors),
-                        (paragraphs, previous.paragraph_vectors)):
-        for item, vec in zip(items, vecs):
-            cache[text_key(item.text)] = vec
+    if previous.manifest.get("chunking", {}).get("vectors") != 2:  # windows were encoded
+        for c, vec in zip(previous.chunks, previous.chunk_vectors):
+            cache[text_key(c.text)] = vec
     for i, s in enumerate(previous.sentences):
-        pieces[text_key(s.text)] = tokens.unpack(previous.piece_ids, previous.piece_vectors, previous.piece_offsets, i)
+        key = text_key(s.text)
+        cache[key] = previous.sentence_vectors[i]
+        pieces[key] = _stored(tokens.unpack(previous.piece_ids, previous.piece_vectors, previous.piece_offsets, i))
     return cache, pieces
 
 
 def _encode_with_cache(texts: list[str], encoder: Encoder, cache: dict, say: Progress, pieces: dict,
                        with_pieces: int) -> tuple[np.ndarray, int]:
-    """Vectors for `texts`, encoding only what `cache` lacks; the first `with_pieces` texts (the
-    sentences) also get their word pieces into `pieces`, from the same model call."""
+    """Vectors for `texts`, encoding only the distinct texts `cache` lacks; the first
+    `with_pieces` texts (the sentences) also get their content word pieces (`tokens.content`)
+    into `pieces`, from the same model call. Returns (vectors, texts encoded)."""
     keys = [text_key(t) for t in texts]
-    want = {keys[i] for i in range(with_pieces)}
+    want = set(keys[:with_pieces])
     todo = sorted({k: t for k, t in zip(keys, texts) if k not in cache or (k in want and k not in pieces)}.items(),
                   key=lambda kv: len(kv[1]))
-    step = 128
+    step = 1024
     for i in range(0, len(todo), step):
         part = todo[i:i + step]
         say(0.1 + 0.8 * i / max(1, len(todo)), f"embedding {i + len(part)}/{len(todo)} new passages")
@@ -150,8 +246,8 @@ def _encode_with_cache(texts: list[str], encoder: Encoder, cache: dict, say: Pro
         plain = [kt for kt in part if kt[0] not in want]
         if both:
             vecs, parts = encoder.encode_pieces([t for _, t in both])
-            for (k, _), vec, p in zip(both, vecs, parts):  # pieces kept as the index stores them (float16)
-                cache[k], pieces[k] = vec, tokens.Pieces(p.ids, np.asarray(p.vectors, dtype=np.float16))
+            for (k, _), vec, raw in zip(both, vecs, parts):  # pieces kept as the index stores them (int8)
+                cache[k], pieces[k] = vec, _stored(tokens.content(raw))
         if plain:
             for (k, _), vec in zip(plain, encoder.encode([t for _, t in plain])):
                 cache[k] = vec

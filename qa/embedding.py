@@ -19,6 +19,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -30,6 +31,18 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = {DEFAULT_MODEL, "sentence-transformers/" + DEFAULT_MODEL, "embedded", ""}
 
 
+@dataclass(frozen=True, eq=False)
+class TokenVectors:
+    """One encoded text's word pieces as the model read them: piece strings, vocabulary ids and
+    one (unnormalised) vector per piece, [CLS] and [SEP] included, truncated as the model was.
+    Which pieces count as content is the ranking's rule, not the encoder's: callers keep
+    them with `qa.tokens.content`."""
+
+    tokens: tuple[str, ...]
+    ids: np.ndarray  # int64, shape (n,)
+    vectors: np.ndarray  # float32, shape (n, dim)
+
+
 class Encoder(Protocol):
     name: str
     dim: int
@@ -38,7 +51,8 @@ class Encoder(Protocol):
         """texts -> float32 array (len(texts), dim), rows L2-normalised."""
 
     def encode_pieces(self, texts: list[str]) -> tuple[np.ndarray, list]:
-        """The same vectors plus each text's content word pieces (`qa.tokens.Pieces`)."""
+        """The same vectors plus each text's word pieces (`TokenVectors`; an encoder may also
+        give `qa.tokens.Pieces` directly, as the tests' stand-ins do)."""
 
 
 def resolve_model(name: str) -> str:
@@ -110,11 +124,11 @@ class BatchingEncoder:
         return self.encode_pieces(texts, pieces=False)[0]
 
     def encode_pieces(self, texts: list[str], pieces: bool = True) -> tuple[np.ndarray, list | None]:
-        """Vectors plus each text's content word pieces (`qa.tokens.Pieces`), from one model call."""
+        """Vectors plus each text's word pieces (`TokenVectors`), from one model call."""
         texts = list(texts)
         self.load()
-        if len(texts) >= self._max_batch:
-            return self._encode_now(texts, pieces)
+        if len(texts) >= self._max_batch:  # a build's share: it may use more than one thread
+            return self._encode_now(texts, pieces, parallel=True)
         out: list[tuple | None] = [None] * len(texts)
         todo: list[int] = []
         with self._cv:
@@ -177,8 +191,9 @@ class BatchingEncoder:
                 self._cv.notify_all()
         return job.result()
 
-    def _encode_now(self, texts: list[str], pieces: bool = False) -> tuple[np.ndarray, list | None]:
-        """One model call for `texts` (holding `_model_lock` while the model runs), no cache."""
+    def _encode_now(self, texts: list[str], pieces: bool = False, parallel: bool = False) -> tuple[np.ndarray, list | None]:
+        """One model call for `texts` (holding `_model_lock` while the model runs), no cache;
+        `parallel`: a build's many texts, which may run on more than one thread."""
         raise NotImplementedError
 
 
@@ -194,7 +209,7 @@ class SentenceEncoder(BatchingEncoder):
                else model.get_sentence_embedding_dimension())
         return model, int(dim)
 
-    def _encode_now(self, texts: list[str], pieces: bool = False) -> tuple[np.ndarray, list | None]:
+    def _encode_now(self, texts: list[str], pieces: bool = False, parallel: bool = False) -> tuple[np.ndarray, list | None]:
         model = self.load()
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32), ([] if pieces else None)
@@ -203,16 +218,16 @@ class SentenceEncoder(BatchingEncoder):
                 vectors = model.encode(texts, batch_size=64, convert_to_numpy=True,
                                        normalize_embeddings=True, show_progress_bar=False)
             return normalise(vectors), None
-        from .tokens import select
-
         with self._model_lock:
             outs = model.encode(texts, batch_size=64, output_value=None, show_progress_bar=False)
         vectors = normalise(np.stack([o["sentence_embedding"].float().cpu().numpy() for o in outs]))
         parts = []
         for o in outs:
             ids = o["input_ids"].cpu().numpy()
-            parts.append(select(model.tokenizer.convert_ids_to_tokens(ids.tolist()), ids,
-                                o["token_embeddings"].float().cpu().numpy()))
+            n = int(o["attention_mask"].sum()) if "attention_mask" in o else len(ids)
+            parts.append(TokenVectors(tuple(model.tokenizer.convert_ids_to_tokens(ids[:n].tolist())),
+                                      ids[:n].astype(np.int64),
+                                      np.ascontiguousarray(o["token_embeddings"][:n].float().cpu().numpy())))
         return vectors, parts
 
 

@@ -18,7 +18,7 @@ from functools import cached_property
 
 import numpy as np
 
-from . import limits, store
+from . import limits, store, tokens
 from .answer import Answer, compose
 from .config import Settings
 from .errors import IndexCorrupt, IndexMissing, InputError, ModelError
@@ -174,7 +174,8 @@ class Engine:
         if not hasattr(enc, "encode_pieces"):
             raise ModelError(f"The encoder {getattr(enc, 'name', enc)!r} gives no word pieces (encode_pieces); "
                              "answers would be refused wrongly. Use a sentence-transformers model.")
-        return enc.encode_pieces(texts)
+        vectors, parts = enc.encode_pieces(texts)
+        return vectors, [tokens.content(p) for p in parts]  # which pieces count is the ranking's rule
 
     def _rerank(self, snap: Snapshot, question: str, r: Ranked) -> Ranked:
         """QA_RERANKER: the cross-encoder reorders the `rerank_top` best sentences (qa/rerank.py)."""

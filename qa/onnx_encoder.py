@@ -10,8 +10,8 @@ tokenizer, onnxruntime and numpy (the folder's own files say each step):
   vector per piece;
 - pooling: the mean of the piece vectors under the attention mask (`1_Pooling/config.json`
   says mean tokens, nothing else); then L2 normalising (the `Normalize` module);
-- word pieces: `qa.tokens.select` over the pieces' strings, ids and vectors, as the torch
-  encoder does.
+- word pieces: every piece's string, id and vector (`TokenVectors`), as the torch encoder
+  gives them; which of them are content is the callers' choice (`qa.tokens.content`).
 
 Measured against sentence-transformers (tests/test_onnx_encoder.py): sentence cosine
 >= 0.9999 and identical piece ids on a fixed set of texts.
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .embedding import BatchingEncoder, normalise, offline_model_path, quiet_threads, resolve_model
+from .embedding import BatchingEncoder, TokenVectors, normalise, offline_model_path, quiet_threads, resolve_model
 from .errors import ModelError
 
 #: onnxruntime threads per call. One: a question is a tiny graph (thread hand-offs cost more
@@ -34,8 +34,16 @@ from .errors import ModelError
 #: for build batches.
 ORT_THREADS = 1
 #: texts per onnxruntime call when many are encoded (a build): sorted by length first, so a
-#: batch pads to little more than its own longest text
-BATCH = 32
+#: batch pads to little more than its own longest text, and as many as fit BATCH_TOKENS padded
+#: pieces, at most MAX_BATCH: 128 one-line texts, 32 of 64 pieces, 8 of 256. Short texts
+#: (one-line paragraphs) ran 305-469 texts/s in calls of 128 against 202-374 in calls of 32;
+#: long ones keep the attention's buffers small (32 texts of 256 pieces held ~100 MB each call)
+BATCH_TOKENS = 32 * 64
+MAX_BATCH = 128
+#: a build's batches run this many at a time (one onnxruntime thread each); a question is
+#: never split, so answering stays on one thread. The 1 MB book: 292 s with 2 against 357 s
+#: with 1 at load ~4 (docs/scaling.md)
+BUILD_THREADS = 2
 
 
 @dataclass(frozen=True)
@@ -73,27 +81,60 @@ class OnnxEncoder(BatchingEncoder):
         runtime = Runtime.load(Path(folder), self.int8)
         return runtime, runtime.dim
 
-    def _encode_now(self, texts: list[str], pieces: bool = False) -> tuple[np.ndarray, list | None]:
+    def _encode_now(self, texts: list[str], pieces: bool = False, parallel: bool = False) -> tuple[np.ndarray, list | None]:
         runtime: Runtime = self.load()
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32), ([] if pieces else None)
         encodings = runtime.tokenize(texts)
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
         parts: list | None = [None] * len(texts) if pieces else None
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
-        for start in range(0, len(order), BATCH):
-            rows = order[start:start + BATCH]
+        batches = batched(sorted(range(len(texts)), key=lambda i: len(encodings[i].ids)),
+                          [len(e.ids) for e in encodings])
+
+        def one(rows: list[int], lock: bool = True) -> None:
             ids, mask = pad([encodings[i].ids for i in rows])
-            with self._model_lock:
+            if lock:
+                with self._model_lock:
+                    tokens = runtime.run(ids, mask)
+            else:
                 tokens = runtime.run(ids, mask)
             vectors[rows] = mean_pool(tokens, mask)
-            if pieces:
-                from .tokens import select
-
+            if pieces:  # copies: a view would keep the whole padded batch alive
                 for j, i in enumerate(rows):
                     n = len(encodings[i].ids)
-                    parts[i] = select(encodings[i].tokens, encodings[i].ids, tokens[j, :n])
+                    parts[i] = TokenVectors(tuple(encodings[i].tokens), np.asarray(encodings[i].ids, dtype=np.int64),
+                                            np.array(tokens[j, :n], dtype=np.float32))
+
+        if parallel and len(batches) > 1 and BUILD_THREADS > 1:  # a build: batches side by side, one thread each
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(BUILD_THREADS) as pool:  # session.run is thread-safe and releases the GIL
+                list(pool.map(lambda rows: one(rows, lock=False), batches))
+        else:
+            for rows in batches:
+                one(rows)
         return normalise(vectors), parts
+
+
+def batched(order: list[int], lengths: list[int]) -> list[list[int]]:
+    """Consecutive runs of `order` (texts sorted by length) as model calls: as many texts as
+    fit BATCH_TOKENS padded pieces, at most MAX_BATCH.
+
+    >>> [len(b) for b in batched(list(range(300)), [10] * 300)]
+    [128, 128, 44]
+    >>> [len(b) for b in batched(list(range(40)), [256] * 40)]
+    [8, 8, 8, 8, 8]
+    """
+    out: list[list[int]] = []
+    cur: list[int] = []
+    for i in order:
+        if cur and (len(cur) >= MAX_BATCH or (len(cur) + 1) * lengths[i] > BATCH_TOKENS):
+            out.append(cur)
+            cur = []
+        cur.append(i)
+    if cur:
+        out.append(cur)
+    return out
 
 
 def pad(rows: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:

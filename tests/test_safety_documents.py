@@ -105,7 +105,7 @@ def test_one_line_paragraphs_hold_their_vectors_once_in_the_build_and_when_loade
     data, manifest = build_index([doc], HashEncoder(), "hash-64", [])
     assert np.shares_memory(data.sentence_vectors, data.chunk_vectors)
     assert np.shares_memory(data.sentence_vectors, data.paragraph_vectors)
-    assert manifest["counts"]["encoded"] + manifest["counts"]["reused"] == 3 * 2000
+    assert manifest["counts"]["encoded"] + manifest["counts"]["reused"] == 2000  # each sentence once (format 3)
     store.commit(tmp_path, data, manifest)
     loaded = store.load(tmp_path)
     assert loaded.chunk_vectors is loaded.sentence_vectors and loaded.paragraph_vectors is loaded.sentence_vectors

@@ -12,7 +12,7 @@ import pytest
 from conftest import ARTICLE, EVAL, HashEncoder, disk_fills_on_save, publish_version
 
 from qa import document, store
-from qa.build import CHUNKING, build_index
+from qa.build import CHUNKING, DERIVE_WINDOWS, build_index
 from qa.engine import Engine
 from qa.errors import BuildInProgress, DiskFull, IndexCorrupt, IndexMissing
 
@@ -73,11 +73,13 @@ def test_manifest_fields(fake_engine):
     assert doc["paragraphs"] == 21 and doc["sections"] == 6
     c = m["counts"]
     assert c["documents"] == 1 and c["paragraphs"] == 21 and c["sentences"] == c["chunks"] > 21
-    assert c["encoded"] + c["reused"] == c["sentences"] + c["chunks"] + c["paragraphs"]
+    # sentences and windows are encoded, paragraphs derived from their sentences (build.derive)
+    assert c["encoded"] + c["reused"] == c["sentences"] + (0 if DERIVE_WINDOWS else c["chunks"])
     folder = store.versions_dir(s.index_dir) / m["version"]
-    expected = {"documents.jsonl", "sentences.jsonl", "chunks.jsonl", "vectors.faiss", "sentence_vectors.npy",
-                "chunk_vectors.npy", "paragraph_vectors.npy"}
+    expected = {"documents.jsonl", "sentences.jsonl", "chunks.jsonl", "sentence_vectors.npy",
+                "chunk_vectors.npy", "paragraph_vectors.npy", "pieces.npz"}
     assert expected <= set(m["files"])
+    assert "vectors.faiss" not in m["files"]  # a flat index is rebuilt from the window vectors at load
     assert any(k.startswith("bm25_sentences/") for k in m["files"])
     for rel, digest in m["files"].items():
         assert store.sha256_file(folder / rel) == digest
@@ -93,15 +95,15 @@ def _flip(path, at=-5):
     path.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("damage", ["flip-vectors", "flip-faiss", "delete-chunks", "extra-file", "truncate-doc",
+@pytest.mark.parametrize("damage", ["flip-vectors", "flip-pieces", "delete-chunks", "extra-file", "truncate-doc",
                                     "manifest-not-json", "manifest-list", "wrong-format", "delete-manifest"])
 def test_corrupted_version_is_refused(tmp_path, damage):
     data = _write(tmp_path)
     folder = store.versions_dir(tmp_path) / data.version
     if damage == "flip-vectors":
         _flip(folder / "sentence_vectors.npy")
-    elif damage == "flip-faiss":
-        _flip(folder / "vectors.faiss", 100)
+    elif damage == "flip-pieces":
+        _flip(folder / "pieces.npz", 100)
     elif damage == "delete-chunks":
         (folder / "chunks.jsonl").unlink()
     elif damage == "extra-file":

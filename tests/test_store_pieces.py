@@ -1,4 +1,4 @@
-"""The index's word-piece arrays (pieces.npz, index format 2): written, loaded back unchanged,
+"""The index's word-piece arrays (pieces.npz, int8 since index format 3): written, loaded back unchanged,
 reused by the next build, and refused with IndexCorrupt when damaged. Hashing encoder only."""
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ def _write(index_dir, previous=None):
     return publish_version(index_dir, [document.load_file(ARTICLE, 5 * MB)], previous)
 
 
-def test_format_2_has_pieces_in_the_manifest(tmp_path):
+def test_format_3_has_pieces_in_the_manifest(tmp_path):
     data = _write(tmp_path)
     m = store.read_manifest(tmp_path)
-    assert store.FORMAT_VERSION == 2 and m["format"] == 2
+    assert store.FORMAT_VERSION == 3 and m["format"] == 3
     folder = store.versions_dir(tmp_path) / data.version
     assert m["files"]["pieces.npz"] == store.sha256_file(folder / "pieces.npz")
 
