@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-from qa import store
+from qa import store, versionfiles
 from qa.config import Settings
 from qa.engine import Engine
 from qa.ui import build_app, launch_kwargs
@@ -58,8 +58,6 @@ def disk_fills_on_save(monkeypatch, n: int = 2) -> None:
     """Make the store's n-th `np.save` fail with ENOSPC, as a full disk would mid-write."""
     import errno
 
-    from qa import store
-
     real_save, calls = np.save, []
 
     def save(path, arr, *a, **k):
@@ -68,7 +66,7 @@ def disk_fills_on_save(monkeypatch, n: int = 2) -> None:
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_save(path, arr, *a, **k)
 
-    monkeypatch.setattr(store.np, "save", save)
+    monkeypatch.setattr(versionfiles.np, "save", save)
 
 
 def publish_version(index_dir, docs, previous=None):

@@ -18,7 +18,7 @@ import faiss
 import pytest
 from conftest import ARTICLE, HashEncoder, publish_version
 
-from qa import document, store
+from qa import document, store, versionfiles
 from qa.build import build_index
 from qa.config import Settings
 from qa.engine import Engine
@@ -39,7 +39,7 @@ class FullAt:
 
     def __init__(self, monkeypatch, n: int | None):
         self.n, self.calls = n, []
-        targets = [(store.np, "save"), (store.np, "savez"), (store, "_write_jsonl"), (faiss, "write_index"),
+        targets = [(versionfiles.np, "save"), (versionfiles.np, "savez"), (versionfiles, "_write_jsonl"), (faiss, "write_index"),
                    (BM25, "save"), (Path, "write_text"), (store.os, "fsync"), (store.os, "replace"),
                    (store, "_fsync_dir"), (store.os, "open")]
         for owner, name in targets:
