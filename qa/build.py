@@ -87,19 +87,26 @@ def build_index(documents: list[Document], encoder: Encoder, model_name: str, so
     data = IndexData(version, {}, tuple(documents), tuple(sentences), tuple(chunks),
                      tuple((d, p.number) for d, p in paragraphs), sentence_vectors, chunk_vectors,
                      paragraph_vectors, faiss_index, bm25_s, bm25_p, piece_ids, piece_vectors, piece_offsets)
-    manifest = {
+    reused = ns + (0 if DERIVE_WINDOWS or same_c else nc) - encoded
+    return data, _manifest(documents, model_name, dim, sources, len(paragraphs), ns, nc, encoded, reused,
+                           ann_threshold, time.perf_counter() - t0)
+
+
+def _manifest(documents: list[Document], model_name: str, dim: int, sources: list[str], paragraphs: int,
+              ns: int, nc: int, encoded: int, reused: int, ann_threshold: int, seconds: float) -> dict:
+    """What a version records about itself besides its files' checksums (store.write_version adds those)."""
+    return {
         "model": model_name, "dim": dim, "chunking": CHUNKING, "sources": sources,
         "documents": [{"id": d.id, "title": d.title, "source": d.source, "sha256": d.sha256,
                        "paragraphs": len(d.paragraphs), "sections": len(d.sections),
                        "warnings": list(d.warnings)} for d in documents],
-        "counts": {"documents": len(documents), "paragraphs": len(paragraphs), "sentences": ns, "chunks": nc,
-                   "encoded": encoded, "reused": ns + (0 if DERIVE_WINDOWS or same_c else nc) - encoded},
+        "counts": {"documents": len(documents), "paragraphs": paragraphs, "sentences": ns, "chunks": nc,
+                   "encoded": encoded, "reused": reused},
         "ann": "hnsw" if nc > ann_threshold else "flat",
         "libraries": _library_versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "build_seconds": round(time.perf_counter() - t0, 3),
+        "build_seconds": round(seconds, 3),
     }
-    return data, manifest
 
 
 def derive(vectors: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
