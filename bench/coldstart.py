@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from . import corpus
+from .http import stop
 from .stats import median
 
 FLOOR = """
@@ -131,12 +132,7 @@ def _serve_once(index_dir: Path, env: dict, question: str, timeout: float = 120)
                 time.sleep(0.02)
         raise RuntimeError(f"`qa serve` did not answer within {timeout:.0f} s")
     finally:
-        p.terminate()
-        try:
-            p.wait(15)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+        stop(p)
 
 
 def serve_start(index_dir: Path, pool: corpus.Pool, runs: int = 5) -> dict:

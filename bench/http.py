@@ -77,12 +77,7 @@ def app_server(index_dir: Path, log_path: Path, env_overrides: dict | None = Non
             time.sleep(0.5)
         yield url, proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def _parallel(fn, items) -> None:
@@ -160,3 +155,13 @@ def http_bench(index_dir: Path, pool: corpus.Pool, log_path: Path, levels=((1, 4
 
     out["concurrency"] = Settings.from_env({**os.environ, **(env_overrides or {})}).concurrency
     return out
+
+
+def stop(proc: subprocess.Popen, grace_s: float = 15) -> None:
+    """Terminate a server process, killing it if it has not ended within `grace_s`."""
+    proc.terminate()
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
