@@ -56,7 +56,8 @@ def parser() -> argparse.ArgumentParser:
                        description="Answer one question with a verbatim quote and its citation. Give '-' as the "
                                    "question to read questions from stdin, one per line (each answered on its own, "
                                    "without conversation; use `qa chat` for follow-ups).")
-    a.add_argument("question", help="the question, quoted; or '-' to read one question per line from stdin")
+    a.add_argument("question", nargs="+", help="the question (quotes optional: the words are joined); or '-' to "
+                                               "read one question per line from stdin")
     a.add_argument("--json", action="store_true", help="print the JSON answer object (one per line)")
     a.add_argument("-k", type=int, help="number of citations (default: QA_TOP_K or 4)")
     _common(a)
@@ -194,7 +195,8 @@ def _print_answer(answer, as_json: bool, heading: bool = False) -> None:
 
 def cmd_ask(args, settings: Settings) -> int:
     engine = _engine(settings)
-    questions = [line for line in sys.stdin.read().splitlines() if line.strip()] if args.question == "-" else [args.question]
+    typed = " ".join(args.question)
+    questions = [line for line in sys.stdin.read().splitlines() if line.strip()] if typed == "-" else [typed]
     status = 0
     for q in questions:
         try:

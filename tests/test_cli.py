@@ -54,6 +54,12 @@ def test_python_dash_m_qa_runs_the_cli():
     assert run.returncode == 0 and run.stdout.startswith("qa ")
 
 
+def test_an_unquoted_question_is_one_question(hashed_cli, capsys):
+    assert cli.main(["ask", "How", "fast", "can", "a", "wombat", "run?"]) == 0
+    out = capsys.readouterr().out
+    assert "40 km/h" in out and out.count("¶") >= 1
+
+
 def test_piped_chat_says_which_question_each_answer_belongs_to(hashed_cli, monkeypatch, capsys):
     import io
 
