@@ -94,14 +94,19 @@ def load(path: Path = PARAMS) -> Model:
         return Model.from_json(json.load(fh))
 
 
+@lru_cache(maxsize=4)
+def _model(path: Path) -> Model | None:
+    """The model at `path`, or None when there is no parameter file (read once, not per answer)."""
+    return load(path) if path.exists() else None
+
+
 def decide(features, later: bool = False, path: Path | None = None) -> tuple[bool, float | None]:
     """(found, confidence) for one answer's features; `later`: the question comes after others
     in a conversation (`path`: default PARAMS). Without a parameter file (before the first fit:
     tools/fit_confidence.py collects features that way) every answer is found and carries no
     confidence."""
-    path = PARAMS if path is None else path
-    if not path.exists():
+    model = _model(PARAMS if path is None else path)
+    if model is None:
         return True, None
-    model = load(path)
     threshold = model.threshold_later if later else model.threshold
     return model.answerable.probability(features) >= threshold, model.hit.probability(features)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
@@ -86,18 +85,6 @@ def _idf_share(qtokens: Sequence[str], have: set[str], idf: dict[str, float]) ->
     return sum(v for t, v in w.items() if t in have) / total if total > 0 else 0.0
 
 
-@lru_cache(maxsize=256)
-def _doc_words(text: str) -> frozenset[str]:
-    """A document's words (lower-case, accents off), read once per document text."""
-    return frozenset(words(text))
-
-
-@lru_cache(maxsize=256)
-def _doc_tokens(text: str) -> frozenset[str]:
-    """A document's content words, stemmed (`lexical.tokenize`), read once per document text."""
-    return frozenset(tokenize(text))
-
-
 def word_match(qpieces: Pieces, quote: np.ndarray) -> dict[str, float]:
     """How well a text (its piece vectors `quote`) meets each content word of the question: the
     mean over the word's pieces of each one's best cosine to a piece of the text (a word the
@@ -140,9 +127,11 @@ def _new_answer(qtype: str, quote: str, qwords: set[str]) -> bool:
     return any(not set(words(m.group(0))) <= qwords for m in pattern.finditer(quote))
 
 
-def compute(question: str, qtokens: Sequence[str], names: set[str], prior: np.ndarray, dense_win: np.ndarray, piece: np.ndarray | None, pool: np.ndarray | None, para_rows: np.ndarray,
+def compute(question: str, qtokens: Sequence[str], names: set[str], prior: np.ndarray, dense_win: np.ndarray,
+            piece: np.ndarray | None, pool: np.ndarray | None, para_rows: np.ndarray,
             lead: int, lo: int, hi: int, sentence_tokens: Sequence[set[str]], sentence_text: Callable[[int], str],
-            doc_text: str, idf: dict[str, float], cues: Cues, asked: float | None,
+            doc_words: frozenset[str], doc_tokens: frozenset[str], idf: dict[str, float], cues: Cues,
+            asked: float | None,
             history: Sequence[str] = (), qpieces: Pieces | None = None, piece_vectors: np.ndarray | None = None,
             piece_offsets: np.ndarray | None = None, candidates: Sequence[tuple[int, int]] = ()) -> Features:
     """The features of quoting sentences lo..hi (chosen sentence `lead`) for `question`.
@@ -163,12 +152,11 @@ def compute(question: str, qtokens: Sequence[str], names: set[str], prior: np.nd
     plain = {w for w in names if w.isalpha() and len(w) > 1}  # "ri", "yong" of "Ri Yong-ho"; not "guy's", "s"
     nums = {w for w in names if any(c.isdigit() for c in w)}
     qwords = set(words(question))
-    quote_words, doc_words = set(words(quote_text)), _doc_words(doc_text)
+    quote_words = set(words(quote_text))
     met = _type_met(question_type(question), quote_text, qwords, cues, range(lo, hi + 1))
     weak_quote, weak_best = _weakest(qpieces, piece_vectors, piece_offsets, (lo, hi), candidates)
     asked_tokens = set(qtokens) - {t for n in plain for t in tokenize(n)}
     hist = {w for h in history for w in words(h) if w not in STOPWORDS and len(w) > 1}
-    doc_tokens = _doc_tokens(doc_text)
     value = {
         "top": top,
         "margin": margin,
@@ -236,9 +224,9 @@ def of_answer(snap, ranked, q, lead: int, lo: int, hi: int, asked: float | None,
     question, names = q.text, q.names(snap.capitalised)
     prior = ranked.fused if ranked.prior is None else ranked.prior
     sig = ranked.signals
-    doc = snap.docs[data.sentences[lead].doc]
+    doc = data.sentences[lead].doc
     return compute(question, ranked.tokens, names, prior, sig.dense_win, sig.tokens, ranked.rows,
                    snap.sentence_para_rows, lead, lo, hi, snap.sentence_tokens,
-                   lambda i: data.sentences[i].text, doc.text, snap.doc_idf(int(snap.sentence_docs[lead])),
+                   lambda i: data.sentences[i].text, *snap.doc_words(doc), snap.doc_idf(snap.doc_order[doc]),
                    snap.cues, asked, history,
                    ranked.asked, snap.piece_vectors, data.piece_offsets, candidates)

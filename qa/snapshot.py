@@ -12,7 +12,7 @@ from functools import cached_property
 import numpy as np
 
 from . import store, tokens
-from .lexical import DocBM25, tokenize
+from .lexical import DocBM25, tokenize, words
 from .retrieval import Cues, idf_table
 
 PIECES_F32_BYTES = 256 * 2**20  # above this the piece vectors stay float16 in memory (a very large index)
@@ -45,8 +45,13 @@ class Snapshot:
         return self
 
     @cached_property
+    def sentence_token_lists(self) -> list[list[str]]:
+        """Each sentence's content words in order, repeats kept (BM25 counts them)."""
+        return [tokenize(s.text) for s in self.data.sentences]
+
+    @cached_property
     def sentence_tokens(self) -> list[set[str]]:
-        return [set(tokenize(s.text)) for s in self.data.sentences]
+        return [set(t) for t in self.sentence_token_lists]
 
     @cached_property
     def window_tokens(self) -> list[set[str]]:
@@ -63,21 +68,33 @@ class Snapshot:
     # --- per-document tables: a document's scores do not depend on the other documents (ranking)
 
     @cached_property
+    def doc_order(self) -> dict[str, int]:
+        """Each document id's index into `data.documents` (the per-document tables' rows)."""
+        return {d.id: i for i, d in enumerate(self.data.documents)}
+
+    @cached_property
     def sentence_docs(self) -> np.ndarray:
         """Each sentence's document, as an index into `data.documents`."""
-        order = {d.id: i for i, d in enumerate(self.data.documents)}
-        return np.array([order[s.doc] for s in self.data.sentences], dtype=np.int64)
+        return np.array([self.doc_order[s.doc] for s in self.data.sentences], dtype=np.int64)
 
     @cached_property
     def sentence_bm25(self) -> DocBM25:
-        return DocBM25([tokenize(s.text) for s in self.data.sentences], self.sentence_docs)
+        return DocBM25(self.sentence_token_lists, self.sentence_docs)
 
     @cached_property
     def paragraph_bm25(self) -> DocBM25:
-        order = {d.id: i for i, d in enumerate(self.data.documents)}
         keys = self.data.paragraph_keys
         return DocBM25([tokenize(self.docs[doc].paragraph(para).text) for doc, para in keys],
-                       np.array([order[doc] for doc, _ in keys], dtype=np.int64))
+                       np.array([self.doc_order[doc] for doc, _ in keys], dtype=np.int64))
+
+    def doc_words(self, doc: str) -> tuple[frozenset[str], frozenset[str]]:
+        """One document's words (lower case, accents off) and its content words, stemmed: what
+        the confidence features look a question's words up in. Read once per document."""
+        cache = self.__dict__.setdefault("_doc_words", {})
+        if doc not in cache:
+            text = self.docs[doc].text
+            cache[doc] = (frozenset(words(text)), frozenset(tokenize(text)))
+        return cache[doc]
 
     def doc_idf(self, doc: int) -> dict[str, float]:
         """`idf` over one document's sentences only (`doc`: an index into `data.documents`): what

@@ -67,14 +67,16 @@ def _tiny(question, quote_rows, history=(), names=("havana", "pyongyang")):
     """Four sentences in two paragraphs; the candidate is sentence 1 (quote rows as given)."""
     texts = ["Cuba is an island.", "Havana met Pyongyang in 1986.", "What is a lapse?", "Lapses cost money."]
     cues = Cues.of(texts)
-    from qa.lexical import tokenize
+    from qa.lexical import tokenize, words
 
     toks = [set(tokenize(t)) for t in texts]
+    doc = " ".join(texts)
     prior = np.array([0.5, 1.5, 1.2, 0.4], dtype=np.float32)
     dense = np.array([0.1, 0.6, 0.5, 0.2], dtype=np.float32)
     lo, hi = quote_rows
     return features.compute(question, tokenize(question), set(names), prior, dense, None, None,
-                            np.array([0, 0, 1, 1]), lo, lo, hi, toks, lambda i: texts[i], " ".join(texts),
+                            np.array([0, 0, 1, 1]), lo, lo, hi, toks, lambda i: texts[i],
+                            frozenset(words(doc)), frozenset(tokenize(doc)),
                             {t: 1.0 for ts in toks for t in ts}, cues, 0.5, history).as_dict()
 
 
