@@ -115,6 +115,23 @@ def real_engine(real_index) -> Engine:
     return Engine(real_index)
 
 
+def qa_ask_in_a_fresh_process(index_dir, modules: tuple[str, ...], **env: str):
+    """Run `qa ask` on `index_dir` in a new interpreter; its last line of output is the exit
+    status and which of `modules` were imported ("0 []": answered, none of them loaded)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from qa.cli import main\n"
+        f"status = main(['ask', '--index', {str(index_dir)!r}, 'When did Che Guevara visit Pyongyang?'])\n"
+        f"print(status, sorted(m for m in {modules!r} if m in sys.modules))\n"
+    )
+    return subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120,
+                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), **env})
+
+
 # --- real browser (headless Debian Chromium) and the app on a loopback port ----------------------
 
 SHOTS = ROOT / "artifacts" / "screenshots"

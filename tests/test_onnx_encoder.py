@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, qa_ask_in_a_fresh_process
 
 from qa import tokens
 from qa.embedding import SentenceEncoder, backend_for, shared_encoder
@@ -139,14 +139,8 @@ def test_encoders_import_nothing_of_the_ranking():
 def test_qa_ask_imports_no_torch(real_index):
     """`qa ask` on a built index answers without torch, sentence-transformers, transformers or
     gradio in sys.modules."""
-    code = (
-        "import sys\n"
-        "from qa.cli import main\n"
-        f"status = main(['ask', '--index', {str(real_index.index_dir)!r}, 'When did Che Guevara visit Pyongyang?'])\n"
-        "print(status, sorted(m for m in ('torch', 'sentence_transformers', 'transformers', 'gradio') if m in sys.modules))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120, cwd=ROOT,
-                         env={**os.environ, "PYTHONPATH": str(ROOT), "QA_ENCODER": "onnx"})
+    out = qa_ask_in_a_fresh_process(real_index.index_dir, ("torch", "sentence_transformers", "transformers", "gradio"),
+                                    QA_ENCODER="onnx")
     assert out.returncode == 0, out.stderr
     assert "Pyongyang" in out.stdout
     assert out.stdout.strip().splitlines()[-1] == "0 []", out.stdout

@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, qa_ask_in_a_fresh_process
 
 from qa.lexical import BM25, Postings, tokenize
 
@@ -41,14 +41,7 @@ def test_postings_of_a_fresh_build_score_as_read_back(tmp_path):
 
 
 def test_answering_imports_neither_bm25s_nor_scipy(real_index):
-    code = (
-        "import sys\n"
-        "from qa.cli import main\n"
-        f"status = main(['ask', '--index', {str(real_index.index_dir)!r}, 'When did Che Guevara visit Pyongyang?'])\n"
-        "print(status, sorted(m for m in ('bm25s', 'scipy', 'gradio', 'pandas') if m in sys.modules))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120, cwd=ROOT,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    out = qa_ask_in_a_fresh_process(real_index.index_dir, ("bm25s", "scipy", "gradio", "pandas"))
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "0 []", out.stdout
 
