@@ -128,8 +128,17 @@ def copy_citation(c: Citation) -> str:
     >>> copy_citation(Citation("d", 4, "History", "He came.", 0, 8, 1.0, "The Alliance"))
     '“He came.” — The Alliance, ¶4 (History)'
     """
+    return f"“{' '.join(c.quote.split())}” — {cited_where(c)}"
+
+
+def cited_where(c: Citation) -> str:
+    """Where a citation points, as copied and exported: Title, ¶N[, p. P][ (Section)].
+
+    >>> cited_where(Citation("d", 4, "History", "He came — and left.", 0, 19, 1.0, "The Alliance"))
+    'The Alliance, ¶4 (History)'
+    """
     where = f"{c.title or c.document}, ¶{c.paragraph}" + (f", p. {c.page}" if c.page is not None else "")
-    return f"“{' '.join(c.quote.split())}” — {where}" + (f" ({c.section})" if c.section else "")
+    return where + (f" ({c.section})" if c.section else "")
 
 
 _MD_FILE_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~$&])")
@@ -157,7 +166,7 @@ def export_markdown(turns, exported: str) -> str:
             continue
         cites = [c for c in a.citations if c.verified]
         if a.found and cites:
-            out += [f"> {_md(cites[0].quote)}", "", f"— {_md(copy_citation(cites[0]).split(' — ', 1)[1])}", ""]
+            out += [f"> {_md(cites[0].quote)}", "", f"— {_md(cited_where(cites[0]))}", ""]
             rest, heading = cites[1:], "Also relevant"
         else:
             out += ["**Not in this document.**", ""]

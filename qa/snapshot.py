@@ -1,8 +1,8 @@
 """`Snapshot`: one loaded index version plus the per-version tables every question reads.
 
-A question is always answered from one snapshot, never a mix of two versions. The tables
-(idf, word-piece idf, answer-type cues, the documents' capitalised words) are built once when
-a version is loaded (`warm`), not on its first question.
+A question is always answered from one snapshot, never a mix of two versions. The tables every
+question reads (answer-type cues, per-document BM25 and word-piece idf, the piece vectors) are
+built once when a version is loaded (`warm`), not on its first question.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class Snapshot:
     def warm(self) -> Snapshot:
         """Build the per-version tables every question needs now, at load (after a rebuild that
         is the build's thread), rather than on the first question."""
-        for table in ("idf", "piece_idf", "cues", "piece_vectors", "sentence_bm25", "paragraph_bm25", "doc_piece_idf"):
+        for table in ("cues", "piece_vectors", "sentence_bm25", "paragraph_bm25", "doc_piece_idf"):
             getattr(self, table)
         return self
 
@@ -59,11 +59,9 @@ class Snapshot:
 
     @cached_property
     def idf(self) -> dict[str, float]:
+        """Word idf over the whole index: only the `coverage` signal reads it (weighted 0 today),
+        so it is built on first use, not at load."""
         return idf_table(self.sentence_tokens)
-
-    @cached_property
-    def piece_idf(self) -> dict[int, float]:
-        return tokens.idf(self.data.piece_ids, self.data.piece_offsets)
 
     # --- per-document tables: a document's scores do not depend on the other documents (ranking)
 

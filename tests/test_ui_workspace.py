@@ -248,3 +248,12 @@ def test_ask_within_is_a_mask_in_ranking(fake_engine: Engine, handlers):
     outside = np.setdiff1d(np.arange(len(snap.data.sentences)), rows)
     assert np.isneginf(r.fused[outside]).all() and np.isfinite(r.fused[rows]).all()
     assert set(r.rows.tolist()) == set(rows.tolist())
+
+
+def test_export_of_a_quote_holding_a_dash_keeps_its_citation_line():
+    from qa.answer import Answer, Citation
+
+    text = "He came — and left."
+    c = Citation("d", 4, "History", text, 0, len(text), 1.0, "The Alliance", context=text)
+    md = render.export_markdown([ChatTurn("Who came?", Answer("Who came?", True, text, (c,), "v1"))], "now")
+    assert "— The Alliance, ¶4 (History)" in md and "— and left." not in md.split("> ", 1)[1].split("\n", 1)[1]
