@@ -1,5 +1,5 @@
 """The reader view: a whole indexed document as HTML, with the paragraph numbers and section
-headings of the index (DESIGN.md §4) and page markers for paged formats, one paragraph marked
+headings of the index (docs/design.md §4) and page markers for paged formats, one paragraph marked
 as the target and a quote in it highlighted. Opened from a citation link or from an address
 such as `?doc=ID&p=12` (optionally `&s=START&e=END`, the quote's offsets in the text).
 

@@ -179,7 +179,7 @@ def export_markdown(turns, exported: str) -> str:
 
 def export_json(turns, exported: str) -> dict:
     """The conversation as JSON: {"exported", "turns": [{"question", "answer": <the JSON answer
-    of DESIGN.md §4, with its citations and index version> | null, "message"}]}."""
+    of docs/design.md §4, with its citations and index version> | null, "message"}]}."""
     return {"exported": exported,
             "turns": [{"question": t.question, "answer": None if t.answer is None else _answer_json(t.answer),
                        "message": t.message} for t in turns]}

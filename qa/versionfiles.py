@@ -1,6 +1,6 @@
 """What one index version's folder holds, and how each file is written and read back (format 3:
 float16 vectors, an array identical to another written once, word pieces as int8 codes with one
-scale per row and memory-mapped at load; format 2 still read). `store.py` owns the versions'
+scale per row, read through a memory map and dequantized at load; format 2 still read). `store.py` owns the versions'
 life (writing a folder atomically, publishing, pruning, verifying); this module only the files."""
 
 from __future__ import annotations
