@@ -16,7 +16,6 @@ from collections import defaultdict
 from pathlib import Path
 
 from . import confidence
-from .answer import Answer
 
 _QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'", "‚": "'", "′": "'"})
 
@@ -46,32 +45,14 @@ def is_hit(quote: str, record: dict) -> bool:
     return False
 
 
-def first_hit(answer: Answer, record: dict, depth: int = 5) -> int | None:
-    """1-based rank of the first hit among the citations, or None."""
-    for i, c in enumerate(answer.citations[:depth], 1):
-        if is_hit(c.quote, record):
-            return i
-    return None
-
-
 def read_records(path: Path) -> list[dict]:
     with open(path, encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
 
 
 def run(engine, records: list[dict], use_history: bool = True) -> list[dict]:
-    """Ask every record; returns one result row per record."""
-    rows = []
-    for r in records:
-        turns = r.get("turns") or [r["question"]]
-        history = turns[:-1] if use_history else []
-        a = engine.ask(turns[-1], history, k=5)
-        rank = first_hit(a, r) if r.get("answerable", True) else None
-        words = len(a.citations[0].quote.split()) if a.citations else 0
-        rows.append({"id": r["id"], "kind": r.get("kind", "?"), "answerable": r.get("answerable", True),
-                     "found": a.found, "rank": rank, "quote_words": words,
-                     "top_score": a.citations[0].score if a.citations else 0.0})
-    return rows
+    """Ask every record; returns one result row per record (`ask_record`: each set's own hit rule)."""
+    return [ask_record(engine, r, use_history) for r in records]
 
 
 def summarise(rows: list[dict]) -> dict[str, dict]:
