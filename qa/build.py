@@ -88,15 +88,16 @@ def build_index(documents: list[Document], encoder: Encoder, model_name: str, so
                      tuple((d, p.number) for d, p in paragraphs), sentence_vectors, chunk_vectors,
                      paragraph_vectors, faiss_index, bm25_s, bm25_p, piece_ids, piece_vectors, piece_offsets)
     reused = ns + (0 if DERIVE_WINDOWS or same_c else nc) - encoded
-    return data, _manifest(documents, model_name, dim, sources, len(paragraphs), ns, nc, encoded, reused,
-                           ann_threshold, time.perf_counter() - t0)
+    backend = getattr(encoder, "backend", "custom")
+    return data, _manifest(documents, model_name, backend, dim, sources, len(paragraphs), ns, nc, encoded,
+                           reused, ann_threshold, time.perf_counter() - t0)
 
 
-def _manifest(documents: list[Document], model_name: str, dim: int, sources: list[str], paragraphs: int,
-              ns: int, nc: int, encoded: int, reused: int, ann_threshold: int, seconds: float) -> dict:
+def _manifest(documents: list[Document], model_name: str, backend: str, dim: int, sources: list[str],
+              paragraphs: int, ns: int, nc: int, encoded: int, reused: int, ann_threshold: int, seconds: float) -> dict:
     """What a version records about itself besides its files' checksums (store.write_version adds those)."""
     return {
-        "model": model_name, "dim": dim, "chunking": CHUNKING, "sources": sources,
+        "model": model_name, "encoder": backend, "dim": dim, "chunking": CHUNKING, "sources": sources,
         "documents": [{"id": d.id, "title": d.title, "source": d.source, "sha256": d.sha256,
                        "paragraphs": len(d.paragraphs), "sections": len(d.sections),
                        "warnings": list(d.warnings)} for d in documents],
@@ -269,7 +270,7 @@ def _library_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version()}
-    for name in ("sentence-transformers", "torch", "faiss-cpu", "bm25s", "numpy"):
+    for name in ("sentence-transformers", "torch", "onnxruntime", "tokenizers", "faiss-cpu", "bm25s", "numpy"):
         try:
             out[name] = version(name)
         except PackageNotFoundError:
