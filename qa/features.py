@@ -219,7 +219,9 @@ def _weakest(qpieces: Pieces | None, piece_vectors: np.ndarray | None, piece_off
     A near-miss question names the document's people and places but may pair them wrongly: on
     the shipped article "Where did Che Guevara die?" gets a quote about Fidel Castro's funeral
     ('guevara' met at 0.24), "When was Miguel Diaz-Canel born?" one that names Diaz-Canel but
-    not Miguel (0.43); answerable questions mostly meet every name their quote needs."""
+    not Miguel (0.43). Alone it ranks a near-miss question below an answerable one 78% of the
+    time over the eval sets (an answerable quote can lack a name too: "When did Fidel Castro
+    visit Pyongyang?" quotes "In 1986, Fidel Castro visited his Korean comrades ...", 0.44)."""
     if qpieces is None or qpieces.words is None or not len(qpieces.ids) or piece_vectors is None:
         return 1.0, 1.0, 1.0
 
