@@ -1,4 +1,4 @@
-"""Documents -> an in-memory `IndexData` (sentences, windows, vectors, BM25) plus its manifest.
+"""Documents -> an in-memory `IndexData` (sentences, windows, vectors, word pieces) plus its manifest.
 
 Sentences and windows are encoded, paragraphs' vectors derived from their sentences' (`derive`).
 Embeddings are cached by content: texts whose vectors the previous version already holds
@@ -20,7 +20,6 @@ import numpy as np
 from . import chunking, tokens
 from .document import Document
 from .embedding import Encoder
-from .lexical import BM25
 from .store import IndexData, new_version_id
 
 log = logging.getLogger("qa")
@@ -64,10 +63,9 @@ def build_index(documents: list[Document], encoder: Encoder, model_name: str, so
     vectors, encoded = _encode_with_cache(s_texts + ([] if same_c else c_texts), encoder, cache, say, piece_cache, ns)
     del cache  # memory stays proportional: each array is held once (issue 16)
     dim = int(vectors.shape[1]) if len(vectors) else int(getattr(encoder, "dim", 0))
-    piece_ids, piece_vectors, piece_offsets = pack_pieces([text_key(t) for t in s_texts], piece_cache, dim)
-    # held at the precision the index stores (store.py, format 3), so what a build serves is
+    # held as the index stores them (int8 codes, a scale per row): what a build serves is
     # exactly what a later load reads back
-    piece_vectors = tokens.as_stored(piece_vectors)
+    piece_ids, piece_vectors, piece_offsets = pack_pieces([text_key(t) for t in s_texts], piece_cache, dim)
     _round_to_float16(vectors)  # in place: views of it, no copies (100,000 one-line paragraphs)
     sentence_vectors = vectors[:ns]
     if DERIVE_WINDOWS or same_c:  # one-sentence windows share the sentences' array
@@ -77,16 +75,13 @@ def build_index(documents: list[Document], encoder: Encoder, model_name: str, so
     paragraph_vectors = _float16_precision(derive(sentence_vectors, *paragraph_rows(
         sentences, [(d, p.number) for d, p in paragraphs])), sentence_vectors)
 
-    say(0.92, "building the lexical index")
-    bm25_s = BM25.build([s.text for s in sentences])
-    bm25_p = BM25.build([p.text for _, p in paragraphs])
     # a flat index would only copy the window vectors (100,000 one-line paragraphs: 154 MB) and
     # is not stored: `store.load` builds it from them (IndexData.faiss_index is None until then)
     faiss_index = make_faiss_index(chunk_vectors, ann_threshold) if nc > ann_threshold else None
     version = new_version_id()
     data = IndexData(version, {}, tuple(documents), tuple(sentences), tuple(chunks),
                      tuple((d, p.number) for d, p in paragraphs), sentence_vectors, chunk_vectors,
-                     paragraph_vectors, faiss_index, bm25_s, bm25_p, piece_ids, piece_vectors, piece_offsets)
+                     paragraph_vectors, faiss_index, piece_ids, piece_vectors, piece_offsets)
     reused = ns + (0 if DERIVE_WINDOWS or same_c else nc) - encoded
     return data, _manifest(documents, model_name, dim, sources, len(paragraphs), ns, nc, encoded, reused,
                            ann_threshold, time.perf_counter() - t0)
@@ -168,26 +163,29 @@ def paragraph_rows(sentences: list, keys: list[tuple[str, int]]) -> tuple[np.nda
     return np.array([r[0] for r in rows], np.int64), np.array([r[1] for r in rows], np.int64)
 
 
-def pack_pieces(keys: list[str], pieces: dict, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`tokens.pack` of `pieces[key]` for each key, filling preallocated arrays and dropping each
-    entry of `pieces` once copied for its last key, so the pieces are held once, not twice. An
-    entry is a `tokens.Pieces` or (ids, int8 codes, scales) (`tokens.quantize`)."""
+def pack_pieces(keys: list[str], pieces: dict, dim: int) -> tuple[np.ndarray, tokens.PieceCodes, np.ndarray]:
+    """The pieces of `pieces[key]` for each key packed as `tokens.pack` lays them out (ids,
+    vectors, offsets; a key without pieces gets one zero row), the vectors as int8 codes with a
+    scale per row (`tokens.PieceCodes`, what the index stores). Fills preallocated arrays and
+    drops each entry of `pieces` once copied for its last key, so the pieces are held once, not
+    twice. An entry is a `tokens.Pieces` or (ids, int8 codes, scales) (`tokens.quantize`)."""
     left = Counter(keys)
     sizes = [max(1, len(_ids(pieces[k]))) if k in pieces else 1 for k in keys]  # no pieces: one zero row
     offsets = np.zeros(len(keys) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum(sizes)
-    ids, vectors = np.zeros(int(offsets[-1]), np.int32), np.zeros((int(offsets[-1]), dim), np.float16)
+    total = int(offsets[-1])
+    ids, codes, scales = np.zeros(total, np.int32), np.zeros((total, dim), np.int8), np.zeros(total, np.float32)
     for i, k in enumerate(keys):
         p = pieces.get(k)
         left[k] -= 1
         if not left[k]:
             pieces.pop(k, None)
-        if isinstance(p, tuple):  # (ids, int8 codes, scales): as `_encode_with_cache` keeps them
-            p = tokens.Pieces(p[0], tokens.dequantize(p[1], p[2]))
-        if p is not None and len(p.ids):
-            ids[offsets[i]:offsets[i + 1]] = p.ids
-            vectors[offsets[i]:offsets[i + 1]] = p.vectors
-    return ids, vectors, offsets
+        if isinstance(p, tokens.Pieces):
+            p = _stored(p)
+        if p is not None and len(p[0]):
+            lo, hi = offsets[i], offsets[i + 1]
+            ids[lo:hi], codes[lo:hi], scales[lo:hi] = p
+    return ids, tokens.PieceCodes(codes, scales), offsets
 
 
 def _ids(p) -> np.ndarray:
@@ -229,10 +227,16 @@ def _vector_cache(previous: IndexData | None, model_name: str) -> tuple[dict[str
     if previous.manifest.get("chunking", {}).get("vectors") != 2:  # windows were encoded
         for c, vec in zip(previous.chunks, previous.chunk_vectors):
             cache[text_key(c.text)] = vec
+    held = previous.piece_vectors
     for i, s in enumerate(previous.sentences):
         key = text_key(s.text)
         cache[key] = previous.sentence_vectors[i]
-        pieces[key] = _stored(tokens.unpack(previous.piece_ids, previous.piece_vectors, previous.piece_offsets, i))
+        if isinstance(held, tokens.PieceCodes):  # the stored codes as they are: nothing re-quantized
+            lo, hi = int(previous.piece_offsets[i]), int(previous.piece_offsets[i + 1])
+            keep = held.codes[lo:hi].any(axis=1)  # a zero row stands for "no pieces"
+            pieces[key] = (previous.piece_ids[lo:hi][keep], held.codes[lo:hi][keep], held.scales[lo:hi][keep])
+        else:
+            pieces[key] = _stored(tokens.unpack(previous.piece_ids, held, previous.piece_offsets, i))
     return cache, pieces
 
 
@@ -269,7 +273,7 @@ def _library_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version()}
-    for name in ("sentence-transformers", "torch", "faiss-cpu", "bm25s", "numpy"):
+    for name in ("sentence-transformers", "torch", "faiss-cpu", "numpy"):
         try:
             out[name] = version(name)
         except PackageNotFoundError:

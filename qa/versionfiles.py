@@ -1,6 +1,7 @@
-"""What one index version's folder holds, and how each file is written and read back (format 3:
+"""What one index version's folder holds, and how each file is written and read back (format 4:
 float16 vectors, an array identical to another written once, word pieces as int8 codes with one
-scale per row, read through a memory map and dequantized at load; format 2 still read). `store.py` owns the versions'
+scale per row, served as they are stored (`tokens.PieceCodes`); no BM25 files: answering builds its per-document BM25
+at load; formats 2 and 3 still read). `store.py` owns the versions'
 life (writing a folder atomically, publishing, pruning, verifying); this module only the files."""
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ import numpy as np
 from . import tokens
 from .chunking import Chunk, Sentence
 from .document import Document, Paragraph
-from .lexical import BM25
 
-FORMAT_VERSION = 3
-READABLE_FORMATS = (2, 3)  # 2: float32 vectors, float16 pieces, window texts, always a vectors.faiss
+FORMAT_VERSION = 4
+#: 2: float32 vectors, float16 pieces, window texts, always a vectors.faiss; 3: also an index-wide
+#: BM25 (bm25s folders bm25_sentences/ and bm25_paragraphs/), which no question read (answering
+#: scores BM25 per document, `lexical.DocBM25`): read as format 4, those folders ignored
+READABLE_FORMATS = (2, 3, 4)
 
 @dataclass(frozen=True, eq=False)
 class IndexData:
@@ -34,10 +37,8 @@ class IndexData:
     chunk_vectors: np.ndarray
     paragraph_vectors: np.ndarray
     faiss_index: object  # None in a build's own data when it is flat (store.load builds it from chunk_vectors)
-    bm25_sentences: BM25
-    bm25_paragraphs: BM25
     piece_ids: np.ndarray  # int32: the sentences' content word pieces, packed (qa.tokens.pack)
-    piece_vectors: np.ndarray  # float16, one row per piece
+    piece_vectors: tokens.PieceCodes  # one row per piece: int8 codes, a scale per row; rows read as float32
     piece_offsets: np.ndarray  # int64, len(sentences) + 1: sentence i owns rows [offsets[i], offsets[i+1])
 
     def document(self, doc_id: str) -> Document:
@@ -65,10 +66,13 @@ def write_files(folder: Path, data: IndexData, hnsw: bool) -> dict[str, str]:
             np.save(folder / arrays[name], np.asarray(arr, dtype=np.float16))
     if hnsw:  # a flat index is only the window vectors again: rebuilt at load
         faiss.write_index(data.faiss_index, str(folder / "vectors.faiss"))
-    data.bm25_sentences.save(folder / "bm25_sentences")
-    data.bm25_paragraphs.save(folder / "bm25_paragraphs")
-    np.savez(folder / "pieces.npz", ids=data.piece_ids, scales=_save_codes(folder / "piece_codes.npy", data.piece_vectors),
-             offsets=data.piece_offsets)
+    pieces = data.piece_vectors
+    if isinstance(pieces, tokens.PieceCodes):  # as the build holds them: written as they are
+        np.save(folder / "piece_codes.npy", pieces.codes)
+        scales = pieces.scales
+    else:
+        scales = _save_codes(folder / "piece_codes.npy", pieces)
+    np.savez(folder / "pieces.npz", ids=data.piece_ids, scales=scales, offsets=data.piece_offsets)
     return arrays
 
 
@@ -81,8 +85,8 @@ def read_files(folder: Path, version: str, manifest: dict) -> IndexData:
     documents = tuple(_doc_from(r) for r in _read_jsonl(folder / "documents.jsonl"))
     with np.load(folder / "pieces.npz") as pieces:
         piece_ids, piece_offsets = pieces["ids"], pieces["offsets"]
-        piece_vectors = pieces["vectors"] if form == 2 else \
-            tokens.dequantize(np.load(folder / "piece_codes.npy", mmap_mode="r"), pieces["scales"])
+        piece_vectors = tokens.PieceCodes(*tokens.quantize(pieces["vectors"])) if form == 2 else \
+            tokens.PieceCodes(np.load(folder / "piece_codes.npy"), pieces["scales"])
     texts = {d.id: d.text for d in documents}
     sentences = tuple(Sentence(doc, para, i, s, e, texts[doc][s:e])
                       for doc, para, i, s, e in _read_jsonl(folder / "sentences.jsonl"))
@@ -115,8 +119,6 @@ def read_files(folder: Path, version: str, manifest: dict) -> IndexData:
         chunk_vectors=chunk_vectors,
         paragraph_vectors=vectors("paragraph"),
         faiss_index=faiss_index,
-        bm25_sentences=BM25.load(folder / "bm25_sentences"),
-        bm25_paragraphs=BM25.load(folder / "bm25_paragraphs"),
         piece_ids=piece_ids, piece_vectors=piece_vectors, piece_offsets=piece_offsets,
     )
 

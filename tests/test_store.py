@@ -41,11 +41,6 @@ def test_round_trip(tmp_path):
         a, b = getattr(data, name), getattr(loaded, name)
         assert a.dtype == b.dtype == np.float32 and np.array_equal(a, b)
     assert loaded.faiss_index.ntotal == len(loaded.chunks)
-    q = ["norman", "conquest", "england"]
-    assert np.allclose(loaded.bm25_sentences.scores(q, len(data.sentences)),
-                       data.bm25_sentences.scores(q, len(data.sentences)))
-    assert np.allclose(loaded.bm25_paragraphs.scores(q, len(data.paragraph_keys)),
-                       data.bm25_paragraphs.scores(q, len(data.paragraph_keys)))
     _, ids = loaded.faiss_index.search(loaded.chunk_vectors[:3], 1)
     assert list(ids[:, 0]) == [0, 1, 2]
     for d in loaded.documents:  # quotes stay verbatim after the round trip
@@ -80,10 +75,10 @@ def test_manifest_fields(fake_engine):
                 "chunk_vectors.npy", "paragraph_vectors.npy", "pieces.npz"}
     assert expected <= set(m["files"])
     assert "vectors.faiss" not in m["files"]  # a flat index is rebuilt from the window vectors at load
-    assert any(k.startswith("bm25_sentences/") for k in m["files"])
+    assert not any(k.startswith("bm25_") for k in m["files"])  # format 4: no index-wide BM25 (no question read it)
     for rel, digest in m["files"].items():
         assert store.sha256_file(folder / rel) == digest
-    assert {"python", "numpy", "faiss-cpu", "bm25s", "torch", "sentence-transformers"} <= set(m["libraries"])
+    assert {"python", "numpy", "faiss-cpu", "torch", "sentence-transformers"} <= set(m["libraries"])
     assert m["created"][:2] == "20" and "T" in m["created"]
 
 

@@ -1,7 +1,7 @@
-"""Index format 3 (issue 13, book-sized documents): each distinct sentence and window is encoded
+"""Index formats 3-4 (issue 13, book-sized documents): each distinct sentence and window is encoded
 once, paragraphs' vectors are derived from their sentences', arrays are stored compactly, and
-a format-2 index still loads and is rebuilt at start without encoding anything again. Hashing
-encoder only."""
+a format-2 or format-3 index still loads and is rebuilt at start without encoding anything
+again. Hashing encoder only."""
 
 from __future__ import annotations
 
@@ -72,11 +72,11 @@ def test_derive_of_one_sentence_spans_is_the_sentence_array_itself():
     assert derive(v, np.array([0]), np.array([0])).tolist() == [[0.0, 0.0, 0.0]]  # no sentences: a zero row
 
 
-def test_format_3_files_are_compact_and_load_back_as_built(tmp_path):
+def test_index_files_are_compact_and_load_back_as_built(tmp_path):
     data = publish_version(tmp_path, _docs())
     folder = store.versions_dir(tmp_path) / data.version
     m = store.read_manifest(tmp_path)
-    assert m["format"] == 3 and "vectors.faiss" not in m["files"]
+    assert m["format"] == store.FORMAT_VERSION and "vectors.faiss" not in m["files"]
     for name in ("sentence", "chunk", "paragraph"):
         assert np.load(folder / m["arrays"][name]).dtype == np.float16
     codes = np.load(folder / "piece_codes.npy")
@@ -87,7 +87,8 @@ def test_format_3_files_are_compact_and_load_back_as_built(tmp_path):
     assert loaded.chunks == data.chunks  # window texts come back from the documents
     for name in ("sentence_vectors", "chunk_vectors", "paragraph_vectors", "piece_vectors"):
         assert np.array_equal(getattr(loaded, name), getattr(data, name))
-    assert loaded.sentence_vectors.dtype == np.float32 and loaded.piece_vectors.dtype == np.float16
+    assert loaded.sentence_vectors.dtype == np.float32 and isinstance(loaded.piece_vectors, tokens.PieceCodes)
+    assert np.array_equal(loaded.piece_vectors.codes, codes)  # served as stored: int8 codes, not a float copy
     assert loaded.faiss_index.ntotal == len(loaded.chunks)
 
 
@@ -150,6 +151,30 @@ def test_format_2_index_loads_and_is_rebuilt_at_start_reusing_its_vectors(tmp_pa
     assert fresh.library.staleness() == "the chunking parameters changed"
     assert fresh.library.ensure_index()
     m = store.read_manifest(settings.index_dir)
-    assert m["format"] == 3 and m["version"] != old
+    assert m["format"] == store.FORMAT_VERSION and m["version"] != old
     c = m["counts"]
     assert c["encoded"] == 0 and c["reused"] == c["sentences"] + (0 if DERIVE_WINDOWS else c["chunks"])
+
+
+def test_format_3_index_with_its_bm25_folders_loads_and_is_rebuilt_at_start_reusing_its_vectors(tmp_path, settings):
+    """Format 3 also stored an index-wide BM25 (bm25s folders) that no question read: such a
+    version still loads (the folders ignored) and the start-up check rebuilds it as format 4
+    from its recorded sources without encoding anything."""
+    engine = make_engine(settings)
+    engine.library.build([settings.source_dir])
+    old = store.current_version(settings.index_dir)
+    folder = store.versions_dir(settings.index_dir) / old
+    for name in ("bm25_sentences", "bm25_paragraphs"):
+        (folder / name).mkdir()
+        (folder / name / "params.index.json").write_text('{"method": "lucene"}')
+    m = json.loads((folder / "manifest.json").read_text())
+    m.update(format=3, files=store._checksums(folder))
+    (folder / "manifest.json").write_text(json.dumps(m))
+    assert store.load(settings.index_dir).manifest["format"] == 3
+    fresh = make_engine(settings)
+    assert fresh.library.staleness() == f"the index format changed (3 -> {store.FORMAT_VERSION})"
+    assert fresh.library.ensure_index()
+    m = store.read_manifest(settings.index_dir)
+    assert m["format"] == store.FORMAT_VERSION and m["version"] != old
+    assert not any(k.startswith("bm25_") for k in m["files"])
+    assert m["counts"]["encoded"] == 0
