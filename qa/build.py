@@ -244,11 +244,25 @@ def _encode_with_cache(texts: list[str], encoder: Encoder, cache: dict, say: Pro
                        with_pieces: int) -> tuple[np.ndarray, int]:
     """Vectors for `texts`, encoding only the distinct texts `cache` lacks; the first
     `with_pieces` texts (the sentences) also get their content word pieces (`tokens.content`)
-    into `pieces`, from the same model call. Returns (vectors, texts encoded)."""
+    into `pieces`, from the same model call. Each vector goes straight into its rows of the
+    result (no second copy of the encoded vectors is held). Returns (vectors, texts encoded)."""
     keys = [text_key(t) for t in texts]
+    rows: dict[str, list[int]] = {}
+    for i, k in enumerate(keys):
+        rows.setdefault(k, []).append(i)
     want = set(keys[:with_pieces])
     todo = sorted({k: t for k, t in zip(keys, texts) if k not in cache or (k in want and k not in pieces)}.items(),
                   key=lambda kv: len(kv[1]))
+    out: np.ndarray | None = None
+
+    def put(k: str, vec: np.ndarray) -> None:
+        nonlocal out
+        if out is None:
+            out = np.zeros((len(texts), len(vec)), dtype=np.float32)
+        out[rows[k]] = vec
+
+    for k in rows.keys() & cache.keys():
+        put(k, cache[k])
     step = 1024
     for i in range(0, len(todo), step):
         part = todo[i:i + step]
@@ -258,14 +272,13 @@ def _encode_with_cache(texts: list[str], encoder: Encoder, cache: dict, say: Pro
         if both:
             vecs, parts = encoder.encode_pieces([t for _, t in both])
             for (k, _), vec, raw in zip(both, vecs, parts):  # pieces kept as the index stores them (int8)
-                cache[k], pieces[k] = vec, _stored(tokens.content(raw))
+                put(k, vec)
+                pieces[k] = _stored(tokens.content(raw))
         if plain:
             for (k, _), vec in zip(plain, encoder.encode([t for _, t in plain])):
-                cache[k] = vec
-    dim = len(next(iter(cache.values()))) if cache else getattr(encoder, "dim", 0)
-    out = np.zeros((len(texts), dim), dtype=np.float32)
-    for i, k in enumerate(keys):
-        out[i] = cache[k]
+                put(k, vec)
+    if out is None:
+        out = np.zeros((len(texts), int(getattr(encoder, "dim", 0))), dtype=np.float32)
     return out, len(todo)
 
 
