@@ -24,16 +24,12 @@ from .store import IndexData, new_version_id
 
 log = logging.getLogger("qa")
 
-#: Are windows' vectors derived from their sentences' (`derive`) rather than encoded? Measured
-#: (docs/scaling.md, "Book-sized documents"): windows are ~60% of the model's work on a book,
-#: and deriving them moves the suite's refusals (window cosines run higher than encoded ones'
-#: and the confidence model was fitted on encoded windows).
-DERIVE_WINDOWS = False
 #: What a version's rows mean; a change makes every index stale (rebuilt at start, qa.library).
 #: words 2: accents folded; splitter 2: caps (chunking.MAX_*); vectors: 3 = paragraphs' vectors
-#: derived from their sentences' (the ranking weighs them 0), 2 = windows' too
-CHUNKING = {"unit": "sentence", "window_radius": 1, "splitter": 2, "pieces": 1, "words": 2,
-            "vectors": 2 if DERIVE_WINDOWS else 3}
+#: derived from their sentences' (2 was windows' too: measured in docs/scaling.md, "Book-sized
+#: documents", windows are ~60% of the model's work on a book, but deriving them cost up to
+#: 0.04 Hit@1, so windows are encoded)
+CHUNKING = {"unit": "sentence", "window_radius": 1, "splitter": 2, "pieces": 1, "words": 2, "vectors": 3}
 Progress = Callable[[float, str], None]
 
 
@@ -43,8 +39,7 @@ def build_index(documents: list[Document], encoder: Encoder, model_name: str, so
     """Build everything a version holds. `progress(fraction, message)` is called along the way.
 
     Sentences and windows go through the model, each distinct text once (sentences with their
-    word pieces); a paragraph's vector is the normalised sum of its sentences' (`derive`), and
-    so are windows' when DERIVE_WINDOWS."""
+    word pieces); a paragraph's vector is the normalised sum of its sentences' (`derive`)."""
     say = progress or (lambda f, m: None)
     t0 = time.perf_counter()
     sentences, chunks = [], []
@@ -57,7 +52,7 @@ def build_index(documents: list[Document], encoder: Encoder, model_name: str, so
 
     ns, nc = len(sentences), len(chunks)
     s_texts = [s.text for s in sentences]
-    c_texts = [] if DERIVE_WINDOWS else [c.text for c in chunks]
+    c_texts = [c.text for c in chunks]
     same_c = c_texts == s_texts  # one-sentence windows (issue 16: 100,000 one-line paragraphs)
     cache, piece_cache = _vector_cache(previous, model_name)
     vectors, encoded = _encode_with_cache(s_texts + ([] if same_c else c_texts), encoder, cache, say, piece_cache, ns)
@@ -68,10 +63,7 @@ def build_index(documents: list[Document], encoder: Encoder, model_name: str, so
     piece_ids, piece_vectors, piece_offsets = pack_pieces([text_key(t) for t in s_texts], piece_cache, dim)
     _round_to_float16(vectors)  # in place: views of it, no copies (100,000 one-line paragraphs)
     sentence_vectors = vectors[:ns]
-    if DERIVE_WINDOWS or same_c:  # one-sentence windows share the sentences' array
-        chunk_vectors = _float16_precision(derive(sentence_vectors, *window_rows(sentences, chunks)), sentence_vectors)
-    else:
-        chunk_vectors = vectors[ns:]
+    chunk_vectors = sentence_vectors if same_c else vectors[ns:]  # one-sentence windows share the sentences' array
     paragraph_vectors = _float16_precision(derive(sentence_vectors, *paragraph_rows(
         sentences, [(d, p.number) for d, p in paragraphs])), sentence_vectors)
 
@@ -82,7 +74,7 @@ def build_index(documents: list[Document], encoder: Encoder, model_name: str, so
     data = IndexData(version, {}, tuple(documents), tuple(sentences), tuple(chunks),
                      tuple((d, p.number) for d, p in paragraphs), sentence_vectors, chunk_vectors,
                      paragraph_vectors, faiss_index, piece_ids, piece_vectors, piece_offsets)
-    reused = ns + (0 if DERIVE_WINDOWS or same_c else nc) - encoded
+    reused = ns + (0 if same_c else nc) - encoded
     return data, _manifest(documents, model_name, dim, sources, len(paragraphs), ns, nc, encoded, reused,
                            ann_threshold, time.perf_counter() - t0)
 
@@ -135,21 +127,6 @@ def _round_to_float16(vectors: np.ndarray, block: int = 8192) -> None:
     """Round float32 vectors to float16 precision in place, a block at a time."""
     for lo in range(0, len(vectors), block):
         vectors[lo:lo + block] = vectors[lo:lo + block].astype(np.float16)
-
-
-def window_rows(sentences: list, chunks: list) -> tuple[np.ndarray, np.ndarray]:
-    """Each window's sentence rows [lo, hi): its centre row (the window's id) and the
-    neighbours of the same document inside its span."""
-    lo, hi = np.zeros(len(chunks), np.int64), np.zeros(len(chunks), np.int64)
-    n = len(sentences)
-    for j, c in enumerate(chunks):
-        a = b = c.id
-        while a > 0 and sentences[a - 1].doc == c.doc and sentences[a - 1].start >= c.start:
-            a -= 1
-        while b + 1 < n and sentences[b + 1].doc == c.doc and sentences[b + 1].end <= c.end:
-            b += 1
-        lo[j], hi[j] = a, b + 1
-    return lo, hi
 
 
 def paragraph_rows(sentences: list, keys: list[tuple[str, int]]) -> tuple[np.ndarray, np.ndarray]:

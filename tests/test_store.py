@@ -12,7 +12,7 @@ import pytest
 from conftest import ARTICLE, EVAL, HashEncoder, disk_fills_on_save, publish_version
 
 from qa import document, store
-from qa.build import CHUNKING, DERIVE_WINDOWS, build_index
+from qa.build import CHUNKING, build_index
 from qa.engine import Engine
 from qa.errors import BuildInProgress, DiskFull, IndexCorrupt, IndexMissing
 
@@ -69,7 +69,7 @@ def test_manifest_fields(fake_engine):
     c = m["counts"]
     assert c["documents"] == 1 and c["paragraphs"] == 21 and c["sentences"] == c["chunks"] > 21
     # sentences and windows are encoded, paragraphs derived from their sentences (build.derive)
-    assert c["encoded"] + c["reused"] == c["sentences"] + (0 if DERIVE_WINDOWS else c["chunks"])
+    assert c["encoded"] + c["reused"] == c["sentences"] + c["chunks"]
     folder = store.versions_dir(s.index_dir) / m["version"]
     expected = {"documents.jsonl", "sentences.jsonl", "chunks.jsonl", "sentence_vectors.npy",
                 "chunk_vectors.npy", "paragraph_vectors.npy", "pieces.npz"}

@@ -11,7 +11,7 @@ import numpy as np
 from conftest import ARTICLE, HashEncoder, make_engine, publish_version
 
 from qa import document, store, tokens
-from qa.build import CHUNKING, DERIVE_WINDOWS, derive, paragraph_rows, window_rows
+from qa.build import CHUNKING, derive, paragraph_rows
 
 MB = 1024 * 1024
 
@@ -38,23 +38,13 @@ def _docs():
 def test_each_distinct_sentence_and_window_is_encoded_once_and_paragraphs_are_derived(tmp_path):
     enc = CountingEncoder()
     data = publish_version_with(tmp_path, enc)
-    want = {s.text for s in data.sentences} | (set() if DERIVE_WINDOWS else {c.text for c in data.chunks})
+    want = {s.text for s in data.sentences} | {c.text for c in data.chunks}
     assert len(enc.texts) == len(want) and set(enc.texts) == want
     plo, phi = paragraph_rows(list(data.sentences), list(data.paragraph_keys))
     for j, key in enumerate(data.paragraph_keys):
         assert phi[j] > plo[j] and [(s.doc, s.para) for s in data.sentences[plo[j]:phi[j]]] == [key] * (phi[j] - plo[j])
         v = data.sentence_vectors[plo[j]:phi[j]].sum(axis=0)
         assert np.allclose(data.paragraph_vectors[j], v / np.linalg.norm(v), atol=1e-3)
-
-
-def test_window_rows_are_the_sentences_a_window_spans(tmp_path):
-    data = publish_version(tmp_path, _docs())
-    lo, hi = window_rows(list(data.sentences), list(data.chunks))
-    assert np.all(hi - lo >= 1) and np.all(hi - lo <= 2 * CHUNKING["window_radius"] + 1)
-    for j, c in enumerate(data.chunks):
-        rows = range(lo[j], hi[j])
-        assert c.id in rows and all(data.sentences[r].doc == c.doc and data.sentences[r].para == c.para for r in rows)
-        assert data.document(c.doc).text[data.sentences[lo[j]].start:data.sentences[hi[j] - 1].end] == c.text
 
 
 def publish_version_with(index_dir, encoder):
@@ -153,7 +143,7 @@ def test_format_2_index_loads_and_is_rebuilt_at_start_reusing_its_vectors(tmp_pa
     m = store.read_manifest(settings.index_dir)
     assert m["format"] == store.FORMAT_VERSION and m["version"] != old
     c = m["counts"]
-    assert c["encoded"] == 0 and c["reused"] == c["sentences"] + (0 if DERIVE_WINDOWS else c["chunks"])
+    assert c["encoded"] == 0 and c["reused"] == c["sentences"] + c["chunks"]
 
 
 def test_format_3_index_with_its_bm25_folders_loads_and_is_rebuilt_at_start_reusing_its_vectors(tmp_path, settings):
