@@ -67,8 +67,8 @@ def build_index(documents: list[Document], encoder: Encoder, model_name: str, so
     paragraph_vectors = _float16_precision(derive(sentence_vectors, *paragraph_rows(
         sentences, [(d, p.number) for d, p in paragraphs])), sentence_vectors)
 
-    # a flat index would only copy the window vectors (100,000 one-line paragraphs: 154 MB) and
-    # is not stored: `store.load` builds it from them (IndexData.faiss_index is None until then)
+    # a flat index would only copy the window vectors (100,000 one-line paragraphs: 154 MB): none
+    # is built or stored; a loaded version searches its window vectors (versionfiles.FlatIP)
     faiss_index = make_faiss_index(chunk_vectors, ann_threshold) if nc > ann_threshold else None
     version = new_version_id()
     data = IndexData(version, {}, tuple(documents), tuple(sentences), tuple(chunks),

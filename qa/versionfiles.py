@@ -1,8 +1,8 @@
 """What one index version's folder holds, and how each file is written and read back (format 4:
 float16 vectors, an array identical to another written once, word pieces as int8 codes with one
-scale per row, served as they are stored (`tokens.PieceCodes`); no BM25 files: answering builds its per-document BM25
-at load; formats 2 and 3 still read). `store.py` owns the versions'
-life (writing a folder atomically, publishing, pruning, verifying); this module only the files."""
+scale per row, served as they are stored (`tokens.PieceCodes`); no BM25 files: answering builds
+its per-document BM25 at load; formats 2 and 3 still read). `store.py` owns the versions' life
+(writing a folder atomically, publishing, pruning, verifying); this module only the files."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from .document import Document, Paragraph
 FORMAT_VERSION = 4
 #: 2: float32 vectors, float16 pieces, window texts, always a vectors.faiss; 3: also an index-wide
 #: BM25 (bm25s folders bm25_sentences/ and bm25_paragraphs/), which no question read (answering
-#: scores BM25 per document, `lexical.DocBM25`): read as format 4, those folders ignored
+#: scores BM25 per document, `lexical.DocBM25`): read as format 4, those folders ignored (and
+#: rebuilt at start: `Library.staleness`)
 READABLE_FORMATS = (2, 3, 4)
 
 @dataclass(frozen=True, eq=False)
