@@ -96,7 +96,7 @@ def word_match(qpieces: Pieces, quote: np.ndarray) -> dict[str, float]:
     """
     if not len(quote):
         return {w: 0.0 for w in qpieces.words if w not in FRAME_WORDS and len(w) > 1}
-    best = (np.asarray(qpieces.vectors, np.float32) @ np.asarray(quote, np.float32).T).max(axis=1)
+    best = (np.asarray(quote, np.float32) @ np.asarray(qpieces.vectors, np.float32).T).max(axis=0)  # text x question: faster
     per: dict[str, list[float]] = {}
     for w, b in zip(qpieces.words, best):
         if w not in FRAME_WORDS and len(w) > 1:

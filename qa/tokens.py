@@ -182,7 +182,7 @@ def asked_match(query: Pieces, names: np.ndarray | None, vectors: np.ndarray, of
         return None
     asked = np.asarray(query.vectors[~names], dtype=np.float32)
     quote = np.asarray(vectors[int(offsets[lo]):int(offsets[hi + 1])], dtype=np.float32)
-    return float((asked @ quote.T).max()) if len(quote) else 0.0
+    return float((quote @ asked.T).max()) if len(quote) else 0.0  # quote x question: faster (as in maxsim)
 
 
 def merge(own: Pieces, borrowed: Pieces, weight: float) -> Pieces:
