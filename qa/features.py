@@ -183,12 +183,9 @@ def compute(question: str, qtokens: Sequence[str], names: set[str], prior: np.nd
 
 def _paragraph_of(para_rows: np.ndarray, lead: int) -> tuple[int, int]:
     """The first and last sentence rows of the paragraph holding sentence `lead`."""
-    lo, hi = lead, lead
-    while lo > 0 and para_rows[lo - 1] == para_rows[lead]:
-        lo -= 1
-    while hi + 1 < len(para_rows) and para_rows[hi + 1] == para_rows[lead]:
-        hi += 1
-    return lo, hi
+    other = np.asarray(para_rows) != para_rows[lead]  # the run of `lead`'s paragraph around it
+    before, after = np.flatnonzero(other[:lead]), np.flatnonzero(other[lead + 1:])
+    return (int(before[-1]) + 1 if len(before) else 0), (lead + int(after[0]) if len(after) else len(para_rows) - 1)
 
 
 def _type_met(qtype: str, quote_text: str, qwords: set[str], cues: Cues, span: range) -> bool:
@@ -207,12 +204,22 @@ def _weakest(qpieces: Pieces | None, piece_vectors: np.ndarray | None, piece_off
     if qpieces is None or qpieces.words is None or not len(qpieces.ids) or piece_vectors is None:
         return 1.0, 1.0
 
-    def weakest(a: int, b: int) -> float:
-        return min(word_match(qpieces, piece_vectors[int(piece_offsets[a]):int(piece_offsets[b + 1])]).values(),
-                   default=1.0)
-
-    weak_quote = weakest(*quote)
-    return weak_quote, max([weak_quote] + [weakest(a, b) for a, b in candidates])
+    spans = [quote, *candidates]
+    groups: dict[str, list[int]] = {}  # each counted word's pieces, as `word_match` groups them
+    for j, w in enumerate(qpieces.words):
+        if w not in FRAME_WORDS and len(w) > 1:
+            groups.setdefault(w, []).append(j)
+    if not groups:
+        return 1.0, 1.0
+    # `word_match` for each span, its words grouped once (one product per span, as `word_match`
+    # computes it: a product over all spans at once rounds differently in the last bits)
+    q = np.asarray(qpieces.vectors, np.float32).T
+    weak = []
+    for a, b in spans:
+        text = np.asarray(piece_vectors[int(piece_offsets[a]):int(piece_offsets[b + 1])], np.float32)
+        best = (text @ q).max(axis=0).tolist() if len(text) else [0.0] * q.shape[1]
+        weak.append(min(round(sum(best[j] for j in idx) / len(idx), 6) for idx in groups.values()))
+    return weak[0], max(weak)
 
 
 def of_answer(snap, ranked, q, lead: int, lo: int, hi: int, asked: float | None,
