@@ -48,6 +48,7 @@ class Pieces:
 _SPECIAL = frozenset(("[CLS]", "[SEP]", "[PAD]", "[UNK]", "<s>", "</s>", "<pad>", "<unk>"))
 
 
+@lru_cache(maxsize=1 << 16)  # a vocabulary's worth: every question's pieces are looked up
 def is_content(piece: str) -> bool:
     """'##eva' and 'visited' count; '[CLS]', ',' and 'the' do not; a word's continuation never
     counts as a stop word ('##it' of 'Politburo'). Word-start marks of other tokenizers ('▁the'
