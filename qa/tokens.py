@@ -298,7 +298,8 @@ def maxsim(query: Pieces, vectors: np.ndarray, offsets: np.ndarray, weights: dic
     else:
         rows = np.asarray(rows, dtype=np.int64)
         lo, lens = offsets[rows], offsets[rows + 1] - offsets[rows]
-        starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
+        starts = np.zeros(len(lens), dtype=np.int64)
+        np.cumsum(lens[:-1], out=starts[1:])
         take = np.repeat(lo - starts, lens) + np.arange(int(lens.sum()))  # the rows' pieces, in order
         sims = np.asarray(vectors[take], dtype=np.float32) @ q.T
         best = np.maximum.reduceat(sims, starts, axis=0)
