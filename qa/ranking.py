@@ -321,9 +321,14 @@ def _piece_rows(snap: Snapshot, fused: np.ndarray, rows: np.ndarray | None, sig:
     if not len(pool):
         return
     k = policy.piece_rows
-    top = pool[np.argpartition(-fused[pool], k - 1)[:k]] if len(pool) > k else pool
-    yield np.unique(np.concatenate([top, [int(np.argmax(sig.dense_sent)), int(np.argmax(sig.dense_win))]]))
-    best = pool[np.argsort(-fused[pool], kind="stable")[:policy.piece_neighbourhood]]
+    scores = -fused if rows is None else -fused[pool]  # every row: the pool is the identity, not indexed
+    pick = np.argpartition(scores, k - 1)[:k] if len(pool) > k else None
+    top = pool if pick is None else pick if rows is None else pool[pick]
+    meaning = np.array([np.argmax(sig.dense_sent), np.argmax(sig.dense_win)], dtype=np.int64)
+    yield np.unique(np.concatenate([top.astype(np.int64, copy=False), meaning]))
+    scores = -fused if rows is None else -fused[pool]  # again: the first round's matches are in `fused` now
+    order = np.argsort(scores, kind="stable")[:policy.piece_neighbourhood]
+    best = order if rows is None else pool[order]
     para, out = snap.sentence_para_rows, []
     for d in (-2, -1, 1, 2):
         c = best + d
