@@ -22,6 +22,9 @@ def rows(r: dict) -> list[tuple[str, str, str, str, str]]:
                     f"{_f(a['ask']['p50'], ' ms', 2)} ({_f(a['ask']['p95'], ' ms', 1)})",
                     f"{_f(a['floor']['p50'], ' ms', 2)} ({_f(a['floor']['p95'], ' ms', 1)}) encode + search",
                     f"{a['ratio_p50']:.2f}x", f"<= 1.15x {_check(a['ratio_p50'] <= 1.15)}"))
+        if a.get("cpu_ratio_p50"):
+            out.append(("... its CPU time (this thread's), p50", _f(a["cpu_ms_p50"], " ms", 2),
+                        f"{_f(a['floor_cpu_ms_p50'], ' ms', 2)} encode + search", f"{a['cpu_ratio_p50']:.2f}x", "(info)"))
         if a.get("torch_encode"):
             out.append(("answer latency p50 vs torch's encode of the question", _f(a["ask"]["p50"], " ms", 2),
                         f"{_f(a['torch_encode']['p50'], ' ms', 2)} (sentence-transformers encode)",

@@ -103,7 +103,7 @@ def word_match(qpieces: Pieces, quote: np.ndarray) -> dict[str, float]:
     """
     if not len(quote):
         return {w: 0.0 for w in qpieces.words if w not in FRAME_WORDS and len(w) > 1}
-    best = (np.asarray(qpieces.vectors, np.float32) @ np.asarray(quote, np.float32).T).max(axis=1)
+    best = (np.asarray(quote, np.float32) @ np.asarray(qpieces.vectors, np.float32).T).max(axis=0)  # text x question: faster
     per: dict[str, list[float]] = {}
     for w, b in zip(qpieces.words, best):
         if w not in FRAME_WORDS and len(w) > 1:
@@ -192,12 +192,9 @@ def compute(question: str, qtokens: Sequence[str], names: set[str], prior: np.nd
 
 def _paragraph_of(para_rows: np.ndarray, lead: int) -> tuple[int, int]:
     """The first and last sentence rows of the paragraph holding sentence `lead`."""
-    lo, hi = lead, lead
-    while lo > 0 and para_rows[lo - 1] == para_rows[lead]:
-        lo -= 1
-    while hi + 1 < len(para_rows) and para_rows[hi + 1] == para_rows[lead]:
-        hi += 1
-    return lo, hi
+    other = np.asarray(para_rows) != para_rows[lead]  # the run of `lead`'s paragraph around it
+    before, after = np.flatnonzero(other[:lead]), np.flatnonzero(other[lead + 1:])
+    return (int(before[-1]) + 1 if len(before) else 0), (lead + int(after[0]) if len(after) else len(para_rows) - 1)
 
 
 def _type_met(qtype: str, quote_text: str, qwords: set[str], cues: Cues, span: range) -> bool:
@@ -225,13 +222,25 @@ def _weakest(qpieces: Pieces | None, piece_vectors: np.ndarray | None, piece_off
     if qpieces is None or qpieces.words is None or not len(qpieces.ids) or piece_vectors is None:
         return 1.0, 1.0, 1.0
 
-    def met(a: int, b: int) -> dict[str, float]:
-        return word_match(qpieces, piece_vectors[int(piece_offsets[a]):int(piece_offsets[b + 1])])
-
-    in_quote = met(*quote)
-    weak_quote = min(in_quote.values(), default=1.0)
+    spans = [quote, *candidates]
+    groups: dict[str, list[int]] = {}  # each counted word's pieces, as `word_match` groups them
+    for j, w in enumerate(qpieces.words):
+        if w not in FRAME_WORDS and len(w) > 1:
+            groups.setdefault(w, []).append(j)
+    if not groups:
+        return 1.0, 1.0, 1.0
+    # `word_match` for each span, its words grouped once (one product per span, as `word_match`
+    # computes it: a product over all spans at once rounds differently in the last bits)
+    q = np.asarray(qpieces.vectors, np.float32).T
+    per_span = []
+    for a, b in spans:
+        text = np.asarray(piece_vectors[int(piece_offsets[a]):int(piece_offsets[b + 1])], np.float32)
+        best = (text @ q).max(axis=0).tolist() if len(text) else [0.0] * q.shape[1]
+        per_span.append({w: round(sum(best[j] for j in idx) / len(idx), 6) for w, idx in groups.items()})
+    in_quote = per_span[0]
+    weak = [min(m.values()) for m in per_span]
     weak_name = min((v for w, v in in_quote.items() if w in names), default=1.0)
-    return weak_quote, max([weak_quote] + [min(met(a, b).values(), default=1.0) for a, b in candidates]), weak_name
+    return weak[0], max(weak), weak_name
 
 
 def of_answer(snap, ranked, q, lead: int, lo: int, hi: int, asked: float | None,

@@ -161,11 +161,27 @@ class DocBM25:
         ceiling = np.zeros(len(self.rows_per_doc), dtype=np.float32)
         weights = [1.0] * len(tokens) if weights is None else weights
         for t, w in dict(zip(tokens, weights)).items():
-            idf = w * self.idf(t)
+            idf, rows, tf, part = self._term(t)
+            if w != 1.0:  # a follow-up's borrowed word: computed afresh (at weight 1 it is kept)
+                idf = w * idf
+                part = None if rows is None else self._part(idf, rows, tf)
             ceiling += idf
-            j = self.vocab.get(t)
-            if j is None:
-                continue
-            rows, tf = self.tf.column(j)
-            out[rows] += idf[self.docs[rows]] * tf * (self.K1 + 1) / (tf + self.K1 * self.norm_len[rows])
+            if rows is not None:
+                out[rows] += part
         return out / np.maximum(ceiling[self.docs], 1e-12) if n else out
+
+    def _part(self, idf: np.ndarray, rows: np.ndarray, tf: np.ndarray) -> np.ndarray:
+        return idf[self.docs[rows]] * tf * (self.K1 + 1) / (tf + self.K1 * self.norm_len[rows])
+
+    def _term(self, token: str) -> tuple:
+        """(idf per document, the rows holding the word, its counts there, their scores at weight
+        1): the same for every question, so kept per word of the vocabulary once computed."""
+        terms = self.__dict__.setdefault("_terms", {})
+        hit = terms.get(token)
+        if hit is None:
+            idf, j = self.idf(token), self.vocab.get(token)
+            if j is None:  # not in the vocabulary: not kept (questions may bring any number of these)
+                return idf, None, None, None
+            rows, tf = self.tf.column(j)
+            hit = terms[token] = (idf, rows, tf, self._part(idf, rows, tf))
+        return hit
