@@ -154,7 +154,8 @@ def test_earlier_answers_marked_stale_after_rebuild(handlers):
     *_, (_, conversation, sources, turns, _, _) = handlers.respond("Where does the kangaroo live?", turns, [])
     first, second = conversation.split("<article")[1:]
     assert "From a previous index version" in first and "From a previous" not in second
-    assert "Sources for: <q>When did Che" in sources  # each answer keeps its sources (shown when selected)
+    assert "Sources for: <q>Where does the kangaroo" in sources  # the panel: the last answer's sources
+    assert "qa-inline-sources" in first and "<mark>" in first  # the first keeps its own (copied there on select)
 
 
 def test_preview_shows_counts_sections_and_clear_errors(handlers, tmp_path):
