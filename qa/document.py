@@ -44,6 +44,11 @@ _BOILERPLATE = re.compile(
     r"|(?:this (?:web)?site|we) uses? cookies[^\n]{0,200}|accept (?:all )?cookies\.?)$",
     re.IGNORECASE,
 )
+# A numbered heading such as GPL-3's "0. Definitions." or "13. Use with the GNU Affero General
+# Public License.": a number (1, 2.3, IV.), then one short clause whose longer words are
+# capitalised, ending with at most a full stop. Its full stop would otherwise make it a paragraph.
+_NUMBERED_HEADING = re.compile(r"^(?:\d{1,3}(?:\.\d{1,3})*\.?|[IVX]{1,5}\.)\s+([^\n]{1,80}?)\.?$")
+_NUMBERED_HEADING_MAX_WORDS = 10
 _SENTENCE_END = tuple(".!?;:,…")
 _CLOSERS = "\"'”’»)]*_ \t"
 _FORMAT_SUFFIX = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,4}")
@@ -145,6 +150,8 @@ def from_blocks(ext: formats.Extracted, doc_id: str = "", source: str = "", fall
         pos = start + len(b.text)
         if b.kind == formats.HEADING:
             section = b.text
+        elif b.kind == formats.PARA and _is_numbered_heading(b.text):
+            section = _heading_text(b.text)
         elif b.kind == formats.PARA:
             key = " ".join(b.text.split()).lower()
             if key in seen:
@@ -152,6 +159,9 @@ def from_blocks(ext: formats.Extracted, doc_id: str = "", source: str = "", fall
                 continue
             seen.add(key)
             paragraphs.append(Paragraph(len(paragraphs) + 1, section, start, pos, b.text, b.page))
+    if not paragraphs:  # every text block was a numbered heading
+        raise InputError("The document has no paragraphs of text: it is empty, or holds only headings or "
+                         "boilerplate. Check that the right file was chosen.")
     text = "\n\n".join(parts)
     title = ext.title or fallback_title or _first_words(paragraphs[0].text)
     warnings = ext.warnings + ((f"{duplicates} duplicate paragraph(s) merged",) if duplicates else ())
@@ -211,12 +221,30 @@ def _is_title(block: str) -> bool:
 def _is_heading(block: str) -> bool:
     if _MD_HEADING.match(block) and "\n" not in block:
         return True
-    return "\n" not in block and len(block.split()) <= 15 and not _ends_sentence(block)
+    return "\n" not in block and (len(block.split()) <= 15 and not _ends_sentence(block)
+                                   or _is_numbered_heading(block))
+
+
+def _is_numbered_heading(block: str) -> bool:
+    """'1. Source Code.' is a heading; '1. Install it. Then run it.' and '2. run the tests.' are not.
+
+    >>> [_is_numbered_heading(b) for b in ("0. Definitions.", "2.1 Directory Layout", "IV. Results",
+    ...     "1. Install it. Then run it.", "2. run the tests.", "2021 was a good year.")]
+    [True, True, True, False, False, False]
+    """
+    m = _NUMBERED_HEADING.match(block.strip())
+    if not m or "\n" in block:
+        return False
+    words = m.group(1).split()
+    if len(words) > _NUMBERED_HEADING_MAX_WORDS or any(ch in m.group(1) for ch in ".!?;:"):
+        return False
+    return words[0][0].isupper() and all(w[0].isupper() or w[0].isdigit() for w in words if len(w) > 4)
 
 
 def _heading_text(block: str) -> str:
     m = _MD_HEADING.match(block)
-    return (m.group(1) if m else block).strip()
+    text = (m.group(1) if m else block).strip()
+    return text.rstrip(".") if _is_numbered_heading(text) else text  # "0. Definitions." -> "0. Definitions"
 
 
 def _first_words(text: str, n: int = 8) -> str:

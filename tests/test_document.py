@@ -271,3 +271,19 @@ def test_safe_filename(name, expected):
 def test_safe_filename_refuses_unsupported_formats():
     with pytest.raises(InputError, match="unsupported format"):
         document.safe_filename("slides.pptx")
+
+
+def test_numbered_licence_headings_ending_with_a_full_stop_are_sections_not_paragraphs():
+    # GPL-3's "0. Definitions." and "13. Use with the GNU Affero General Public License." end with
+    # a full stop, so the short-line rule alone made them numbered, citable paragraphs.
+    text = ("TERMS AND CONDITIONS\n\n  0. Definitions.\n\n  \"This License\" refers to version 3.\n\n"
+            "  13. Use with the GNU Affero General Public License.\n\n  Notwithstanding any other provision, you may combine.\n\n"
+            "  1. Install it. Then run it.\n\n  2. run the tests.\n\nThe end.")
+    doc = document.parse(text)
+    assert [(p.number, p.section, p.text) for p in doc.paragraphs] == [
+        (1, "0. Definitions", "\"This License\" refers to version 3."),
+        (2, "13. Use with the GNU Affero General Public License", "Notwithstanding any other provision, you may combine."),
+        (3, "13. Use with the GNU Affero General Public License", "1. Install it. Then run it."),
+        (4, "13. Use with the GNU Affero General Public License", "2. run the tests."),
+        (5, "13. Use with the GNU Affero General Public License", "The end."),
+    ]
