@@ -187,3 +187,31 @@ def test_indented_paragraphs_without_spacing_and_bold_body_size_headings(folder,
         "p{text-align:justify;margin:0;text-indent:2em} h2{font-size:12pt;font-weight:bold;margin:8pt 0 0}")
     doc = document.load_file(print_pdf(markup, folder, "indented"), 5 * MB)
     assert [(p.section, p.text) for p in doc.paragraphs] == [(p.section, p.text) for p in article_txt.paragraphs]
+
+
+def _box(y, *lines, x0=120.0, x1=540.0):
+    return {"x0": x0, "y0": y, "x1": x1, "y1": y + 12 * len(lines),
+            "lines": [[text, x0 + (0 if text.startswith("•") else 10), x1 - 5, 10.0, False] for text in lines]}
+
+
+def test_pdf_bullet_items_in_boxes_of_their_own_are_separate_paragraphs_without_the_bullet():
+    # The shared-mime-info spec (DocBook -> PDF) sets each list item in a box of its own; an item
+    # ending without a full stop ran into the next one (one paragraph of ten files, 1,483
+    # characters), and quotes opened with "•" (rendered "• • ..." under "Also relevant").
+    pages = [{"w": 612, "h": 792, "boxes": [
+        _box(600, "The files created by update-mime-database are:"),
+        _box(580, "• <MIME>/globs (contains a mapping from names to MIME types) [deprecated for globs2]"),
+        _box(560, "• <MIME>/magic (contains a mapping from file contents to MIME types)"),
+        _box(520, "• magic elements contain a list of match elements, any of which may match, and an optional priority",
+             "attribute for all of the contained rules. The default priority value is 50.",
+             "• alias elements indicate that the type is also sometimes known by another name."),
+    ]}]
+    blocks, _ = pdf.layout(pages)
+    assert [b.text for b in blocks] == [
+        "The files created by update-mime-database are:",
+        "<MIME>/globs (contains a mapping from names to MIME types) [deprecated for globs2]",
+        "<MIME>/magic (contains a mapping from file contents to MIME types)",
+        ("magic elements contain a list of match elements, any of which may match, and an optional priority "
+         "attribute for all of the contained rules. The default priority value is 50."),
+        "alias elements indicate that the type is also sometimes known by another name.",
+    ]

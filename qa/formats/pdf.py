@@ -51,6 +51,9 @@ _PAGE_NUMBER = re.compile(r"^[\W_]*(?:page|p\.|seite|pág\.?)?\s*\d{1,5}(?:\s*(?
                           re.IGNORECASE)
 _LIGATURES = str.maketrans({"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st"})
 _ENDS = tuple(".!?:;…")
+# A list item's bullet glyph: the item is a paragraph of its own (never the tail of the line or
+# box before it), and its text starts after the glyph (a quote does not open with "•").
+_BULLET = re.compile(r"^[•◦▪▫‣●○■□∙⁃]\s+(?=\S)")
 _CLOSERS = "\"'”’»)]*_ "
 
 
@@ -217,10 +220,11 @@ def layout(pages: list[dict]) -> tuple[list[Block], str]:
                 continue
             paras = _paragraphs(box, words)
             prev = blocks[-1] if blocks else None
-            if prev and prev.kind == PARA and _continues(prev.text, last, box, pno):
+            if (prev and prev.kind == PARA and not _BULLET.match(paras[0])
+                    and _continues(prev.text, last, box, pno)):
                 blocks[-1] = Block(PARA, _join(prev.text, paras[0], words), prev.page)
                 paras = paras[1:]
-            blocks += [Block(PARA, para, pno) for para in paras]
+            blocks += [Block(PARA, _BULLET.sub("", para), pno) for para in paras]
             last = (box, pno)
     return blocks, title
 
@@ -275,7 +279,7 @@ def _paragraphs(box: dict, words: set[str]) -> list[str]:
     paras, current = [], lines[0][0]
     for prev, line in zip(lines, lines[1:]):
         starts = line[0][:1].isupper() or line[0][:1].isdigit() or line[0][:1] in "“\"‘'(«"
-        if starts and _ends_sentence(prev[0]) and _room_left(box, prev, line[0]):
+        if _BULLET.match(line[0]) or starts and _ends_sentence(prev[0]) and _room_left(box, prev, line[0]):
             paras.append(current)
             current = line[0]
         else:
