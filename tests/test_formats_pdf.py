@@ -191,7 +191,8 @@ def test_indented_paragraphs_without_spacing_and_bold_body_size_headings(folder,
 
 def _box(y, *lines, x0=120.0, x1=540.0):
     return {"x0": x0, "y0": y, "x1": x1, "y1": y + 12 * len(lines),
-            "lines": [[text, x0 + (0 if text.startswith("•") else 10), x1 - 5, 10.0, False] for text in lines]}
+            "lines": [[text, x0 + (0 if text.startswith("•") else 10), min(x1 - 5, x0 + 5 * len(text)), 10.0, False]
+                      for text in lines]}
 
 
 def test_pdf_bullet_items_in_boxes_of_their_own_are_separate_paragraphs_without_the_bullet():
@@ -214,4 +215,32 @@ def test_pdf_bullet_items_in_boxes_of_their_own_are_separate_paragraphs_without_
         ("magic elements contain a list of match elements, any of which may match, and an optional priority "
          "attribute for all of the contained rules. The default priority value is 50."),
         "alias elements indicate that the type is also sometimes known by another name.",
+    ]
+
+
+def test_pdf_table_of_contents_roman_page_numbers_and_bare_numbers_are_not_paragraphs():
+    # libtasn1's manual (Texinfo -> TeX -> PDF): its contents became a 1,913-character paragraph,
+    # its "Introduction . . . 1" a section, the preface's page number "i" and the contents' chapter
+    # numbers ("1", "3.1 3.2 3.3") paragraphs of their own.
+    pages = [{"w": 612, "h": 792, "boxes": [
+        _box(600, "This manual is for GNU Libtasn1, a library for ASN.1 and DER manipulation."),
+        _box(30, "i"),
+    ]}, {"w": 612, "h": 792, "boxes": [
+        _box(700, "1"),
+        _box(680, "Introduction . . . . . . . . . . . . . . . . . . 1"),
+        _box(600, "2 ASN.1 structure handling . . . . . . . . . . 2", "2.1 ASN.1 syntax. . . . . . . . . . . . . 2",
+             "2.2 Naming . . . . . . . . . . . . . . . . 5"),
+        _box(560, "3.1 3.2 3.3"),
+        _box(30, "ii"),
+    ]}, {"w": 612, "h": 792, "boxes": [
+        _box(600, "This document describes the Libtasn1 library that provides ASN.1 parsing and structures",
+             "management, and DER encoding and decoding functions, such as asn1_der_",
+             "decoding() and asn1_der_coding()."),
+        _box(30, "1"),
+    ]}]
+    blocks, _ = pdf.layout(pages)
+    assert [b.text for b in blocks] == [
+        "This manual is for GNU Libtasn1, a library for ASN.1 and DER manipulation.",
+        "This document describes the Libtasn1 library that provides ASN.1 parsing and structures management, "
+        "and DER encoding and decoding functions, such as asn1_der_decoding() and asn1_der_coding().",
     ]
