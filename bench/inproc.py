@@ -17,19 +17,21 @@ HEAVY = ("torch", "sentence_transformers", "transformers", "gradio", "faiss", "b
 
 def floor_fn(engine):
     """The least work one question needs: the encoder's own model call for it (no cache, no
-    word pieces) plus the index search (FAISS top-10 over the windows and BM25 over the
-    sentences), nothing else."""
+    word pieces) plus the index search as answering does it (FAISS top-10 over the windows and
+    every sentence's per-document BM25 score, `Snapshot.sentence_bm25`), nothing else."""
     from qa.lexical import tokenize
     from qa.retrieval import search_faiss
 
-    data = engine.snapshot().data
+    snap = engine.snapshot()
+    data = snap.data
+    bm25 = snap.sentence_bm25
     enc = engine.encoder
     enc.load()
 
     def floor(q: str) -> None:
         v, _ = enc._encode_now([q])
         search_faiss(data.faiss_index, v[0], 10)
-        data.bm25_sentences.scores(tokenize(q), len(data.sentences))
+        bm25.share(tokenize(q))
 
     return floor
 

@@ -99,7 +99,7 @@ def rows(r: dict) -> list[tuple[str, str, str, str, str]]:
         b1, b2 = bk["build"], bk["rebuild_after_one_edit"]
         out.append((f"book {bk['bytes'] / 1e6:.1f} MB ({bk['words']:,} words), `qa build`, {bk['encoder']}",
                     f"{_f(b1['wall_s'], ' s')}, peak {_f(b1['peak_mb'], ' MB', 0)}, index {_f(b1['index_mb'], ' MB')}",
-                    f"{b1['encoded']} texts encoded", "",
+                    f"{b1['encoded']} texts encoded; serving it adds {_f(b1.get('load_mb'), ' MB', 0)}", "",
                     (f"<= 120 s {_check(b1['wall_s'] <= 120)}, <= 1 GB {_check((b1['peak_mb'] or 0) <= 1024)}, "
                      f"<= 25 MB {_check(b1['index_mb'] <= 25)}")))
         out.append(("book: rebuild after editing one paragraph", f"{_f(b2['wall_s'], ' s')}",
