@@ -36,6 +36,9 @@ _BINARY_FORMATS = {".pdf": "pdf", ".docx": "docx"}
 
 _BLOCK = re.compile(r"[^\n]*\S[^\n]*(?:\n[^\n]*\S[^\n]*)*")
 _MD_HEADING = re.compile(r"^#{1,6}\s+(.*?)\s*#*\s*$")
+# A heading underlined with "===" or "---" on the next line (Markdown's setext form, and plain-text
+# READMEs): "base-passwd for Debian\n----------------------".
+_SETEXT = re.compile(r"^([^\n]*\S[^\n]*)\n[ \t]*(?:={3,}|-{3,})[ \t]*$")
 _BOILERPLATE = re.compile(
     r"^(leave a (reply|comment)|cancel reply|post comment|submit comment"
     r"|your email address will not be published.*|required fields are marked.*"
@@ -215,11 +218,15 @@ def _ends_sentence(block: str) -> bool:
 def _is_title(block: str) -> bool:
     if _MD_HEADING.match(block) and "\n" not in block:
         return True
+    if (m := _SETEXT.match(block)) and len(m.group(1)) <= 300:
+        return True
     return "\n" not in block and len(block) <= 300 and not _ends_sentence(block)
 
 
 def _is_heading(block: str) -> bool:
     if _MD_HEADING.match(block) and "\n" not in block:
+        return True
+    if (m := _SETEXT.match(block)) and len(m.group(1).split()) <= 15:
         return True
     return "\n" not in block and (len(block.split()) <= 15 and not _ends_sentence(block)
                                    or _is_numbered_heading(block))
@@ -242,7 +249,7 @@ def _is_numbered_heading(block: str) -> bool:
 
 
 def _heading_text(block: str) -> str:
-    m = _MD_HEADING.match(block)
+    m = _MD_HEADING.match(block) or _SETEXT.match(block)
     text = (m.group(1) if m else block).strip()
     return text.rstrip(".") if _is_numbered_heading(text) else text  # "0. Definitions." -> "0. Definitions"
 

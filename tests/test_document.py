@@ -287,3 +287,16 @@ def test_numbered_licence_headings_ending_with_a_full_stop_are_sections_not_para
         (4, "13. Use with the GNU Affero General Public License", "2. run the tests."),
         (5, "13. Use with the GNU Affero General Public License", "The end."),
     ]
+
+
+def test_underlined_readme_headings_are_the_title_and_sections_not_paragraphs():
+    # Debian's base-passwd README opens "base-passwd for Debian\n----------------------": the
+    # title and its underline were numbered ¶1 and the title fell back to the file name.
+    text = ("base-passwd for Debian\n----------------------\n\nThis package supplies the master copies.\n\n"
+            "Reserved ids\n============\n\nThe following ids have been allocated.")
+    doc = document.parse(text)
+    assert doc.title == "base-passwd for Debian"
+    assert [(p.number, p.section, p.text) for p in doc.paragraphs] == [
+        (1, "", "This package supplies the master copies."),
+        (2, "Reserved ids", "The following ids have been allocated."),
+    ]
