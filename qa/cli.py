@@ -22,7 +22,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from . import __version__  # noqa: E402 -- after the environment above
 from .config import Settings  # noqa: E402
 from .errors import QAError, describe_os_error  # noqa: E402
-from .render import printable  # noqa: E402
+from .render import count, printable  # noqa: E402
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -285,7 +285,7 @@ def cmd_documents(args, settings: Settings) -> int:
     lines = ([f"Note: {info.note}"] if info.note else []) + [
              f"Index version {info.version} ({info.created}), model {info.model}",
              "Built from: " + (", ".join(info.sources) or "pasted text only")]
-    lines += [f"- {d.id}: {d.title} — {d.paragraphs} paragraphs, {d.sections} sections"
+    lines += [f"- {d.id}: {d.title} — {count(d.paragraphs, 'paragraph')}, {count(d.sections, 'section')}"
               + (f" ({d.source})" if d.source else "") for d in info.documents]
     lines += [f"  (removed, left out of rebuilds: {path})" for path in info.excluded]
     lines += [f"  (skipped {path}: {v.get('reason', '')})" for path, v in info.skipped.items()]

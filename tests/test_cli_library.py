@@ -105,3 +105,13 @@ def test_cli_build_ask_and_chat_with_the_real_model(tmp_path, monkeypatch, capsy
     assert cli.main(["chat", "--index", str(index)]) == 0
     assert "(new conversation)" in capsys.readouterr().out
     assert not (tmp_path / "default-index").exists() and not (tmp_path / "source").exists()
+
+
+def test_cli_documents_says_1_section_not_1_sections(cli_env, outside, capsys):
+    # `qa documents` listed a one-section libffi page as "2 paragraphs, 1 sections".
+    page = outside / "one-section.txt"
+    page.write_text("Closure Example\n\nIntroduction\n\nA trivial example that binds fputs with stdout.\n", encoding="utf-8")
+    assert cli.main(["build", "--source", str(page)]) == 0
+    capsys.readouterr()
+    assert cli.main(["documents"]) == 0
+    assert "— 1 paragraph, 1 section (" in capsys.readouterr().out
