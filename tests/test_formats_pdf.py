@@ -244,3 +244,19 @@ def test_pdf_table_of_contents_roman_page_numbers_and_bare_numbers_are_not_parag
         "This document describes the Libtasn1 library that provides ASN.1 parsing and structures management, "
         "and DER encoding and decoding functions, such as asn1_der_decoding() and asn1_der_coding().",
     ]
+
+
+def test_pdf_running_head_naming_the_chapter_is_dropped_though_it_changes_between_chapters():
+    # libtasn1's manual heads each page with its chapter; "Chapter 4: Function reference" (15 of 36
+    # pages, under the old "half of the pages" rule) ran into the paragraphs it interrupted.
+    def page(head, *text):
+        return {"w": 612, "h": 792, "boxes": [_box(760, head), _box(600, *text)]}
+
+    pages = [page("Chapter 2: Structures", "Structures are read from ASN.1 files."),
+             page("Chapter 2: Structures", "They are kept in memory."),
+             *[page("Chapter 4: Function reference", f"Function {i} is documented here.") for i in range(1, 4)],
+             page("Appendix A: Copying", "The licence follows."), page("Appendix A: Copying", "It is long.")]
+    blocks, _ = pdf.layout(pages)
+    assert [b.text for b in blocks] == [
+        "Structures are read from ASN.1 files.", "They are kept in memory.", "Function 1 is documented here.",
+        "Function 2 is documented here.", "Function 3 is documented here.", "The licence follows.", "It is long."]

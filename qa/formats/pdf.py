@@ -2,7 +2,7 @@
 
 pdfminer groups characters into lines and lines into text boxes in reading order (columns
 included). On top of that: running headers, footers and page numbers (a box in the top or
-bottom margin whose text, digits aside, repeats on most pages, or that is a bare page number)
+bottom margin whose text, digits aside, repeats on another page, or that is a bare page number)
 are dropped; a box of at most three short lines set larger than the body text (or all bold)
 is a heading, the largest on page 1 the title; lines are joined, a hyphen at a line end
 joined away unless the document writes that word with its hyphen elsewhere; a paragraph that
@@ -42,7 +42,9 @@ MEMORY_LIMIT_BYTES = 1536 << 20  # address space of the child, Python and pdfmin
 
 # Layout thresholds (points are 1/72 inch), set on Chromium- and Word-made PDFs.
 MARGIN_BAND = 0.10  # a running header/footer lies wholly in the top or bottom 10% of the page
-REPEAT_SHARE = 0.5  # ... and (digits aside) recurs on at least half of the pages (and on 2+)
+REPEAT_PAGES = 2  # ... and (digits aside) recurs on this many pages. Not "on half of them": a book's
+# running head names the chapter ("Chapter 4: Function reference" on 15 of libtasn1's 36 pages ran
+# into its paragraphs)
 HEADING_SIZE = 1.15  # a heading is set at least this much larger than the body text
 TITLE_SIZE = 1.3  # the title, on page 1, at least this much larger
 HEADING_MAX_WORDS = 20
@@ -264,7 +266,7 @@ def _drop_running(pages: list[dict]) -> list[dict]:
         return re.sub(r"\d+", "#", " ".join(line[0] for line in box["lines"]).lower())
 
     seen = Counter((band(b, p), key(b)) for p in pages for b in {key(b): b for b in p["boxes"] if band(b, p)}.values())
-    need = max(2, REPEAT_SHARE * len(pages))
+    need = REPEAT_PAGES
     out = []
     for p in pages:
         keep = [b for b in p["boxes"] if not band(b, p) or
