@@ -241,8 +241,8 @@ def test_pdf_table_of_contents_roman_page_numbers_and_bare_numbers_are_not_parag
     blocks, _ = pdf.layout(pages)
     assert [b.text for b in blocks] == [
         "This manual is for GNU Libtasn1, a library for ASN.1 and DER manipulation.",
-        "This document describes the Libtasn1 library that provides ASN.1 parsing and structures management, "
-        "and DER encoding and decoding functions, such as asn1_der_decoding() and asn1_der_coding().",
+        ("This document describes the Libtasn1 library that provides ASN.1 parsing and structures management, "
+         "and DER encoding and decoding functions, such as asn1_der_decoding() and asn1_der_coding()."),
     ]
 
 
