@@ -52,6 +52,8 @@ _BOILERPLATE = re.compile(
 # capitalised, ending with at most a full stop. Its full stop would otherwise make it a paragraph.
 _NUMBERED_HEADING = re.compile(r"^(?:\d{1,3}(?:\.\d{1,3})*\.?|[IVX]{1,5}\.)\s+([^\n]{1,80}?)\.?$")
 _NUMBERED_HEADING_MAX_WORDS = 10
+_SMALL_WORDS = frozenset("a an and as at by for from in into of on or the this to with without".split())
+_INLINE_NUMBERED = re.compile(r"^((?:\d{1,3}(?:\.\d{1,3})*\.?|[IVX]{1,5}\.)\s+[^.!?;:\n]{1,80})\.\s+\S")
 _SENTENCE_END = tuple(".!?;:,…")
 _CLOSERS = "\"'”’»)]*_ \t"
 _FORMAT_SUFFIX = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,4}")
@@ -118,6 +120,7 @@ def parse(text: str, doc_id: str = "", source: str = "", fallback_title: str = "
         if not is_last and _is_heading(block):
             section = _heading_text(block)
             continue
+        section = _inline_numbered_heading(block, section) or section
         key = " ".join(block.split()).lower()
         if key in seen:
             duplicates += 1
@@ -156,6 +159,7 @@ def from_blocks(ext: formats.Extracted, doc_id: str = "", source: str = "", fall
         elif b.kind == formats.PARA and _is_numbered_heading(b.text):
             section = _heading_text(b.text)
         elif b.kind == formats.PARA:
+            section = _inline_numbered_heading(b.text, section) or section
             key = " ".join(b.text.split()).lower()
             if key in seen:
                 duplicates += 1
@@ -246,6 +250,23 @@ def _is_numbered_heading(block: str) -> bool:
     if len(words) > _NUMBERED_HEADING_MAX_WORDS or any(ch in m.group(1) for ch in ".!?;:"):
         return False
     return words[0][0].isupper() and all(w[0].isupper() or w[0].isdigit() for w in words if len(w) > 4)
+
+
+def _inline_numbered_heading(block: str, section: str) -> str:
+    """The heading a paragraph opens with, in a document whose sections are numbered: Apache-2.0's
+    "2. Grant of Copyright License. Subject to ..." follows the heading "1. Definitions." and
+    starts section 2 (the paragraph keeps its text and number). '' when it opens with none.
+
+    >>> _inline_numbered_heading("2. Grant of Copyright License. Subject to the terms, you may.", "1. Definitions")
+    '2. Grant of Copyright License'
+    >>> _inline_numbered_heading("2. Grant of Copyright License. Subject to the terms, you may.", "Preface")
+    ''
+    """
+    m = _INLINE_NUMBERED.match(block)
+    if not m or not _NUMBERED_HEADING.match(section) or not _is_numbered_heading(m.group(1) + "."):
+        return ""
+    words = m.group(1).split()[1:]  # every word capitalised but the small ones: not "1. Install it"
+    return m.group(1) if all(w[0].isupper() or w[0].isdigit() or w in _SMALL_WORDS for w in words) else ""
 
 
 def _heading_text(block: str) -> str:

@@ -300,3 +300,19 @@ def test_underlined_readme_headings_are_the_title_and_sections_not_paragraphs():
         (1, "", "This package supplies the master copies."),
         (2, "Reserved ids", "The following ids have been allocated."),
     ]
+
+
+def test_apache_style_clause_opening_with_its_numbered_heading_starts_a_new_section():
+    # Apache-2.0 gives "1. Definitions." a line of its own but opens every later clause with its
+    # heading ("2. Grant of Copyright License. Subject to ..."): without this, "7. Disclaimer of
+    # Warranty" was cited as "· 1. Definitions".
+    text = ("TERMS AND CONDITIONS\n\n1. Definitions.\n\n\"Licensor\" shall mean the copyright owner.\n\n"
+            "2. Grant of Copyright License. Subject to the terms of this License, you may copy it.\n\n"
+            "(a) You must give any other recipients of the Work a copy of this License.\n\n"
+            "7. Disclaimer of Warranty. The Work is provided AS IS.")
+    doc = document.parse(text)
+    assert [(p.number, p.section) for p in doc.paragraphs] == [
+        (1, "1. Definitions"), (2, "2. Grant of Copyright License"), (3, "2. Grant of Copyright License"),
+        (4, "7. Disclaimer of Warranty")]
+    plain = document.parse("Notes\n\nFirst things.\n\n1. Install Python. Then run the tests.")
+    assert [p.section for p in plain.paragraphs] == ["", ""]  # not in a numbered document: no section

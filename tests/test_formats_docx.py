@@ -114,5 +114,5 @@ def test_docx_numbered_clause_heading_in_normal_style_is_a_section(tmp_path):
     doc = document.load_file(path, MB)
     assert [(p.number, p.section, p.text) for p in doc.paragraphs][1:] == [
         (2, "1. Definitions", '"Licensor" shall mean the copyright owner granting the License.'),
-        (3, "1. Definitions", "2. Grant of Copyright License. Subject to the terms of this License, you may copy it."),
+        (3, "2. Grant of Copyright License", "2. Grant of Copyright License. Subject to the terms of this License, you may copy it."),
     ]
