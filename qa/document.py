@@ -52,7 +52,8 @@ _BOILERPLATE = re.compile(
 # capitalised, ending with at most a full stop. Its full stop would otherwise make it a paragraph.
 _NUMBERED_HEADING = re.compile(r"^(?:\d{1,3}(?:\.\d{1,3})*\.?|[IVX]{1,5}\.)\s+([^\n]{1,80}?)\.?$")
 _NUMBERED_HEADING_MAX_WORDS = 10
-_SMALL_WORDS = frozenset("a an and as at by for from in into of on or the this to with without".split())
+_SMALL_WORDS = frozenset({"a", "an", "and", "as", "at", "by", "for", "from", "in", "into", "of", "on", "or",
+                          "the", "this", "to", "with", "without"})
 _INLINE_NUMBERED = re.compile(r"^((?:\d{1,3}(?:\.\d{1,3})*\.?|[IVX]{1,5}\.)\s+[^.!?;:\n]{1,80})\.\s+\S")
 _SENTENCE_END = tuple(".!?;:,…")
 _CLOSERS = "\"'”’»)]*_ \t"
