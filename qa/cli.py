@@ -169,7 +169,26 @@ def cmd_build(args, settings: Settings) -> int:
         return 0
     report = engine.library.build(sources, add=args.add, progress=progress)
     _print_report("Built.", report)
+    _print_passed_over(sources)
     return 0
+
+
+def _print_passed_over(sources) -> None:
+    """Name the files a folder scan left out for their format: a user who built from
+    /usr/share/doc/base-passwd was not told that its README, copyright and changelog.gz were not read."""
+    from .document import SUPPORTED_SUFFIXES, passed_over
+
+    for folder in (Path(s) for s in sources):
+        left = passed_over(folder) if folder.is_dir() else []
+        if left:
+            names = ", ".join(printable(f.name) for f in left[:_NAMES_SHOWN])
+            names += ", ..." if len(left) > _NAMES_SHOWN else ""
+            print(f"  not read from {printable(str(folder))} ({len(left)} file(s) in other formats): {names}. "
+                  f"Folders are scanned for {', '.join(SUPPORTED_SUFFIXES)}; give a plain-text file by name "
+                  f"(--source FILE) to read it anyway.", file=sys.stderr)
+
+
+_NAMES_SHOWN = 8  # files named in the "not read from" line
 
 
 def _print_report(what: str, report) -> None:

@@ -391,6 +391,13 @@ def is_candidate(path: Path) -> bool:
             and not path.name.endswith("~"))
 
 
+def passed_over(folder: Path) -> list[Path]:
+    """The files a scan of `folder` leaves out for their format (README, changelog.gz, ...), so a
+    build can say so; hidden files and editors' backups are left out silently."""
+    return sorted(f for f in folder.iterdir() if f.is_file() and not is_candidate(f)
+                  and not f.name.startswith((".", "~")) and not f.name.endswith("~"))
+
+
 def expand_sources(paths: list[Path]) -> list[Path]:
     """Files and folders -> sorted list of supported files (folders are not recursed into;
     hidden files such as editors' temporaries and `.removed/` are skipped)."""

@@ -115,3 +115,19 @@ def test_cli_documents_says_1_section_not_1_sections(cli_env, outside, capsys):
     capsys.readouterr()
     assert cli.main(["documents"]) == 0
     assert "— 1 paragraph, 1 section (" in capsys.readouterr().out
+
+
+def test_cli_build_from_a_folder_names_the_files_it_did_not_read(cli_env, tmp_path, capsys):
+    # /usr/share/doc/base-passwd holds users-and-groups.html, README, copyright and changelog.gz:
+    # only the HTML was indexed, and nothing said so.
+    folder = tmp_path / "doc"
+    folder.mkdir()
+    (folder / "guide.txt").write_text("Guide\n\nThe daemon user runs daemons.\n", encoding="utf-8")
+    (folder / "README").write_text("Read me first.\n", encoding="utf-8")
+    (folder / "changelog.gz").write_bytes(b"\x1f\x8b\x08\x00")
+    (folder / ".hidden.txt").write_text("secret\n", encoding="utf-8")
+    assert cli.main(["build", "--source", str(folder)]) == 0
+    err = capsys.readouterr().err
+    assert f"not read from {folder} (2 file(s) in other formats): README, changelog.gz." in err
+    assert ".hidden" not in err
+    assert cli.main(["build", "--add", "--source", str(folder / "README")]) == 0  # by name, it is read

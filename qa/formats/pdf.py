@@ -54,7 +54,8 @@ _PAGE_NUMBER = re.compile(r"^[\W_]*(?:(?:page|p\.|seite|pág\.?)?\s*\d{1,5}(?:\s
 # A table of contents' line: "2.1 ASN.1 syntax . . . . . . 2" (dot leaders, then a page number).
 # A box whose lines are mostly such lines is the contents, not text to cite.
 _LEADER = re.compile(r"\S(?:\s?\.){4,}\s*(?:\d{1,5}|[ivxlc]{1,7})$", re.IGNORECASE)
-# Left alone in a box of its own, a number (or a column of them) is a contents entry's or a list's number, not a paragraph.
+# Left alone in a box of its own, a number (or a column of them) is a contents entry's or
+# a list's number, not a paragraph.
 _BARE_NUMBER = re.compile(r"^(?:(?:\d{1,3}(?:\.\d{1,3})*\.?|[ivxlc]{1,7}\.?)(?:\s+|$))+$", re.IGNORECASE)
 # pdfminer writes "(cid:N)" for a glyph without a Unicode mapping; TeX's © is "c" over glyph 13.
 _CID = re.compile(r"\(cid:\d+\)")
