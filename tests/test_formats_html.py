@@ -87,7 +87,8 @@ def test_deeply_nested_page_keeps_its_text(depth):
 # paragraphs but drops every heading; they are put back (found by a new user on Debian's
 # users-and-groups.html and libffi's manual).
 DOCBOOK_PAGE = """<HTML><HEAD><TITLE>Users and Groups</TITLE></HEAD><BODY>
-<DIV CLASS="TITLEPAGE"><H1 CLASS="TITLE">Users and Groups</H1></DIV>
+<DIV CLASS="TITLEPAGE"><H1 CLASS="TITLE">Users and Groups</H1><H3 CLASS="AUTHOR">Joey Hess</H3>
+<P CLASS="COPYRIGHT">Copyright 2001, 2002 Joey Hess</P></DIV>
 <DIV CLASS="CHAPTER"><HR><H1>Chapter 1. Introduction</H1>
 <P>The base package contains the master versions of the password and group files.</P>
 <P>This document describes the purposes of the individual entries.</P></DIV>
@@ -100,6 +101,7 @@ DOCBOOK_PAGE = """<HTML><HEAD><TITLE>Users and Groups</TITLE></HEAD><BODY>
 def test_frameless_docbook_page_keeps_chapter_headings_and_definition_terms_as_sections():
     doc = document.load(DOCBOOK_PAGE, "users-and-groups.html", MB)
     assert [(p.section, p.text) for p in doc.paragraphs] == [
+        ("", "Copyright 2001, 2002 Joey Hess"),  # its author's name is not a section
         ("Chapter 1. Introduction", "The base package contains the master versions of the password and group files."),
         ("Chapter 1. Introduction", "This document describes the purposes of the individual entries."),
         ("root", "Root is (typically) the superuser."),

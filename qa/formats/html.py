@@ -115,7 +115,8 @@ def _with_headings(markup: str, blocks: list[Block], title: str) -> list[Block]:
 
     def walk(el) -> None:
         if isinstance(el.tag, str) and el.tag not in _SKIP_TAGS:
-            if el.tag in _HEADING_TAGS and (heading := one_line(el.text_content())) and heading != title:
+            if (el.tag in _HEADING_TAGS and "author" not in (el.get("class") or "").lower()  # DocBook's title page
+                    and (heading := one_line(el.text_content())) and heading != title):
                 marks.append((size, heading))
             add(el.text)
             for child in el:
