@@ -3,8 +3,11 @@
 Numbering rule (docs/design.md §4): blocks are separated by blank lines; body paragraphs are
 numbered 1..n in source order. The first block is the title when it looks like one (a single
 line without sentence-ending punctuation); later heading-like blocks (a short single line, or
-a Markdown `#` line) become the `section` of the paragraphs under them. A Markdown `#` line
-directly above text (no blank line) is split off as a heading too. Comment-form boilerplate
+a Markdown `#` line, a line underlined with `===`/`---`, or a numbered clause heading such as
+"0. Definitions.") become the `section` of the paragraphs under them; in a document whose
+sections are numbered, a paragraph that opens with its own numbered heading ("2. Grant of
+Copyright License. Subject to ...") starts that section and stays a paragraph. A Markdown `#`
+line directly above text (no blank line) is split off as a heading too. Comment-form boilerplate
 ("Leave a Reply", ...) and blocks without a letter or digit (`---`, `***`) are dropped; a
 paragraph repeated word for word is kept once (with a warning). Everything else is a citable
 paragraph, and every paragraph's `text == document.text[start:end]`.
