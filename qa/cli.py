@@ -22,7 +22,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from . import __version__  # noqa: E402 -- after the environment above
 from .config import Settings  # noqa: E402
 from .errors import QAError, describe_os_error  # noqa: E402
-from .render import printable  # noqa: E402
+from .render import count, printable  # noqa: E402
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -169,7 +169,26 @@ def cmd_build(args, settings: Settings) -> int:
         return 0
     report = engine.library.build(sources, add=args.add, progress=progress)
     _print_report("Built.", report)
+    _print_passed_over(sources)
     return 0
+
+
+def _print_passed_over(sources) -> None:
+    """Name the files a folder scan left out for their format: a user who built from
+    /usr/share/doc/base-passwd was not told that its README, copyright and changelog.gz were not read."""
+    from .document import SUPPORTED_SUFFIXES, passed_over
+
+    for folder in (Path(s) for s in sources):
+        left = passed_over(folder) if folder.is_dir() else []
+        if left:
+            names = ", ".join(printable(f.name) for f in left[:_NAMES_SHOWN])
+            names += ", ..." if len(left) > _NAMES_SHOWN else ""
+            print(f"  not read from {printable(str(folder))} ({len(left)} file(s) in other formats): {names}. "
+                  f"Folders are scanned for {', '.join(SUPPORTED_SUFFIXES)}; give a plain-text file by name "
+                  f"(--source FILE) to read it anyway.", file=sys.stderr)
+
+
+_NAMES_SHOWN = 8  # files named in the "not read from" line
 
 
 def _print_report(what: str, report) -> None:
@@ -285,7 +304,7 @@ def cmd_documents(args, settings: Settings) -> int:
     lines = ([f"Note: {info.note}"] if info.note else []) + [
              f"Index version {info.version} ({info.created}), model {info.model}",
              "Built from: " + (", ".join(info.sources) or "pasted text only")]
-    lines += [f"- {d.id}: {d.title} — {d.paragraphs} paragraphs, {d.sections} sections"
+    lines += [f"- {d.id}: {d.title} — {count(d.paragraphs, 'paragraph')}, {count(d.sections, 'section')}"
               + (f" ({d.source})" if d.source else "") for d in info.documents]
     lines += [f"  (removed, left out of rebuilds: {path})" for path in info.excluded]
     lines += [f"  (skipped {path}: {v.get('reason', '')})" for path, v in info.skipped.items()]

@@ -3,8 +3,11 @@
 Numbering rule (docs/design.md §4): blocks are separated by blank lines; body paragraphs are
 numbered 1..n in source order. The first block is the title when it looks like one (a single
 line without sentence-ending punctuation); later heading-like blocks (a short single line, or
-a Markdown `#` line) become the `section` of the paragraphs under them. A Markdown `#` line
-directly above text (no blank line) is split off as a heading too. Comment-form boilerplate
+a Markdown `#` line, a line underlined with `===`/`---`, or a numbered clause heading such as
+"0. Definitions.") become the `section` of the paragraphs under them; in a document whose
+sections are numbered, a paragraph that opens with its own numbered heading ("2. Grant of
+Copyright License. Subject to ...") starts that section and stays a paragraph. A Markdown `#`
+line directly above text (no blank line) is split off as a heading too. Comment-form boilerplate
 ("Leave a Reply", ...) and blocks without a letter or digit (`---`, `***`) are dropped; a
 paragraph repeated word for word is kept once (with a warning). Everything else is a citable
 paragraph, and every paragraph's `text == document.text[start:end]`.
@@ -36,6 +39,9 @@ _BINARY_FORMATS = {".pdf": "pdf", ".docx": "docx"}
 
 _BLOCK = re.compile(r"[^\n]*\S[^\n]*(?:\n[^\n]*\S[^\n]*)*")
 _MD_HEADING = re.compile(r"^#{1,6}\s+(.*?)\s*#*\s*$")
+# A heading underlined with "===" or "---" on the next line (Markdown's setext form, and plain-text
+# READMEs): "base-passwd for Debian\n----------------------".
+_SETEXT = re.compile(r"^([^\n]*\S[^\n]*)\n[ \t]*(?:={3,}|-{3,})[ \t]*$")
 _BOILERPLATE = re.compile(
     r"^(leave a (reply|comment)|cancel reply|post comment|submit comment"
     r"|your email address will not be published.*|required fields are marked.*"
@@ -44,6 +50,14 @@ _BOILERPLATE = re.compile(
     r"|(?:this (?:web)?site|we) uses? cookies[^\n]{0,200}|accept (?:all )?cookies\.?)$",
     re.IGNORECASE,
 )
+# A numbered heading such as GPL-3's "0. Definitions." or "13. Use with the GNU Affero General
+# Public License.": a number (1, 2.3, IV.), then one short clause whose longer words are
+# capitalised, ending with at most a full stop. Its full stop would otherwise make it a paragraph.
+_NUMBERED_HEADING = re.compile(r"^(?:\d{1,3}(?:\.\d{1,3})*\.?|[IVX]{1,5}\.)\s+([^\n]{1,80}?)\.?$")
+_NUMBERED_HEADING_MAX_WORDS = 10
+_SMALL_WORDS = frozenset({"a", "an", "and", "as", "at", "by", "for", "from", "in", "into", "of", "on", "or",
+                          "the", "this", "to", "with", "without"})
+_INLINE_NUMBERED = re.compile(r"^((?:\d{1,3}(?:\.\d{1,3})*\.?|[IVX]{1,5}\.)\s+[^.!?;:\n]{1,80})\.\s+\S")
 _SENTENCE_END = tuple(".!?;:,…")
 _CLOSERS = "\"'”’»)]*_ \t"
 _FORMAT_SUFFIX = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,4}")
@@ -110,6 +124,7 @@ def parse(text: str, doc_id: str = "", source: str = "", fallback_title: str = "
         if not is_last and _is_heading(block):
             section = _heading_text(block)
             continue
+        section = _inline_numbered_heading(block, section) or section
         key = " ".join(block.split()).lower()
         if key in seen:
             duplicates += 1
@@ -145,13 +160,19 @@ def from_blocks(ext: formats.Extracted, doc_id: str = "", source: str = "", fall
         pos = start + len(b.text)
         if b.kind == formats.HEADING:
             section = b.text
+        elif b.kind == formats.PARA and _is_numbered_heading(b.text):
+            section = _heading_text(b.text)
         elif b.kind == formats.PARA:
+            section = _inline_numbered_heading(b.text, section) or section
             key = " ".join(b.text.split()).lower()
             if key in seen:
                 duplicates += 1
                 continue
             seen.add(key)
             paragraphs.append(Paragraph(len(paragraphs) + 1, section, start, pos, b.text, b.page))
+    if not paragraphs:  # every text block was a numbered heading
+        raise InputError("The document has no paragraphs of text: it is empty, or holds only headings or "
+                         "boilerplate. Check that the right file was chosen.")
     text = "\n\n".join(parts)
     title = ext.title or fallback_title or _first_words(paragraphs[0].text)
     warnings = ext.warnings + ((f"{duplicates} duplicate paragraph(s) merged",) if duplicates else ())
@@ -205,18 +226,57 @@ def _ends_sentence(block: str) -> bool:
 def _is_title(block: str) -> bool:
     if _MD_HEADING.match(block) and "\n" not in block:
         return True
+    if (m := _SETEXT.match(block)) and len(m.group(1)) <= 300:
+        return True
     return "\n" not in block and len(block) <= 300 and not _ends_sentence(block)
 
 
 def _is_heading(block: str) -> bool:
     if _MD_HEADING.match(block) and "\n" not in block:
         return True
-    return "\n" not in block and len(block.split()) <= 15 and not _ends_sentence(block)
+    if (m := _SETEXT.match(block)) and len(m.group(1).split()) <= 15:
+        return True
+    return "\n" not in block and (len(block.split()) <= 15 and not _ends_sentence(block)
+                                   or _is_numbered_heading(block))
+
+
+def _is_numbered_heading(block: str) -> bool:
+    """'1. Source Code.' is a heading; '1. Install it. Then run it.' and '2. run the tests.' are not.
+
+    >>> [_is_numbered_heading(b) for b in ("0. Definitions.", "2.1 Directory Layout", "IV. Results",
+    ...     "1. Install it. Then run it.", "2. run the tests.", "2021 was a good year.")]
+    [True, True, True, False, False, False]
+    """
+    m = _NUMBERED_HEADING.match(block.strip())
+    if not m or "\n" in block:
+        return False
+    words = m.group(1).split()
+    if len(words) > _NUMBERED_HEADING_MAX_WORDS or any(ch in m.group(1) for ch in ".!?;:"):
+        return False
+    return words[0][0].isupper() and all(w[0].isupper() or w[0].isdigit() for w in words if len(w) > 4)
+
+
+def _inline_numbered_heading(block: str, section: str) -> str:
+    """The heading a paragraph opens with, in a document whose sections are numbered: Apache-2.0's
+    "2. Grant of Copyright License. Subject to ..." follows the heading "1. Definitions." and
+    starts section 2 (the paragraph keeps its text and number). '' when it opens with none.
+
+    >>> _inline_numbered_heading("2. Grant of Copyright License. Subject to the terms, you may.", "1. Definitions")
+    '2. Grant of Copyright License'
+    >>> _inline_numbered_heading("2. Grant of Copyright License. Subject to the terms, you may.", "Preface")
+    ''
+    """
+    m = _INLINE_NUMBERED.match(block)
+    if not m or not _NUMBERED_HEADING.match(section) or not _is_numbered_heading(m.group(1) + "."):
+        return ""
+    words = m.group(1).split()[1:]  # every word capitalised but the small ones: not "1. Install it"
+    return m.group(1) if all(w[0].isupper() or w[0].isdigit() or w in _SMALL_WORDS for w in words) else ""
 
 
 def _heading_text(block: str) -> str:
-    m = _MD_HEADING.match(block)
-    return (m.group(1) if m else block).strip()
+    m = _MD_HEADING.match(block) or _SETEXT.match(block)
+    text = (m.group(1) if m else block).strip()
+    return text.rstrip(".") if _is_numbered_heading(text) else text  # "0. Definitions." -> "0. Definitions"
 
 
 def _first_words(text: str, n: int = 8) -> str:
@@ -332,6 +392,13 @@ def is_candidate(path: Path) -> bool:
     """Would a folder scan pick this file up? (supported suffix; not hidden, not a backup)"""
     return (path.suffix.lower() in SUPPORTED_SUFFIXES and not path.name.startswith((".", "~"))
             and not path.name.endswith("~"))
+
+
+def passed_over(folder: Path) -> list[Path]:
+    """The files a scan of `folder` leaves out for their format (README, changelog.gz, ...), so a
+    build can say so; hidden files and editors' backups are left out silently."""
+    return sorted(f for f in folder.iterdir() if f.is_file() and not is_candidate(f)
+                  and not f.name.startswith((".", "~")) and not f.name.endswith("~"))
 
 
 def expand_sources(paths: list[Path]) -> list[Path]:

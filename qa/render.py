@@ -74,13 +74,24 @@ def to_text(ans: Answer) -> str:
         out += [f"{top.quote}", f"  — {label(top, multi)}"]
         if len(ans.citations) > 1:
             out.append("Also relevant:")
-            out += [f"  • {c.quote}  — {label(c, multi)}" for c in ans.citations[1:]]
+            out += [f"  • {_hang(c.quote)}  — {label(c, multi)}" for c in ans.citations[1:]]
     else:
         out.append("Not in this document.")
         if ans.citations:
             out.append("Closest passages, but not an answer:")
-            out += [f"  • {c.quote}  — {label(c, multi)}" for c in ans.citations]
+            out += [f"  • {_hang(c.quote)}  — {label(c, multi)}" for c in ans.citations]
     return printable("\n".join(out))
+
+
+def _hang(quote: str) -> str:
+    """A quote's own line breaks (a hard-wrapped text file's) indented under its bullet, so each
+    supporting quote reads as one item, not as lines at the margin mixed with the next one.
+
+    >>> print("  • " + _hang("Access to a\\nnetwork may be denied."))
+      • Access to a
+        network may be denied.
+    """
+    return quote.replace("\n", "\n    ")
 
 
 # C0 controls except tab and newline (so CR, which overwrites a line, too), DEL, C1 controls

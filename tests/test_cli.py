@@ -106,3 +106,17 @@ def test_ask_piped_into_head_ends_quietly(real_index):
     assert run.returncode == 0
     assert "Traceback" not in run.stderr and "BrokenPipe" not in run.stderr, run.stderr[-2000:]
     assert run.stdout.count("\n") == 1
+
+
+def test_hard_wrapped_supporting_quotes_are_indented_under_their_bullet():
+    # GPL-3 is wrapped at 72 columns: a supporting quote's later lines started at the margin,
+    # where they read as part of the answer rather than of their bullet.
+    from qa.answer import Answer, Citation
+    from qa.render import to_text
+
+    first = Citation("gpl-3", 66, "8. Termination", "Moreover, your license is\nreinstated permanently.", 0, 50, 0.9)
+    other = Citation("gpl-3", 50, "6. Conveying Non-Source Forms", "Access to a\nnetwork may be denied.", 0, 33, 0.5)
+    text = to_text(Answer("Can it be reinstated?", True, first.quote, (first, other), "v1"))
+    assert text.splitlines() == [
+        "Moreover, your license is", "reinstated permanently.", "  — ¶66 · 8. Termination", "Also relevant:",
+        "  • Access to a", "    network may be denied.  — ¶50 · 6. Conveying Non-Source Forms"]

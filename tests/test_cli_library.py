@@ -105,3 +105,29 @@ def test_cli_build_ask_and_chat_with_the_real_model(tmp_path, monkeypatch, capsy
     assert cli.main(["chat", "--index", str(index)]) == 0
     assert "(new conversation)" in capsys.readouterr().out
     assert not (tmp_path / "default-index").exists() and not (tmp_path / "source").exists()
+
+
+def test_cli_documents_says_1_section_not_1_sections(cli_env, outside, capsys):
+    # `qa documents` listed a one-section libffi page as "2 paragraphs, 1 sections".
+    page = outside / "one-section.txt"
+    page.write_text("Closure Example\n\nIntroduction\n\nA trivial example that binds fputs with stdout.\n", encoding="utf-8")
+    assert cli.main(["build", "--source", str(page)]) == 0
+    capsys.readouterr()
+    assert cli.main(["documents"]) == 0
+    assert "— 1 paragraph, 1 section (" in capsys.readouterr().out
+
+
+def test_cli_build_from_a_folder_names_the_files_it_did_not_read(cli_env, tmp_path, capsys):
+    # /usr/share/doc/base-passwd holds users-and-groups.html, README, copyright and changelog.gz:
+    # only the HTML was indexed, and nothing said so.
+    folder = tmp_path / "doc"
+    folder.mkdir()
+    (folder / "guide.txt").write_text("Guide\n\nThe daemon user runs daemons.\n", encoding="utf-8")
+    (folder / "README").write_text("Read me first.\n", encoding="utf-8")
+    (folder / "changelog.gz").write_bytes(b"\x1f\x8b\x08\x00")
+    (folder / ".hidden.txt").write_text("secret\n", encoding="utf-8")
+    assert cli.main(["build", "--source", str(folder)]) == 0
+    err = capsys.readouterr().err
+    assert f"not read from {folder} (2 file(s) in other formats): README, changelog.gz." in err
+    assert ".hidden" not in err
+    assert cli.main(["build", "--add", "--source", str(folder / "README")]) == 0  # by name, it is read

@@ -271,3 +271,48 @@ def test_safe_filename(name, expected):
 def test_safe_filename_refuses_unsupported_formats():
     with pytest.raises(InputError, match="unsupported format"):
         document.safe_filename("slides.pptx")
+
+
+def test_numbered_licence_headings_ending_with_a_full_stop_are_sections_not_paragraphs():
+    # GPL-3's "0. Definitions." and "13. Use with the GNU Affero General Public License." end with
+    # a full stop, so the short-line rule alone made them numbered, citable paragraphs.
+    text = ("TERMS AND CONDITIONS\n\n  0. Definitions.\n\n  \"This License\" refers to version 3.\n\n"
+            "  13. Use with the GNU Affero General Public License.\n\n  Notwithstanding any other provision, you may combine.\n\n"
+            "  1. Install it. Then run it.\n\n  2. run the tests.\n\nThe end.")
+    doc = document.parse(text)
+    assert [(p.number, p.section, p.text) for p in doc.paragraphs] == [
+        (1, "0. Definitions", "\"This License\" refers to version 3."),
+        (2, "13. Use with the GNU Affero General Public License", "Notwithstanding any other provision, you may combine."),
+        (3, "13. Use with the GNU Affero General Public License", "1. Install it. Then run it."),
+        (4, "13. Use with the GNU Affero General Public License", "2. run the tests."),
+        (5, "13. Use with the GNU Affero General Public License", "The end."),
+    ]
+
+
+def test_underlined_readme_headings_are_the_title_and_sections_not_paragraphs():
+    # Debian's base-passwd README opens "base-passwd for Debian\n----------------------": the
+    # title and its underline were numbered ¶1 and the title fell back to the file name.
+    text = ("base-passwd for Debian\n----------------------\n\nThis package supplies the master copies.\n\n"
+            "Reserved ids\n============\n\nThe following ids have been allocated.")
+    doc = document.parse(text)
+    assert doc.title == "base-passwd for Debian"
+    assert [(p.number, p.section, p.text) for p in doc.paragraphs] == [
+        (1, "", "This package supplies the master copies."),
+        (2, "Reserved ids", "The following ids have been allocated."),
+    ]
+
+
+def test_apache_style_clause_opening_with_its_numbered_heading_starts_a_new_section():
+    # Apache-2.0 gives "1. Definitions." a line of its own but opens every later clause with its
+    # heading ("2. Grant of Copyright License. Subject to ..."): without this, "7. Disclaimer of
+    # Warranty" was cited as "· 1. Definitions".
+    text = ("TERMS AND CONDITIONS\n\n1. Definitions.\n\n\"Licensor\" shall mean the copyright owner.\n\n"
+            "2. Grant of Copyright License. Subject to the terms of this License, you may copy it.\n\n"
+            "(a) You must give any other recipients of the Work a copy of this License.\n\n"
+            "7. Disclaimer of Warranty. The Work is provided AS IS.")
+    doc = document.parse(text)
+    assert [(p.number, p.section) for p in doc.paragraphs] == [
+        (1, "1. Definitions"), (2, "2. Grant of Copyright License"), (3, "2. Grant of Copyright License"),
+        (4, "7. Disclaimer of Warranty")]
+    plain = document.parse("Notes\n\nFirst things.\n\n1. Install Python. Then run the tests.")
+    assert [p.section for p in plain.paragraphs] == ["", ""]  # not in a numbered document: no section

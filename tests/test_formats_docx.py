@@ -100,3 +100,19 @@ def test_empty_docx_is_refused(tmp_path):
     docx.Document().save(tmp_path / "empty.docx")
     with pytest.raises(InputError, match="no paragraphs"):
         document.load_file(tmp_path / "empty.docx", MB)
+
+
+def test_docx_numbered_clause_heading_in_normal_style_is_a_section(tmp_path):
+    # A licence typed into Word: "1. Definitions." is a Normal paragraph, not a Heading style.
+    d = docx.Document()
+    d.add_paragraph("TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION")
+    d.add_paragraph("1. Definitions.")
+    d.add_paragraph('"Licensor" shall mean the copyright owner granting the License.')
+    d.add_paragraph("2. Grant of Copyright License. Subject to the terms of this License, you may copy it.")
+    path = tmp_path / "licence.docx"
+    d.save(path)
+    doc = document.load_file(path, MB)
+    assert [(p.number, p.section, p.text) for p in doc.paragraphs][1:] == [
+        (2, "1. Definitions", '"Licensor" shall mean the copyright owner granting the License.'),
+        (3, "2. Grant of Copyright License", "2. Grant of Copyright License. Subject to the terms of this License, you may copy it."),
+    ]

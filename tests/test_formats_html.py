@@ -81,3 +81,45 @@ def test_deeply_nested_page_keeps_its_text(depth):
     doc = document.load(page, "deep.html", 5 * MB)
     assert texts(doc) == BODY[:2]
     assert doc.warnings == ("The page's main text could not be told apart from the rest: all of its text was kept.",)
+
+
+# Pages without an <article>/<main> frame (DocBook, Texinfo): trafilatura recovers their
+# paragraphs but drops every heading; they are put back (found by a new user on Debian's
+# users-and-groups.html and libffi's manual).
+DOCBOOK_PAGE = """<HTML><HEAD><TITLE>Users and Groups</TITLE></HEAD><BODY>
+<DIV CLASS="TITLEPAGE"><H1 CLASS="TITLE">Users and Groups</H1><H3 CLASS="AUTHOR">Joey Hess</H3>
+<P CLASS="COPYRIGHT">Copyright 2001, 2002 Joey Hess</P></DIV>
+<DIV CLASS="CHAPTER"><HR><H1>Chapter 1. Introduction</H1>
+<P>The base package contains the master versions of the password and group files.</P>
+<P>This document describes the purposes of the individual entries.</P></DIV>
+<DIV CLASS="CHAPTER"><H1>Chapter 2. Users and Groups</H1><DIV CLASS="VARIABLELIST"><DL>
+<DT>root</DT><DD><P>Root is (typically) the superuser.</P></DD>
+<DT>postgres</DT><DD><P>Postgresql databases are owned by this user and group.</P></DD>
+</DL></DIV></DIV></BODY></HTML>"""
+
+
+def test_frameless_docbook_page_keeps_chapter_headings_and_definition_terms_as_sections():
+    doc = document.load(DOCBOOK_PAGE, "users-and-groups.html", MB)
+    assert [(p.section, p.text) for p in doc.paragraphs] == [
+        ("", "Copyright 2001, 2002 Joey Hess"),  # its author's name is not a section
+        ("Chapter 1. Introduction", "The base package contains the master versions of the password and group files."),
+        ("Chapter 1. Introduction", "This document describes the purposes of the individual entries."),
+        ("root", "Root is (typically) the superuser."),
+        ("postgres", "Postgresql databases are owned by this user and group."),
+    ]
+    assert doc.title == "Users and Groups"
+
+
+TEXINFO_PAGE = """<html><head><title>Closure Example (libffi)</title></head><body>
+<div class="section" id="Closure-Example"><div class="header"><p>
+Next: <a href="Thread-Safety.html">Thread Safety</a>, Previous: <a href="The-Closure-API.html">The Closure API</a>,
+Up: <a href="Using-libffi.html">Using libffi</a> &nbsp; [<a href="Index.html">Index</a>]</p></div><hr>
+<h3 class="section">2.6 Closure Example</h3>
+<p>A trivial example that creates a new <code>puts</code> by binding <code>fputs</code> with <code>stdout</code>.</p>
+</div></body></html>"""
+
+
+def test_texinfo_navigation_line_is_not_a_paragraph_and_its_heading_is_the_section():
+    doc = document.load(TEXINFO_PAGE, "Closure-Example.html", MB)
+    assert [(p.number, p.section, p.text) for p in doc.paragraphs] == [
+        (1, "2.6 Closure Example", "A trivial example that creates a new puts by binding fputs with stdout.")]

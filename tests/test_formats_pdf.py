@@ -187,3 +187,76 @@ def test_indented_paragraphs_without_spacing_and_bold_body_size_headings(folder,
         "p{text-align:justify;margin:0;text-indent:2em} h2{font-size:12pt;font-weight:bold;margin:8pt 0 0}")
     doc = document.load_file(print_pdf(markup, folder, "indented"), 5 * MB)
     assert [(p.section, p.text) for p in doc.paragraphs] == [(p.section, p.text) for p in article_txt.paragraphs]
+
+
+def _box(y, *lines, x0=120.0, x1=540.0):
+    return {"x0": x0, "y0": y, "x1": x1, "y1": y + 12 * len(lines),
+            "lines": [[text, x0 + (0 if text.startswith("•") else 10), min(x1 - 5, x0 + 5 * len(text)), 10.0, False]
+                      for text in lines]}
+
+
+def test_pdf_bullet_items_in_boxes_of_their_own_are_separate_paragraphs_without_the_bullet():
+    # The shared-mime-info spec (DocBook -> PDF) sets each list item in a box of its own; an item
+    # ending without a full stop ran into the next one (one paragraph of ten files, 1,483
+    # characters), and quotes opened with "•" (rendered "• • ..." under "Also relevant").
+    pages = [{"w": 612, "h": 792, "boxes": [
+        _box(600, "The files created by update-mime-database are:"),
+        _box(580, "• <MIME>/globs (contains a mapping from names to MIME types) [deprecated for globs2]"),
+        _box(560, "• <MIME>/magic (contains a mapping from file contents to MIME types)"),
+        _box(520, "• magic elements contain a list of match elements, any of which may match, and an optional priority",
+             "attribute for all of the contained rules. The default priority value is 50.",
+             "• alias elements indicate that the type is also sometimes known by another name."),
+    ]}]
+    blocks, _ = pdf.layout(pages)
+    assert [b.text for b in blocks] == [
+        "The files created by update-mime-database are:",
+        "<MIME>/globs (contains a mapping from names to MIME types) [deprecated for globs2]",
+        "<MIME>/magic (contains a mapping from file contents to MIME types)",
+        ("magic elements contain a list of match elements, any of which may match, and an optional priority "
+         "attribute for all of the contained rules. The default priority value is 50."),
+        "alias elements indicate that the type is also sometimes known by another name.",
+    ]
+
+
+def test_pdf_table_of_contents_roman_page_numbers_and_bare_numbers_are_not_paragraphs():
+    # libtasn1's manual (Texinfo -> TeX -> PDF): its contents became a 1,913-character paragraph,
+    # its "Introduction . . . 1" a section, the preface's page number "i" and the contents' chapter
+    # numbers ("1", "3.1 3.2 3.3") paragraphs of their own.
+    pages = [{"w": 612, "h": 792, "boxes": [
+        _box(600, "This manual is for GNU Libtasn1, a library for ASN.1 and DER manipulation."),
+        _box(30, "i"),
+    ]}, {"w": 612, "h": 792, "boxes": [
+        _box(700, "1"),
+        _box(680, "Introduction . . . . . . . . . . . . . . . . . . 1"),
+        _box(600, "2 ASN.1 structure handling . . . . . . . . . . 2", "2.1 ASN.1 syntax. . . . . . . . . . . . . 2",
+             "2.2 Naming . . . . . . . . . . . . . . . . 5"),
+        _box(560, "3.1 3.2 3.3"),
+        _box(30, "ii"),
+    ]}, {"w": 612, "h": 792, "boxes": [
+        _box(600, "This document describes the Libtasn1 library that provides ASN.1 parsing and structures",
+             "management, and DER encoding and decoding functions, such as asn1_der_",
+             "decoding() and asn1_der_coding()."),
+        _box(30, "1"),
+    ]}]
+    blocks, _ = pdf.layout(pages)
+    assert [b.text for b in blocks] == [
+        "This manual is for GNU Libtasn1, a library for ASN.1 and DER manipulation.",
+        ("This document describes the Libtasn1 library that provides ASN.1 parsing and structures management, "
+         "and DER encoding and decoding functions, such as asn1_der_decoding() and asn1_der_coding()."),
+    ]
+
+
+def test_pdf_running_head_naming_the_chapter_is_dropped_though_it_changes_between_chapters():
+    # libtasn1's manual heads each page with its chapter; "Chapter 4: Function reference" (15 of 36
+    # pages, under the old "half of the pages" rule) ran into the paragraphs it interrupted.
+    def page(head, *text):
+        return {"w": 612, "h": 792, "boxes": [_box(760, head), _box(600, *text)]}
+
+    pages = [page("Chapter 2: Structures", "Structures are read from ASN.1 files."),
+             page("Chapter 2: Structures", "They are kept in memory."),
+             *[page("Chapter 4: Function reference", f"Function {i} is documented here.") for i in range(1, 4)],
+             page("Appendix A: Copying", "The licence follows."), page("Appendix A: Copying", "It is long.")]
+    blocks, _ = pdf.layout(pages)
+    assert [b.text for b in blocks] == [
+        "Structures are read from ASN.1 files.", "They are kept in memory.", "Function 1 is documented here.",
+        "Function 2 is documented here.", "Function 3 is documented here.", "The licence follows.", "It is long."]

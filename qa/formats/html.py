@@ -10,6 +10,7 @@ library's tolerant parser, with a warning.
 
 from __future__ import annotations
 
+import bisect
 import re
 from functools import lru_cache
 
@@ -22,6 +23,13 @@ _DOCUMENT = re.compile(r"<(?:html|body)\b", re.IGNORECASE)
 # Above this size trafilatura runs without its second-opinion extractors (readability, jusText):
 # a 3 MB page of 60,000 paragraphs takes 18 s with them and 9 s without (measured here).
 FAST_ABOVE_BYTES = 1_000_000
+# Putting back headings trafilatura dropped (`_with_headings`): the elements that head what
+# follows, those whose text is not the page's, and how much of a paragraph finds it in the page.
+_HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6", "dt"})
+_SKIP_TAGS = frozenset({"head", "script", "style", "noscript", "template", "title"})
+_MATCH_CHARS = 60
+# Texinfo's navigation line at the top of every page ("Next: X, Previous: Y, Up: Z [Index]").
+_NAV_LINE = re.compile(r"^(?:Next|Previous|Prev|Up):\s.*\b(?:Previous|Prev|Up|Next):\s")
 
 
 @lru_cache(maxsize=1)
@@ -62,6 +70,9 @@ def extract(markup: str) -> Extracted:
         title = one_line(root.get("title") or "")
         main = root.find("main")
         blocks = _blocks(main) if main is not None else []
+    blocks = [b for b in blocks if not _NAV_LINE.match(b.text)]
+    if blocks and not any(b.kind == HEADING for b in blocks):  # trafilatura found no frame: put them back
+        blocks = _with_headings(markup, blocks, title)
     if not any(b.kind == PARA for b in blocks):
         blocks = _all_text(markup) or _plain_text(markup)
         if blocks:
@@ -70,6 +81,65 @@ def extract(markup: str) -> Extracted:
         title = blocks[0].text
         blocks[0] = Block(TITLE, title)
     return Extracted("html", tuple(blocks), title, None, warnings)
+
+
+def _with_headings(markup: str, blocks: list[Block], title: str) -> list[Block]:
+    """Headings (and a definition list's terms) put back above the paragraphs they head.
+
+    When trafilatura finds no main frame (no `<article>`, `<main>` or content `<div>`, as in
+    DocBook and Texinfo pages) it recovers the page's paragraphs but drops every `<h1>`-`<h6>`
+    and `<dt>`, so the whole page would be one section and "Postgresql databases are owned by
+    this user" would lose the user's name. Each paragraph is found in the page's text (by its
+    characters without whitespace, in order) and the last heading before it becomes its section.
+
+    >>> page = "<html><body><h2>root</h2><p>The superuser.</p><dl><dt>daemon</dt><dd>Runs daemons.</dd></dl></body></html>"
+    >>> [(b.kind, b.text) for b in _with_headings(page, [Block(PARA, "The superuser."), Block(PARA, "Runs daemons.")], "")]
+    [('heading', 'root'), ('para', 'The superuser.'), ('heading', 'daemon'), ('para', 'Runs daemons.')]
+    """
+    import lxml.html
+    from lxml import etree
+
+    try:
+        root = lxml.html.fromstring(markup)
+    except (etree.ParserError, ValueError):
+        return blocks
+    pieces: list[str] = []  # the page's text without whitespace
+    marks: list[tuple[int, str]] = []  # (offset into that text, heading)
+    size = 0
+
+    def add(piece: str | None) -> None:
+        nonlocal size
+        squeezed = "".join((piece or "").split())
+        pieces.append(squeezed)
+        size += len(squeezed)
+
+    def walk(el) -> None:
+        if isinstance(el.tag, str) and el.tag not in _SKIP_TAGS:
+            if (el.tag in _HEADING_TAGS and "author" not in (el.get("class") or "").lower()  # DocBook's title page
+                    and (heading := one_line(el.text_content())) and heading != title):
+                marks.append((size, heading))
+            add(el.text)
+            for child in el:
+                walk(child)
+        add(el.tail)  # a child's tail is text of its parent, after the child
+
+    walk(root)
+    if not marks:
+        return blocks
+    text, starts = "".join(pieces), [pos for pos, _ in marks]
+    out: list[Block] = []
+    cursor, section = 0, ""
+    for b in blocks:
+        key = "".join(b.text.split())[:_MATCH_CHARS]
+        at = text.find(key, cursor) if key else -1
+        if at >= 0:
+            cursor = at + len(key)
+            i = bisect.bisect_right(starts, at) - 1
+            if i >= 0 and marks[i][1] != section:
+                section = marks[i][1]
+                out.append(Block(HEADING, section))
+        out.append(b)
+    return out
 
 
 def _blocks(el) -> list[Block]:

@@ -2,7 +2,7 @@
 
 pdfminer groups characters into lines and lines into text boxes in reading order (columns
 included). On top of that: running headers, footers and page numbers (a box in the top or
-bottom margin whose text, digits aside, repeats on most pages, or that is a bare page number)
+bottom margin whose text, digits aside, repeats on another page, or that is a bare page number)
 are dropped; a box of at most three short lines set larger than the body text (or all bold)
 is a heading, the largest on page 1 the title; lines are joined, a hyphen at a line end
 joined away unless the document writes that word with its hyphen elsewhere; a paragraph that
@@ -42,15 +42,28 @@ MEMORY_LIMIT_BYTES = 1536 << 20  # address space of the child, Python and pdfmin
 
 # Layout thresholds (points are 1/72 inch), set on Chromium- and Word-made PDFs.
 MARGIN_BAND = 0.10  # a running header/footer lies wholly in the top or bottom 10% of the page
-REPEAT_SHARE = 0.5  # ... and (digits aside) recurs on at least half of the pages (and on 2+)
+REPEAT_PAGES = 2  # ... and (digits aside) recurs on this many pages. Not "on half of them": a book's
+# running head names the chapter ("Chapter 4: Function reference" on 15 of libtasn1's 36 pages ran
+# into its paragraphs)
 HEADING_SIZE = 1.15  # a heading is set at least this much larger than the body text
 TITLE_SIZE = 1.3  # the title, on page 1, at least this much larger
 HEADING_MAX_WORDS = 20
 
-_PAGE_NUMBER = re.compile(r"^[\W_]*(?:page|p\.|seite|pág\.?)?\s*\d{1,5}(?:\s*(?:/|of|von|de)\s*\d{1,5})?[\W_]*$",
-                          re.IGNORECASE)
+_PAGE_NUMBER = re.compile(r"^[\W_]*(?:(?:page|p\.|seite|pág\.?)?\s*\d{1,5}(?:\s*(?:/|of|von|de)\s*\d{1,5})?"
+                          r"|[ivxlc]{1,7})[\W_]*$", re.IGNORECASE)  # roman: a preface's "i", "iv"
+# A table of contents' line: "2.1 ASN.1 syntax . . . . . . 2" (dot leaders, then a page number).
+# A box whose lines are mostly such lines is the contents, not text to cite.
+_LEADER = re.compile(r"\S(?:\s?\.){4,}\s*(?:\d{1,5}|[ivxlc]{1,7})$", re.IGNORECASE)
+# Left alone in a box of its own, a number (or a column of them) is a contents entry's or
+# a list's number, not a paragraph.
+_BARE_NUMBER = re.compile(r"^(?:(?:\d{1,3}(?:\.\d{1,3})*\.?|[ivxlc]{1,7}\.?)(?:\s+|$))+$", re.IGNORECASE)
+# pdfminer writes "(cid:N)" for a glyph without a Unicode mapping; TeX's © is "c" over glyph 13.
+_CID = re.compile(r"\(cid:\d+\)")
 _LIGATURES = str.maketrans({"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st"})
 _ENDS = tuple(".!?:;…")
+# A list item's bullet glyph: the item is a paragraph of its own (never the tail of the line or
+# box before it), and its text starts after the glyph (a quote does not open with "•").
+_BULLET = re.compile(r"^[•◦▪▫‣●○■□∙⁃]\s+(?=\S)")
 _CLOSERS = "\"'”’»)]*_ "
 
 
@@ -176,7 +189,7 @@ def read_pages(data: bytes, max_pages: int = MAX_PAGES) -> list[dict]:
                 if not isinstance(line, LTTextLine):
                     continue
                 chars = [c for c in line if isinstance(c, LTChar) and c.get_text().strip()]
-                text = one_line(line.get_text().translate(_LIGATURES))
+                text = _line_text(line.get_text())
                 if not chars or not text:
                     continue
                 size = Counter(round(c.size, 1) for c in chars).most_common(1)[0][0]
@@ -206,6 +219,8 @@ def layout(pages: list[dict]) -> tuple[list[Block], str]:
     last: tuple[dict, int] | None = None  # the body box the last paragraph ended in, and its page
     for pno, page in enumerate(pages, 1):
         for box in page["boxes"]:
+            if _is_contents(box):
+                continue
             kind = _box_kind(box, body)
             if kind == HEADING:
                 text = one_line(" ".join(line[0] for line in box["lines"]))
@@ -215,14 +230,31 @@ def layout(pages: list[dict]) -> tuple[list[Block], str]:
                 else:
                     blocks.append(Block(HEADING, text, pno))
                 continue
-            paras = _paragraphs(box, words)
+            paras = [para for para in _paragraphs(box, words) if not _BARE_NUMBER.match(para)]
+            if not paras:
+                continue
             prev = blocks[-1] if blocks else None
-            if prev and prev.kind == PARA and _continues(prev.text, last, box, pno):
+            if (prev and prev.kind == PARA and not _BULLET.match(paras[0])
+                    and _continues(prev.text, last, box, pno)):
                 blocks[-1] = Block(PARA, _join(prev.text, paras[0], words), prev.page)
                 paras = paras[1:]
-            blocks += [Block(PARA, para, pno) for para in paras]
+            blocks += [Block(PARA, _BULLET.sub("", para), pno) for para in paras]
             last = (box, pno)
     return blocks, title
+
+
+def _line_text(raw: str) -> str:
+    """pdfminer's text of one line, cleaned: ligatures split, unmapped glyphs dropped.
+
+    >>> _line_text("Copyright c(cid:13) 2001 the \ufb01rst(cid:7)\\n")
+    'Copyright © 2001 the first'
+    """
+    return one_line(_CID.sub("", raw.translate(_LIGATURES).replace("c(cid:13)", "©")))
+
+
+def _is_contents(box: dict) -> bool:
+    """Is this box (mostly) table-of-contents lines with dot leaders and page numbers?"""
+    return 2 * sum(bool(_LEADER.search(line[0])) for line in box["lines"]) >= len(box["lines"])
 
 
 def _drop_running(pages: list[dict]) -> list[dict]:
@@ -235,7 +267,7 @@ def _drop_running(pages: list[dict]) -> list[dict]:
         return re.sub(r"\d+", "#", " ".join(line[0] for line in box["lines"]).lower())
 
     seen = Counter((band(b, p), key(b)) for p in pages for b in {key(b): b for b in p["boxes"] if band(b, p)}.values())
-    need = max(2, REPEAT_SHARE * len(pages))
+    need = REPEAT_PAGES
     out = []
     for p in pages:
         keep = [b for b in p["boxes"] if not band(b, p) or
@@ -275,7 +307,7 @@ def _paragraphs(box: dict, words: set[str]) -> list[str]:
     paras, current = [], lines[0][0]
     for prev, line in zip(lines, lines[1:]):
         starts = line[0][:1].isupper() or line[0][:1].isdigit() or line[0][:1] in "“\"‘'(«"
-        if starts and _ends_sentence(prev[0]) and _room_left(box, prev, line[0]):
+        if _BULLET.match(line[0]) or starts and _ends_sentence(prev[0]) and _room_left(box, prev, line[0]):
             paras.append(current)
             current = line[0]
         else:
@@ -314,6 +346,8 @@ def _join(left: str, right: str, words: set[str]) -> str:
         compound = f"{head.group(1)}-{tail.group(0)}".lower() if head and tail else ""
         if right[:1].islower() and compound not in words:
             return left[:-1] + right
+        return left + right
+    if left.endswith("_") and right[:1].isalnum():  # an identifier broken after "_": asn1_der_|decoding()
         return left + right
     return f"{left} {right}"
 
