@@ -29,6 +29,10 @@ log = logging.getLogger("qa")
 #: derived from their sentences' (2 was windows' too: measured in docs/scaling.md, "Book-sized
 #: documents", windows are ~60% of the model's work on a book, but deriving them cost up to
 #: 0.04 Hit@1, so windows are encoded)
+#: Texts per model call of a build: progress (and its ETA) is reported after each. The encoders
+#: batch within a call by length (embedding.py), so a smaller step costs no model time; 256
+#: texts of a book take ~3-10 s here, so a long build reports at least that often.
+EMBED_STEP = 256
 CHUNKING = {"unit": "sentence", "window_radius": 1, "splitter": 2, "pieces": 1, "words": 2, "vectors": 3}
 Progress = Callable[[float, str], None]
 
@@ -241,10 +245,12 @@ def _encode_with_cache(texts: list[str], encoder: Encoder, cache: dict, say: Pro
 
     for k in rows.keys() & cache.keys():
         put(k, cache[k])
-    step = 1024
-    for i in range(0, len(todo), step):
-        part = todo[i:i + step]
-        say(0.1 + 0.8 * i / max(1, len(todo)), f"embedding {i + len(part)}/{len(todo)} new passages")
+    total = sum(len(t) for _, t in todo) or 1  # the model's time grows with text length, not count
+    done = 0
+    if todo:
+        say(0.1, f"embedding {len(todo)} new passages")
+    for i in range(0, len(todo), EMBED_STEP):
+        part = todo[i:i + EMBED_STEP]
         both = [kt for kt in part if kt[0] in want]
         plain = [kt for kt in part if kt[0] not in want]
         if both:
@@ -255,6 +261,8 @@ def _encode_with_cache(texts: list[str], encoder: Encoder, cache: dict, say: Pro
         if plain:
             for (k, _), vec in zip(plain, encoder.encode([t for _, t in plain])):
                 put(k, vec)
+        done += sum(len(t) for _, t in part)
+        say(0.1 + 0.8 * done / total, f"embedding passages: {i + len(part)} of {len(todo)} done")
     if out is None:
         out = np.zeros((len(texts), int(getattr(encoder, "dim", 0))), dtype=np.float32)
     return out, len(todo)
