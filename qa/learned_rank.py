@@ -4,9 +4,10 @@ The fused score (`retrieval.fuse`) orders every sentence; this module reorders o
 `top` best with a linear model over what each candidate already has: its signals, the same
 signals taken relative to the candidate pool (gap to the pool's best, z-score), its
 neighbours, its place in its paragraph, whether it is a page's question line or restates the
-question, and how many of the question's names and words it holds. The model is a listwise
-(softmax over the pool) logistic regression, fitted by `tools/fit_rank.py` on some documents and
-reported on others; its coefficients ship as `qa/params/rank.json`, read here with numpy only.
+question, and how many of the question's names and words it holds. The model is boosted
+regression trees (scikit-learn's HistGradientBoostingClassifier, pointwise: does the quote
+grown from this candidate hit?), fitted by `tools/fit_rank.py` on some documents and reported on
+others; the trees ship as `qa/params/rank.json` and are walked here with numpy only.
 
     features(snap, q, ranked, top) -> (len(top), len(NAMES)) array
     rerank(snap, q, ranked, model, n) -> Ranked whose `fused` orders the top n by the model
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import json
 import math
+import threading
+import weakref
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -60,31 +63,45 @@ NAMES = (
 
 @dataclass(frozen=True)
 class Model:
-    """A linear scorer over standardised `NAMES` features (qa/params/rank.json)."""
+    """Boosted regression trees over the `NAMES` features (qa/params/rank.json), each stored as
+    a complete binary tree of `depth` levels in heap order (node i's children: 2i+1, 2i+2; a
+    row goes right when its feature exceeds the node's threshold), so every tree is walked at
+    once for every candidate: `depth` vectorised steps. score = base + sum of the leaves reached."""
 
-    mean: np.ndarray
-    scale: np.ndarray
-    coef: np.ndarray
+    base: float
+    feature: np.ndarray  # (trees, 2**depth - 1) int: the feature each inner node tests
+    threshold: np.ndarray  # (trees, 2**depth - 1) float: go right when feature > threshold
+    leaf: np.ndarray  # (trees, 2**depth) float: the value each leaf adds
     top: int  # how many of the fused ranking's best it reorders
 
+    @property
+    def depth(self) -> int:
+        return int(np.log2(self.leaf.shape[1]))
+
     def scores(self, x: np.ndarray) -> np.ndarray:
-        return ((x - self.mean) / self.scale) @ self.coef
+        """One score per row of `x` (candidates x `NAMES`)."""
+        x = np.asarray(x, dtype=np.float64)
+        trees = np.arange(len(self.feature))[None, :]
+        node = np.zeros((len(x), len(self.feature)), dtype=np.int64)
+        rows = np.arange(len(x))[:, None]
+        for _ in range(self.depth):
+            right = x[rows, self.feature[trees, node]] > self.threshold[trees, node]
+            node = 2 * node + 1 + right
+        return self.base + self.leaf[trees, node - len(self.feature[0])].sum(axis=1)
 
     def to_json(self, **extra) -> dict:
-        return {"features": list(NAMES), "top": self.top, "mean": _r(self.mean), "scale": _r(self.scale),
-                "coef": _r(self.coef), **extra}
+        return {"features": list(NAMES), "top": self.top, "base": float(self.base),
+                "feature": self.feature.tolist(), "threshold": self.threshold.tolist(),
+                "leaf": np.round(self.leaf, 7).tolist(), **extra}
 
     @classmethod
     def from_json(cls, obj: dict) -> Model:
         if list(obj["features"]) != list(NAMES):
             raise ValueError(f"{PARAMS.name} was fitted on other features than qa/learned_rank.py computes; "
                              "refit it with tools/fit_rank.py --write")
-        mean, scale, coef = (np.asarray(obj[k], dtype=np.float64) for k in ("mean", "scale", "coef"))
-        return cls(mean, scale, coef, int(obj["top"]))
-
-
-def _r(a: np.ndarray) -> list[float]:
-    return [round(float(v), 6) for v in a]
+        return cls(float(obj["base"]), np.asarray(obj["feature"], dtype=np.int64),
+                   np.asarray(obj["threshold"], dtype=np.float64), np.asarray(obj["leaf"], dtype=np.float64),
+                   int(obj["top"]))
 
 
 @lru_cache(maxsize=1)
@@ -105,14 +122,51 @@ def top_rows(ranked, n: int) -> np.ndarray:
     return pool[np.argsort(-f[pool], kind="stable")]
 
 
+@dataclass(frozen=True)
+class _Static:
+    """What the features read of each sentence that no question changes, built once per snapshot."""
+
+    flags: np.ndarray  # (sentences, 6): question_line, continues, first, alone, words_log, paragraph row
+    para_tokens: list[set[str]]  # per paragraph row: its content words (stemmed)
+    para_words: dict[int, set[str]]  # per paragraph row, filled on first use: its words (names are looked up)
+    sentence_words: dict[int, set[str]]  # per sentence, filled on first use
+
+
+_STATIC: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_STATIC_LOCK = threading.Lock()
+
+
+def _static(snap) -> _Static:
+    st = _STATIC.get(snap)
+    if st is None:
+        with _STATIC_LOCK:
+            st = _STATIC.get(snap)
+            if st is None:
+                st = _STATIC[snap] = _build_static(snap)
+    return st
+
+
+def _build_static(snap) -> _Static:
+    from .answer import asks, continues
+
+    sents, para = snap.data.sentences, snap.sentence_para_rows
+    sizes = np.bincount(para, minlength=len(snap.data.paragraph_keys)) if len(para) else np.zeros(0, np.int64)
+    flags = np.array([(asks(s.text), continues(s.text), s.index == 0, sizes[para[i]] == 1,
+                       math.log(1 + len(s.text.split())), para[i]) for i, s in enumerate(sents)],
+                     dtype=np.float64).reshape(len(sents), 6)
+    para_tokens: list[set[str]] = [set() for _ in range(len(sizes))]
+    for i, toks in enumerate(snap.sentence_tokens):
+        para_tokens[para[i]] |= toks
+    return _Static(flags, para_tokens, {}, {})
+
+
 def features(snap, q, ranked, top: np.ndarray) -> np.ndarray:
     """Each candidate's feature row (`NAMES`), vectorised over `top` (best first)."""
-    from .answer import asks, continues, restates
+    from .answer import restates
 
-    sig, data = ranked.signals, snap.data
+    sig, st = ranked.signals, _static(snap)
     fused = ranked.fused if ranked.prior is None else ranked.prior
     n, m = len(fused), len(top)
-    sents = data.sentences
     para = snap.sentence_para_rows
 
     def col(a: np.ndarray | None) -> np.ndarray:
@@ -131,36 +185,38 @@ def features(snap, q, ranked, top: np.ndarray) -> np.ndarray:
         if at is not None:
             type_near[ok] = np.maximum(type_near[ok], at[c[ok]])
     std = float(f.std()) if m > 1 else 0.0
+    flags = st.flags[top]
     asked = set(q.tokens)
     names = {x for x in q.names(snap.capitalised) if len(x) > 1}
-    rows, para_words, para_tokens, plen = [], {}, {}, {}
-    for i in top.tolist():
-        st = sents[i]
-        key = para[i]
-        if key not in para_words:
-            lo, hi = i, i
-            while lo > 0 and para[lo - 1] == key:
-                lo -= 1
-            while hi + 1 < n and para[hi + 1] == key:
-                hi += 1
-            plen[key] = hi - lo + 1
-            para_tokens[key] = set().union(*snap.sentence_tokens[lo:hi + 1])
-            para_words[key] = set(words(snap.docs[st.doc].text[sents[lo].start:sents[hi].end])) if names else set()
-        sw = set(words(st.text)) if names else set()
-        toks = snap.sentence_tokens[i]
-        rows.append((
-            asks(st.text), restates(asked, toks), continues(st.text), st.index == 0, plen[key] == 1,
-            math.log(1 + len(st.text.split())),
-            _share(names, sw), _share(names, para_words[key]),
-            _share(asked, toks), _share(asked, para_tokens[key]),
-        ))
-    per = np.asarray(rows, dtype=np.float64).reshape(m, 10)
-    out = np.column_stack([
+    per = np.empty((m, 5))
+    for j, i in enumerate(top.tolist()):
+        toks, key = snap.sentence_tokens[i], int(para[i])
+        per[j, 0] = restates(asked, toks)
+        per[j, 3] = _share(asked, toks)
+        per[j, 4] = _share(asked, st.para_tokens[key])
+        if names:
+            per[j, 1] = _share(names, _words_of(st.sentence_words, i, lambda i=i: snap.data.sentences[i].text))
+            per[j, 2] = _share(names, _words_of(st.para_words, key, lambda i=i: _paragraph_text(snap, i)))
+        else:
+            per[j, 1] = per[j, 2] = 1.0
+    return np.column_stack([
         f - f.max(), (f - f.mean()) / max(std, 1e-3), np.log1p(np.arange(m)),
         s, s - s.max(), w, w - w.max(), b, b - b.max(), col(sig.bm25_para), p, p - p.max(),
-        typ, type_near, near_gap, per, np.full(m, float(q.leans)),
+        typ, type_near, near_gap,
+        flags[:, 0], per[:, 0], flags[:, 1], flags[:, 2], flags[:, 3], flags[:, 4],
+        per[:, 1], per[:, 2], per[:, 3], per[:, 4], np.full(m, float(q.leans)),
     ])
-    return out
+
+
+def _words_of(cache: dict, key: int, text) -> set[str]:
+    if key not in cache:
+        cache[key] = set(words(text()))
+    return cache[key]
+
+
+def _paragraph_text(snap, i: int) -> str:
+    s = snap.data.sentences[i]
+    return snap.docs[s.doc].paragraph(s.para).text
 
 
 def _share(needles: set, hay: set) -> float:
@@ -176,7 +232,8 @@ def rerank(snap, q, ranked, model: Model | None, n: int | None = None):
     if len(top) < 2:
         return ranked
     s = model.scores(features(snap, q, ranked, top))
+    order = np.lexsort((np.arange(len(top)), -s))  # the model's order, ties to the fused order
     base = ranked.fused if ranked.prior is None else ranked.prior
     fused = np.array(ranked.fused, dtype=np.float32, copy=True)
-    fused[top] = float(fused[top].max()) + 1.0 + (s - s.min()).astype(np.float32)  # above the rest, model's order
+    fused[top[order]] = float(fused[top].max()) + np.arange(len(top), 0, -1, dtype=np.float32)  # above the rest
     return replace(ranked, fused=fused, prior=base)

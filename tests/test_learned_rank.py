@@ -29,11 +29,21 @@ def ranked(engine, question: str, policy: Policy):
     return snap, q, rank(snap, q, Conversation(), engine._encode, policy)
 
 
-def one_hot_model(name: str, weight: float, top: int = 8) -> learned_rank.Model:
-    k = len(learned_rank.NAMES)
-    coef = np.zeros(k)
-    coef[learned_rank.NAMES.index(name)] = weight
-    return learned_rank.Model(np.zeros(k), np.ones(k), coef, top)
+def stump(name: str, threshold: float, left: float, right: float, top: int = 8) -> learned_rank.Model:
+    """One tree of one split: `left` where the feature is at most `threshold`, else `right`."""
+    return learned_rank.Model(0.0, np.array([[learned_rank.NAMES.index(name)]]), np.array([[threshold]]),
+                              np.array([[left, right]]), top)
+
+
+def prefers_other_length(snap, plain) -> tuple[learned_rank.Model, int]:
+    """A stump preferring, among the top 8, sentences on the other side of their median length
+    than the fused best; and the sentence it should put first (the fused best of those)."""
+    top = learned_rank.top_rows(plain, 8)
+    size = np.log1p([len(snap.data.sentences[i].text.split()) for i in top])
+    cut = float(np.median(size))
+    long_wanted = size[0] <= cut
+    wanted = [int(i) for i, v in zip(top, size) if (v > cut) == long_wanted]
+    return stump("words_log", cut, 0.0 if long_wanted else 1.0, 1.0 if long_wanted else 0.0), wanted[0]
 
 
 def test_every_candidate_gets_one_finite_row_of_the_named_features(real_engine):
@@ -49,11 +59,10 @@ def test_every_candidate_gets_one_finite_row_of_the_named_features(real_engine):
 
 def test_the_model_orders_the_best_candidates_and_the_fused_scores_are_kept(real_engine):
     snap, q, plain = ranked(real_engine, QUESTION, replace(Policy(), learned_top=0))
-    model = one_hot_model("words_log", -1.0)  # prefers the shortest sentence
+    model, expected = prefers_other_length(snap, plain)
     r = learned_rank.rerank(snap, q, plain, model)
     top = learned_rank.top_rows(plain, 8)
-    lengths = [len(snap.data.sentences[i].text.split()) for i in top]
-    assert int(np.argmax(r.fused)) == int(top[int(np.argmin(lengths))])
+    assert int(np.argmax(r.fused)) == expected != int(top[0])  # the fused best of the preferred length
     assert np.array_equal(r.prior, plain.fused)  # quotes, scores and confidence read these
     rest = np.setdiff1d(np.arange(len(r.fused)), top)
     assert r.fused[top].min() > r.fused[rest].max()  # the candidates stay above every other sentence
@@ -62,7 +71,7 @@ def test_the_model_orders_the_best_candidates_and_the_fused_scores_are_kept(real
 
 def test_a_reranked_answer_quotes_and_scores_on_the_fused_scores(real_engine):
     snap, q, plain = ranked(real_engine, QUESTION, replace(Policy(), learned_top=0))
-    r = learned_rank.rerank(snap, q, plain, one_hot_model("words_log", -1.0))
+    r = learned_rank.rerank(snap, q, plain, prefers_other_length(snap, plain)[0])
     a = compose(snap, q, r, 5, Policy())
     assert a.citations[0].quote != compose(snap, q, plain, 5, Policy()).citations[0].quote  # the model's lead
     for c in a.citations:
@@ -79,11 +88,12 @@ def test_the_shipped_parameters_match_the_features_computed(real_engine):
     model = learned_rank.load()
     obj = json.loads(learned_rank.PARAMS.read_text(encoding="utf-8"))
     assert model is not None and obj["features"] == list(learned_rank.NAMES)
-    assert np.isfinite(model.coef).all() and (model.scale > 0).all() and model.top == fit_rank.TOP
+    assert np.isfinite(model.leaf).all() and model.top == fit_rank.TOP
+    assert model.feature.max() < len(learned_rank.NAMES) and model.depth == fit_rank.TREES[0]
 
 
 def test_parameters_fitted_on_other_features_are_one_clear_error():
-    obj = learned_rank.Model(np.zeros(2), np.ones(2), np.zeros(2), 4).to_json()
+    obj = stump("sent", 0.5, 0.0, 1.0).to_json()
     obj["features"] = ["a", "b"]
     with pytest.raises(ValueError, match="refit it with tools/fit_rank.py"):
         learned_rank.Model.from_json(obj)
@@ -95,11 +105,23 @@ def test_the_policy_switch_turns_the_reranker_on_and_off(real_engine):
     assert off.prior is None and on.prior is not None and np.array_equal(on.prior, off.fused)
 
 
+def test_the_trees_walked_with_numpy_give_scikit_learns_scores():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 5))
+    y = (x[:, 0] + 0.5 * x[:, 3] * x[:, 1] > 0.2)
+    gbm = HistGradientBoostingClassifier(max_depth=3, max_iter=30, min_samples_leaf=40, early_stopping=False,
+                                         random_state=0).fit(x, y)
+    model = fit_rank.export(gbm, 3, 16)  # some trees stop above depth 3 (min_samples_leaf): completed
+    assert np.allclose(model.scores(x), gbm.decision_function(x), atol=1e-9)
+
+
 def test_the_fitted_model_learns_which_feature_marks_the_hits():
     rng = np.random.default_rng(0)
     k = len(learned_rank.NAMES)
     rows = []
-    for n in range(60):
+    for n in range(300):
         x = rng.normal(size=(6, k))
         hit = int(rng.integers(6))
         x[:, 5] = 0.0
@@ -107,8 +129,10 @@ def test_the_fitted_model_learns_which_feature_marks_the_hits():
         rows.append({"x": x.tolist(), "y": [i == hit for i in range(6)], "set": "s", "meets": [True] * 6,
                      "para": list(range(6))})
     model = fit_rank.fit(rows, top=6)
-    assert int(np.argmax(model.coef)) == 5
+    assert (model.feature[:, 0] == 5).all()  # every tree splits on it first
     assert all(fit_rank.hit(r, model) for r in rows)
+    linear = fit_rank.fit_linear(rows, top=6, c=1.0)
+    assert int(np.argmax(linear.coef)) == 5
 
 
 def test_the_first_citation_emulation_skips_a_paragraph_seen_and_a_quote_that_meets_nothing():

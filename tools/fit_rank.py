@@ -33,7 +33,7 @@ import json
 import sys
 import time
 import zlib
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +51,8 @@ TOP = 16  # candidates the reranker reorders (the fused ranking's best)
 COLLECT = 24  # candidates collected (so smaller TOP can be compared without recollecting)
 LEAD = 5  # answer.compose considers this many citations for the first quote (Policy.lead_candidates)
 PAGE_FOLDS = 5  # doc2dial pages are split into this many folds
-C = 0.01  # inverse L2 strength (the held-out sweep in docs/ranking.md: 0.003-0.03 alike, 0.1 and above worse)
+TREES = (2, 200, 0.05, 40)  # depth, trees, learning rate, least rows per leaf (the sweep in docs/ranking.md)
+C = 0.01  # the linear model's inverse L2 strength (the held-out sweep in docs/ranking.md: 0.003-0.03 alike, 0.1 and above worse)
 SETS = list(evalsuite.SETS)
 
 
@@ -106,7 +107,20 @@ def _arrays(rows: list[dict], top: int):
     return xs, ys
 
 
-def fit(rows: list[dict], top: int = TOP, c: float = C) -> learned_rank.Model:
+@dataclass(frozen=True)
+class Linear:
+    """The listwise logistic model compared against (not shipped): standardised features @ coef."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    top: int
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        return ((x - self.mean) / self.scale) @ self.coef
+
+
+def fit_linear(rows: list[dict], top: int = TOP, c: float = C) -> Linear:
     """Listwise logistic regression: maximise, per question with a hitting and a missing
     candidate, the softmax probability of the hitting ones. Each set weighs the same in the
     likelihood (doc2dial's 1,320 questions would otherwise decide for the article's 45); the
@@ -143,7 +157,59 @@ def fit(rows: list[dict], top: int = TOP, c: float = C) -> learned_rank.Model:
     w0 = np.zeros(flat.shape[1])
     w0[learned_rank.NAMES.index("fused_gap")] = 1.0
     res = minimize(loss, w0, jac=True, method="L-BFGS-B", options={"maxiter": 1000})
-    return learned_rank.Model(mean, scale, res.x, top)
+    return Linear(mean, scale, res.x, top)
+
+
+def fit(rows: list[dict], top: int = TOP, trees: tuple[int, int, float, int] = TREES) -> learned_rank.Model:
+    """Boosted trees (depth, how many, learning rate, least rows per leaf), pointwise: does the
+    quote grown from this candidate hit? Each set weighs the same; deterministic (no early
+    stopping, no subsampling). Exported as complete trees (`learned_rank.Model`)."""
+    from collections import Counter
+
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    depth, n, rate, leaf = trees
+    used = [r for r in rows if len(r["x"])]
+    per_set = Counter(r["set"] for r in used)
+    x = np.concatenate([np.asarray(r["x"], dtype=np.float64)[:top] for r in used])
+    y = np.concatenate([np.asarray(r["y"], dtype=bool)[:top] for r in used])
+    w = np.concatenate([np.full(min(top, len(r["x"])), 1.0 / per_set[r["set"]]) for r in used])
+    gbm = HistGradientBoostingClassifier(max_depth=depth, max_iter=n, learning_rate=rate, min_samples_leaf=leaf,
+                                         early_stopping=False, random_state=0)
+    gbm.fit(x, y, sample_weight=w / w.mean())
+    model = export(gbm, depth, top)
+    assert np.allclose(model.scores(x[:500]), gbm.decision_function(x[:500]), atol=1e-5)
+    return model
+
+
+def export(gbm, depth: int, top: int) -> learned_rank.Model:
+    """scikit-learn's trees as complete binary trees of `depth` levels (a leaf above the last
+    level becomes a node that always goes left, both of its children holding its value)."""
+    inner = 2 ** depth - 1
+    feats, thrs, vals = [], [], []
+    for (pred,) in gbm._predictors:
+        f, t, v = np.zeros(inner, np.int64), np.full(inner, 1e300), np.zeros(inner + 1)
+        _walk(pred.nodes, 0, 0, 0, depth, f, t, v)
+        feats.append(f)
+        thrs.append(t)
+        vals.append(v)
+    base = float(np.ravel(gbm._baseline_prediction)[0])
+    return learned_rank.Model(base, np.array(feats), np.array(thrs), np.array(vals), top)
+
+
+def _walk(nodes, i: int, pos: int, level: int, depth: int, f: np.ndarray, t: np.ndarray, v: np.ndarray) -> None:
+    inner = len(f)
+    nd = nodes[i]
+    if level == depth:
+        assert nd["is_leaf"]
+        v[pos - inner] = nd["value"]
+    elif nd["is_leaf"]:
+        _walk(nodes, i, 2 * pos + 1, level + 1, depth, f, t, v)
+        _walk(nodes, i, 2 * pos + 2, level + 1, depth, f, t, v)
+    else:
+        f[pos], t[pos] = nd["feature_idx"], nd["num_threshold"]
+        _walk(nodes, int(nd["left"]), 2 * pos + 1, level + 1, depth, f, t, v)
+        _walk(nodes, int(nd["right"]), 2 * pos + 2, level + 1, depth, f, t, v)
 
 
 # --- the fusion, refit the same way (tools/tune.py's coordinate ascent, on the candidates) ----
@@ -217,7 +283,7 @@ def lead(scores: np.ndarray, row: dict) -> int:
     return next((i for i in firsts if row["meets"][i]), firsts[0])
 
 
-def hit(row: dict, model: learned_rank.Model | None) -> bool:
+def hit(row: dict, model) -> bool:
     x = np.asarray(row["x"], dtype=np.float64)
     n = len(x) if model is None else min(model.top, len(x))
     s = -np.arange(len(x), dtype=np.float64)  # the fused order
@@ -235,11 +301,12 @@ def folds(rows: list[dict]) -> dict[str, str]:
     return out
 
 
-def held_out(rows: list[dict], key, top: int = TOP, c: float = C) -> list[bool]:
-    """Each row's hit under a model fitted on the rows of every other fold (`key(row)`)."""
+def held_out(rows: list[dict], key, fitter=None) -> list[bool]:
+    """Each row's hit under a model fitted (`fitter`, default `fit`) on the rows of every other
+    fold (`key(row)`)."""
     out = [False] * len(rows)
     for f in sorted({key(r) for r in rows}):
-        model = fit([r for r in rows if key(r) != f], top, c)
+        model = (fitter or fit)([r for r in rows if key(r) != f])
         for i, r in enumerate(rows):
             if key(r) == f:
                 out[i] = hit(r, model)
@@ -283,23 +350,24 @@ def main(argv=None) -> int:
     cols = {"engine (shipped fusion, in-sample)": [r["engine_hit"] for r in rows],
             "emulated": [hit(r, None) for r in rows],
             "fusion refit by document": held_out_fusion(rows, lambda r: fold[r["group"]]),
-            "learned, by document": held_out(rows, lambda r: fold[r["group"]]),
-            "learned, by set": held_out(rows, lambda r: r["set"])}
+            "linear, by document": held_out(rows, lambda r: fold[r["group"]], fit_linear),
+            "trees, by document": held_out(rows, lambda r: fold[r["group"]]),
+            "trees, by set": held_out(rows, lambda r: r["set"])}
     if args.sweep:
-        for c in (0.003, 0.1, 1.0):
-            cols[f"by document, C={c}"] = held_out(rows, lambda r: fold[r["group"]], TOP, c)
-        for top in (8, 24):
-            cols[f"by document, top {top}"] = held_out(rows, lambda r: fold[r["group"]], top, C)
+        for trees in ((2, 100, 0.05, 40), (3, 200, 0.05, 40), (3, 200, 0.05, 80), (4, 200, 0.05, 40)):
+            cols[f"trees {trees}, by document"] = held_out(rows, lambda r: fold[r["group"]],
+                                                           lambda rs, t=trees: fit(rs, TOP, t))
+        for c in (0.003, 0.1):
+            cols[f"linear C={c}, by document"] = held_out(rows, lambda r: fold[r["group"]],
+                                                          lambda rs, c=c: fit_linear(rs, TOP, c))
     print("Hit@1, all (first turns / follow-ups); learned: held out\n")
     print(table(rows, cols))
     if args.write:
         model = fit(rows)
         obj = model.to_json(fitted_on=f"{len(rows)} answerable records of {', '.join(SETS)} (tools/fit_rank.py)",
-                            c=C)
-        learned_rank.PARAMS.write_text(json.dumps(obj, indent=1) + "\n", encoding="utf-8")
-        print(f"\nwrote {learned_rank.PARAMS}")
-        for name, w in sorted(zip(learned_rank.NAMES, model.coef), key=lambda t: -abs(t[1])):
-            print(f"  {name:<14} {w:+.3f}")
+                            trees="depth, trees, learning rate, least rows per leaf: " + str(list(TREES)))
+        learned_rank.PARAMS.write_text(json.dumps(obj, separators=(",", ":")) + "\n", encoding="utf-8")
+        print(f"\nwrote {learned_rank.PARAMS} ({learned_rank.PARAMS.stat().st_size // 1024} KB)")
     return 0
 
 
