@@ -80,18 +80,21 @@ def collect(cache: Path, policy: Policy, limit: int | None = None) -> list[dict]
             top = learned_rank.top_rows(rk, COLLECT)
             x = learned_rank.features(snap, q, rk, top)
             wants = snap.cues.dates if q.kind == "when" else snap.cues.numbers if q.kind == "number" else None
-            labels, meets = [], []
+            labels, meets, alone, size = [], [], [], []
             for i in top.tolist():
                 lo, hi = quote_span(data.sentences, rk.fused, i, policy.quote_margin, wants=wants,
                                     restates=restates(set(q.tokens), snap.sentence_tokens[i]))
                 doc = snap.docs[data.sentences[lo].doc]
-                labels.append(bool(rule(doc.text[data.sentences[lo].start:data.sentences[hi].end], r)))
+                quote = doc.text[data.sentences[lo].start:data.sentences[hi].end]
+                labels.append(bool(rule(quote, r)))
+                size.append(len(quote.split()))
+                alone.append(bool(rule(data.sentences[i].text, r)))
                 m = None if rk.asked is None else tokens.asked_match(rk.asked, rk.names, snap.piece_vectors,
                                                                      data.piece_offsets, lo, hi)
                 meets.append(m is None or m >= policy.abstain_unasked)
             ans = compose(snap, q, rk, LEAD, off, conv.recent)
             out.append({"set": name, "id": r["id"], "group": f"{name}:{r.get('document') or name}",
-                        "later": len(turns) > 1, "x": x.tolist(), "y": labels, "meets": meets,
+                        "later": len(turns) > 1, "x": x.tolist(), "y": labels, "meets": meets, "alone": alone, "words": size,
                         "para": snap.sentence_para_rows[top].tolist(),
                         "engine_hit": bool(rule(ans.citations[0].quote, r)) if ans.citations else False})
         print(f"[{name}] {sum(o['set'] == name for o in out)} questions in {time.perf_counter() - t0:.0f} s",
@@ -259,14 +262,15 @@ def ascend(rows: list[dict], rounds: int = 2) -> np.ndarray:
     return cur
 
 
-def held_out_fusion(rows: list[dict], key) -> list[bool]:
-    out = [False] * len(rows)
+def held_out_fusion(rows: list[dict], key) -> list[int | None]:
+    """Each row's first candidate under fusion weights refit on every other fold."""
+    out: list[int | None] = [None] * len(rows)
     for f in sorted({key(r) for r in rows}):
         w = ascend([r for r in rows if key(r) != f])
         print(f"fusion fit without {f}: {w.round(3).tolist()}", file=sys.stderr)
         for i, r in enumerate(rows):
-            if key(r) == f:
-                out[i] = hit_fusion(r, w)
+            if key(r) == f and len(r["x"]):
+                out[i] = lead(signals(r) @ w, r)
     return out
 
 
@@ -283,13 +287,22 @@ def lead(scores: np.ndarray, row: dict) -> int:
     return next((i for i in firsts if row["meets"][i]), firsts[0])
 
 
-def hit(row: dict, model) -> bool:
+def pick(row: dict, model) -> int | None:
+    """The candidate put first under `model` (None: the fused order); None without candidates."""
     x = np.asarray(row["x"], dtype=np.float64)
+    if not len(x):
+        return None
     n = len(x) if model is None else min(model.top, len(x))
     s = -np.arange(len(x), dtype=np.float64)  # the fused order
     if model is not None and n > 1:
-        s[:n] = 100.0 + model.scores(x[:n]) - model.scores(x[:n]).min()
-    return bool(row["y"][lead(s, row)]) if len(x) else False
+        sc = model.scores(x[:n])
+        s[:n] = 100.0 + sc - sc.min()
+    return lead(s, row)
+
+
+def hit(row: dict, model) -> bool:
+    i = pick(row, model)
+    return i is not None and bool(row["y"][i])
 
 
 def folds(rows: list[dict]) -> dict[str, str]:
@@ -301,15 +314,16 @@ def folds(rows: list[dict]) -> dict[str, str]:
     return out
 
 
-def held_out(rows: list[dict], key, fitter=None) -> list[bool]:
-    """Each row's hit under a model fitted (`fitter`, default `fit`) on the rows of every other
-    fold (`key(row)`)."""
-    out = [False] * len(rows)
+def held_out(rows: list[dict], key, fitter=None, label: str = "y") -> list[int | None]:
+    """Each row's first candidate under a model fitted (`fitter`, default `fit`) on the rows of
+    every other fold (`key(row)`), trained on `label` ("y": the grown quote hits; "alone": the
+    candidate sentence by itself does)."""
+    out: list[int | None] = [None] * len(rows)
     for f in sorted({key(r) for r in rows}):
-        model = (fitter or fit)([r for r in rows if key(r) != f])
+        model = (fitter or fit)([r | {"y": r[label]} for r in rows if key(r) != f])
         for i, r in enumerate(rows):
             if key(r) == f:
-                out[i] = hit(r, model)
+                out[i] = pick(r, model)
     return out
 
 
@@ -319,16 +333,21 @@ def rate(rows: list[dict], hits: list[bool], name: str, later: bool | None = Non
     return sum(hits[i] for i in idx) / len(idx) if idx else float("nan")
 
 
-def table(rows: list[dict], columns: dict[str, list[bool]]) -> str:
+def table(rows: list[dict], columns: dict[str, list[int | None]]) -> str:
+    """Hit@1 per set (first turns / follow-ups), their mean, and the first quotes' median words."""
     lines = ["| set | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    hits = {k: [i is not None and bool(r["y"][i]) for r, i in zip(rows, v)] for k, v in columns.items()}
     for name in SETS:
         cells = []
-        for hits in columns.values():
-            allr, first, later = (rate(rows, hits, name, k) for k in (None, False, True))
+        for h in hits.values():
+            allr, first, later = (rate(rows, h, name, k) for k in (None, False, True))
             cells.append(f"{allr:.3f} ({first:.3f} / {later:.3f})" if not np.isnan(later) else f"{allr:.3f}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    means = [f"{np.mean([rate(rows, hits, s) for s in SETS]):.3f}" for hits in columns.values()]
+    means = [f"{np.mean([rate(rows, h, s) for s in SETS]):.3f}" for h in hits.values()]
     lines.append("| mean of the sets | " + " | ".join(means) + " |")
+    words = [" / ".join(f"{np.median([r['words'][i] for r, i in zip(rows, v) if r['set'] == s and i is not None]):.0f}"
+                        for s in SETS) for v in columns.values()]
+    lines.append("| median quote words | " + " | ".join(words) + " |")
     return "\n".join(lines)
 
 
@@ -347,19 +366,20 @@ def main(argv=None) -> int:
         if args.rows:
             args.rows.write_text(json.dumps(rows))
     fold = folds(rows)
-    cols = {"engine (shipped fusion, in-sample)": [r["engine_hit"] for r in rows],
-            "emulated": [hit(r, None) for r in rows],
-            "fusion refit by document": held_out_fusion(rows, lambda r: fold[r["group"]]),
-            "linear, by document": held_out(rows, lambda r: fold[r["group"]], fit_linear),
-            "trees, by document": held_out(rows, lambda r: fold[r["group"]]),
-            "trees, by set": held_out(rows, lambda r: r["set"])}
+    by_doc = lambda r: fold[r["group"]]
+    cols = {"shipped fusion (in-sample)": [pick(r, None) for r in rows],
+            "fusion refit by document": held_out_fusion(rows, by_doc),
+            "linear, by document": held_out(rows, by_doc, fit_linear),
+            "trees, by document": held_out(rows, by_doc),
+            "trees, by set": held_out(rows, lambda r: r["set"]),
+            "trees on the sentence alone, by document": held_out(rows, by_doc, label="alone")}
+    engine = sum(r["engine_hit"] == hit(r, None) for r in rows)
+    print(f"the emulated first citation scores as the engine's for {engine} of {len(rows)} questions")
     if args.sweep:
         for trees in ((2, 100, 0.05, 40), (3, 200, 0.05, 40), (3, 200, 0.05, 80), (4, 200, 0.05, 40)):
-            cols[f"trees {trees}, by document"] = held_out(rows, lambda r: fold[r["group"]],
-                                                           lambda rs, t=trees: fit(rs, TOP, t))
+            cols[f"trees {trees}, by document"] = held_out(rows, by_doc, lambda rs, t=trees: fit(rs, TOP, t))
         for c in (0.003, 0.1):
-            cols[f"linear C={c}, by document"] = held_out(rows, lambda r: fold[r["group"]],
-                                                          lambda rs, c=c: fit_linear(rs, TOP, c))
+            cols[f"linear C={c}, by document"] = held_out(rows, by_doc, lambda rs, c=c: fit_linear(rs, TOP, c))
     print("Hit@1, all (first turns / follow-ups); learned: held out\n")
     print(table(rows, cols))
     if args.write:
