@@ -1,6 +1,6 @@
 """Book-sized documents: `qa build` of one ~1 MB prose text, in a fresh process (wall time,
 peak memory VmHWM, index size on disk), then a rebuild after editing one paragraph (how many
-texts it re-encodes).
+texts it re-encodes); and the memory loading and warming the built version adds (`load_mb`).
 
 The book is generated, deterministically: every paragraph of the repository's real prose
 (the article, the two SQuAD articles, the 101 doc2dial pages, ~620 KB), then new paragraphs
@@ -81,6 +81,30 @@ def _build(index: Path, source: Path, env: dict) -> dict:
             "output": p.stdout.strip()[:300]}
 
 
+_LOAD = """
+import sys
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+import numpy, faiss  # noqa: F401 -- imported before the baseline is read
+from pathlib import Path
+from qa import store
+from qa.snapshot import Snapshot
+before = rss()
+snap = Snapshot(store.load(Path(sys.argv[1]))).warm()
+print(round(rss() - before))
+"""
+
+
+def _load_mb(index: Path, env: dict) -> int | None:
+    """Memory that loading and warming the served version adds (VmRSS, a fresh process): what
+    serving the book costs beside the model."""
+    p = subprocess.run([sys.executable, "-c", _LOAD, str(index)], capture_output=True, text=True, env=env,
+                       cwd=corpus.ROOT, check=False)
+    return int(p.stdout.split()[-1]) if p.returncode == 0 and p.stdout.split() else None
+
+
 def _version_mb(index: Path) -> float:
     current = (index / "CURRENT").read_text().strip()
     folder = index / "versions" / current
@@ -99,6 +123,7 @@ def run(size: int = 1_000_000, encoder: str | None = None) -> dict:
         index = Path(tmp) / "index"
         first = _build(index, src, env)
         first["index_mb"] = _version_mb(index)
+        first["load_mb"] = _load_mb(index, env)
         paras = text.split("\n\n")
         paras[len(paras) // 2] += " This sentence was added by an edit."
         src.write_text("\n\n".join(paras), "utf-8")

@@ -1,4 +1,4 @@
-"""Documents -> an in-memory `IndexData` (sentences, windows, vectors, BM25) plus its manifest.
+"""Documents -> an in-memory `IndexData` (sentences, windows, vectors, word pieces) plus its manifest.
 
 Sentences and windows are encoded, paragraphs' vectors derived from their sentences' (`derive`).
 Embeddings are cached by content: texts whose vectors the previous version already holds
@@ -20,21 +20,16 @@ import numpy as np
 from . import chunking, tokens
 from .document import Document
 from .embedding import Encoder
-from .lexical import BM25
 from .store import IndexData, new_version_id
 
 log = logging.getLogger("qa")
 
-#: Are windows' vectors derived from their sentences' (`derive`) rather than encoded? Measured
-#: (docs/scaling.md, "Book-sized documents"): windows are ~60% of the model's work on a book,
-#: and deriving them moves the suite's refusals (window cosines run higher than encoded ones'
-#: and the confidence model was fitted on encoded windows).
-DERIVE_WINDOWS = False
 #: What a version's rows mean; a change makes every index stale (rebuilt at start, qa.library).
 #: words 2: accents folded; splitter 2: caps (chunking.MAX_*); vectors: 3 = paragraphs' vectors
-#: derived from their sentences' (the ranking weighs them 0), 2 = windows' too
-CHUNKING = {"unit": "sentence", "window_radius": 1, "splitter": 2, "pieces": 1, "words": 2,
-            "vectors": 2 if DERIVE_WINDOWS else 3}
+#: derived from their sentences' (2 was windows' too: measured in docs/scaling.md, "Book-sized
+#: documents", windows are ~60% of the model's work on a book, but deriving them cost up to
+#: 0.04 Hit@1, so windows are encoded)
+CHUNKING = {"unit": "sentence", "window_radius": 1, "splitter": 2, "pieces": 1, "words": 2, "vectors": 3}
 Progress = Callable[[float, str], None]
 
 
@@ -44,8 +39,7 @@ def build_index(documents: list[Document], encoder: Encoder, model_name: str, so
     """Build everything a version holds. `progress(fraction, message)` is called along the way.
 
     Sentences and windows go through the model, each distinct text once (sentences with their
-    word pieces); a paragraph's vector is the normalised sum of its sentences' (`derive`), and
-    so are windows' when DERIVE_WINDOWS."""
+    word pieces); a paragraph's vector is the normalised sum of its sentences' (`derive`)."""
     say = progress or (lambda f, m: None)
     t0 = time.perf_counter()
     sentences, chunks = [], []
@@ -58,45 +52,39 @@ def build_index(documents: list[Document], encoder: Encoder, model_name: str, so
 
     ns, nc = len(sentences), len(chunks)
     s_texts = [s.text for s in sentences]
-    c_texts = [] if DERIVE_WINDOWS else [c.text for c in chunks]
+    c_texts = [c.text for c in chunks]
     same_c = c_texts == s_texts  # one-sentence windows (issue 16: 100,000 one-line paragraphs)
     cache, piece_cache = _vector_cache(previous, model_name)
     vectors, encoded = _encode_with_cache(s_texts + ([] if same_c else c_texts), encoder, cache, say, piece_cache, ns)
     del cache  # memory stays proportional: each array is held once (issue 16)
     dim = int(vectors.shape[1]) if len(vectors) else int(getattr(encoder, "dim", 0))
-    piece_ids, piece_vectors, piece_offsets = pack_pieces([text_key(t) for t in s_texts], piece_cache, dim)
-    # held at the precision the index stores (store.py, format 3), so what a build serves is
+    # held as the index stores them (int8 codes, a scale per row): what a build serves is
     # exactly what a later load reads back
-    piece_vectors = tokens.as_stored(piece_vectors)
+    piece_ids, piece_vectors, piece_offsets = pack_pieces([text_key(t) for t in s_texts], piece_cache, dim)
     _round_to_float16(vectors)  # in place: views of it, no copies (100,000 one-line paragraphs)
     sentence_vectors = vectors[:ns]
-    if DERIVE_WINDOWS or same_c:  # one-sentence windows share the sentences' array
-        chunk_vectors = _float16_precision(derive(sentence_vectors, *window_rows(sentences, chunks)), sentence_vectors)
-    else:
-        chunk_vectors = vectors[ns:]
+    chunk_vectors = sentence_vectors if same_c else vectors[ns:]  # one-sentence windows share the sentences' array
     paragraph_vectors = _float16_precision(derive(sentence_vectors, *paragraph_rows(
         sentences, [(d, p.number) for d, p in paragraphs])), sentence_vectors)
 
-    say(0.92, "building the lexical index")
-    bm25_s = BM25.build([s.text for s in sentences])
-    bm25_p = BM25.build([p.text for _, p in paragraphs])
-    # a flat index would only copy the window vectors (100,000 one-line paragraphs: 154 MB) and
-    # is not stored: `store.load` builds it from them (IndexData.faiss_index is None until then)
+    # a flat index would only copy the window vectors (100,000 one-line paragraphs: 154 MB): none
+    # is built or stored; a loaded version searches its window vectors (versionfiles.FlatIP)
     faiss_index = make_faiss_index(chunk_vectors, ann_threshold) if nc > ann_threshold else None
     version = new_version_id()
     data = IndexData(version, {}, tuple(documents), tuple(sentences), tuple(chunks),
                      tuple((d, p.number) for d, p in paragraphs), sentence_vectors, chunk_vectors,
-                     paragraph_vectors, faiss_index, bm25_s, bm25_p, piece_ids, piece_vectors, piece_offsets)
-    reused = ns + (0 if DERIVE_WINDOWS or same_c else nc) - encoded
-    return data, _manifest(documents, model_name, dim, sources, len(paragraphs), ns, nc, encoded, reused,
-                           ann_threshold, time.perf_counter() - t0)
+                     paragraph_vectors, faiss_index, piece_ids, piece_vectors, piece_offsets)
+    reused = ns + (0 if same_c else nc) - encoded
+    backend = getattr(encoder, "backend", "custom")
+    return data, _manifest(documents, model_name, backend, dim, sources, len(paragraphs), ns, nc, encoded,
+                           reused, ann_threshold, time.perf_counter() - t0)
 
 
-def _manifest(documents: list[Document], model_name: str, dim: int, sources: list[str], paragraphs: int,
-              ns: int, nc: int, encoded: int, reused: int, ann_threshold: int, seconds: float) -> dict:
+def _manifest(documents: list[Document], model_name: str, backend: str, dim: int, sources: list[str],
+              paragraphs: int, ns: int, nc: int, encoded: int, reused: int, ann_threshold: int, seconds: float) -> dict:
     """What a version records about itself besides its files' checksums (store.write_version adds those)."""
     return {
-        "model": model_name, "dim": dim, "chunking": CHUNKING, "sources": sources,
+        "model": model_name, "encoder": backend, "dim": dim, "chunking": CHUNKING, "sources": sources,
         "documents": [{"id": d.id, "title": d.title, "source": d.source, "sha256": d.sha256,
                        "paragraphs": len(d.paragraphs), "sections": len(d.sections),
                        "warnings": list(d.warnings)} for d in documents],
@@ -142,21 +130,6 @@ def _round_to_float16(vectors: np.ndarray, block: int = 8192) -> None:
         vectors[lo:lo + block] = vectors[lo:lo + block].astype(np.float16)
 
 
-def window_rows(sentences: list, chunks: list) -> tuple[np.ndarray, np.ndarray]:
-    """Each window's sentence rows [lo, hi): its centre row (the window's id) and the
-    neighbours of the same document inside its span."""
-    lo, hi = np.zeros(len(chunks), np.int64), np.zeros(len(chunks), np.int64)
-    n = len(sentences)
-    for j, c in enumerate(chunks):
-        a = b = c.id
-        while a > 0 and sentences[a - 1].doc == c.doc and sentences[a - 1].start >= c.start:
-            a -= 1
-        while b + 1 < n and sentences[b + 1].doc == c.doc and sentences[b + 1].end <= c.end:
-            b += 1
-        lo[j], hi[j] = a, b + 1
-    return lo, hi
-
-
 def paragraph_rows(sentences: list, keys: list[tuple[str, int]]) -> tuple[np.ndarray, np.ndarray]:
     """Each paragraph's sentence rows [lo, hi) (sentences are in paragraph order; a paragraph
     without sentences gets an empty span, so a zero vector)."""
@@ -168,26 +141,29 @@ def paragraph_rows(sentences: list, keys: list[tuple[str, int]]) -> tuple[np.nda
     return np.array([r[0] for r in rows], np.int64), np.array([r[1] for r in rows], np.int64)
 
 
-def pack_pieces(keys: list[str], pieces: dict, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`tokens.pack` of `pieces[key]` for each key, filling preallocated arrays and dropping each
-    entry of `pieces` once copied for its last key, so the pieces are held once, not twice. An
-    entry is a `tokens.Pieces` or (ids, int8 codes, scales) (`tokens.quantize`)."""
+def pack_pieces(keys: list[str], pieces: dict, dim: int) -> tuple[np.ndarray, tokens.PieceCodes, np.ndarray]:
+    """The pieces of `pieces[key]` for each key packed as `tokens.pack` lays them out (ids,
+    vectors, offsets; a key without pieces gets one zero row), the vectors as int8 codes with a
+    scale per row (`tokens.PieceCodes`, what the index stores). Fills preallocated arrays and
+    drops each entry of `pieces` once copied for its last key, so the pieces are held once, not
+    twice. An entry is a `tokens.Pieces` or (ids, int8 codes, scales) (`tokens.quantize`)."""
     left = Counter(keys)
     sizes = [max(1, len(_ids(pieces[k]))) if k in pieces else 1 for k in keys]  # no pieces: one zero row
     offsets = np.zeros(len(keys) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum(sizes)
-    ids, vectors = np.zeros(int(offsets[-1]), np.int32), np.zeros((int(offsets[-1]), dim), np.float16)
+    total = int(offsets[-1])
+    ids, codes, scales = np.zeros(total, np.int32), np.zeros((total, dim), np.int8), np.zeros(total, np.float32)
     for i, k in enumerate(keys):
         p = pieces.get(k)
         left[k] -= 1
         if not left[k]:
             pieces.pop(k, None)
-        if isinstance(p, tuple):  # (ids, int8 codes, scales): as `_encode_with_cache` keeps them
-            p = tokens.Pieces(p[0], tokens.dequantize(p[1], p[2]))
-        if p is not None and len(p.ids):
-            ids[offsets[i]:offsets[i + 1]] = p.ids
-            vectors[offsets[i]:offsets[i + 1]] = p.vectors
-    return ids, vectors, offsets
+        if isinstance(p, tokens.Pieces):
+            p = _stored(p)
+        if p is not None and len(p[0]):
+            lo, hi = offsets[i], offsets[i + 1]
+            ids[lo:hi], codes[lo:hi], scales[lo:hi] = p
+    return ids, tokens.PieceCodes(codes, scales), offsets
 
 
 def _ids(p) -> np.ndarray:
@@ -229,10 +205,16 @@ def _vector_cache(previous: IndexData | None, model_name: str) -> tuple[dict[str
     if previous.manifest.get("chunking", {}).get("vectors") != 2:  # windows were encoded
         for c, vec in zip(previous.chunks, previous.chunk_vectors):
             cache[text_key(c.text)] = vec
+    held = previous.piece_vectors
     for i, s in enumerate(previous.sentences):
         key = text_key(s.text)
         cache[key] = previous.sentence_vectors[i]
-        pieces[key] = _stored(tokens.unpack(previous.piece_ids, previous.piece_vectors, previous.piece_offsets, i))
+        if isinstance(held, tokens.PieceCodes):  # the stored codes as they are: nothing re-quantized
+            lo, hi = int(previous.piece_offsets[i]), int(previous.piece_offsets[i + 1])
+            keep = held.codes[lo:hi].any(axis=1)  # a zero row stands for "no pieces"
+            pieces[key] = (previous.piece_ids[lo:hi][keep], held.codes[lo:hi][keep], held.scales[lo:hi][keep])
+        else:
+            pieces[key] = _stored(tokens.unpack(previous.piece_ids, held, previous.piece_offsets, i))
     return cache, pieces
 
 
@@ -240,11 +222,25 @@ def _encode_with_cache(texts: list[str], encoder: Encoder, cache: dict, say: Pro
                        with_pieces: int) -> tuple[np.ndarray, int]:
     """Vectors for `texts`, encoding only the distinct texts `cache` lacks; the first
     `with_pieces` texts (the sentences) also get their content word pieces (`tokens.content`)
-    into `pieces`, from the same model call. Returns (vectors, texts encoded)."""
+    into `pieces`, from the same model call. Each vector goes straight into its rows of the
+    result (no second copy of the encoded vectors is held). Returns (vectors, texts encoded)."""
     keys = [text_key(t) for t in texts]
+    rows: dict[str, list[int]] = {}
+    for i, k in enumerate(keys):
+        rows.setdefault(k, []).append(i)
     want = set(keys[:with_pieces])
     todo = sorted({k: t for k, t in zip(keys, texts) if k not in cache or (k in want and k not in pieces)}.items(),
                   key=lambda kv: len(kv[1]))
+    out: np.ndarray | None = None
+
+    def put(k: str, vec: np.ndarray) -> None:
+        nonlocal out
+        if out is None:
+            out = np.zeros((len(texts), len(vec)), dtype=np.float32)
+        out[rows[k]] = vec
+
+    for k in rows.keys() & cache.keys():
+        put(k, cache[k])
     step = 1024
     for i in range(0, len(todo), step):
         part = todo[i:i + step]
@@ -254,14 +250,13 @@ def _encode_with_cache(texts: list[str], encoder: Encoder, cache: dict, say: Pro
         if both:
             vecs, parts = encoder.encode_pieces([t for _, t in both])
             for (k, _), vec, raw in zip(both, vecs, parts):  # pieces kept as the index stores them (int8)
-                cache[k], pieces[k] = vec, _stored(tokens.content(raw))
+                put(k, vec)
+                pieces[k] = _stored(tokens.content(raw))
         if plain:
             for (k, _), vec in zip(plain, encoder.encode([t for _, t in plain])):
-                cache[k] = vec
-    dim = len(next(iter(cache.values()))) if cache else getattr(encoder, "dim", 0)
-    out = np.zeros((len(texts), dim), dtype=np.float32)
-    for i, k in enumerate(keys):
-        out[i] = cache[k]
+                put(k, vec)
+    if out is None:
+        out = np.zeros((len(texts), int(getattr(encoder, "dim", 0))), dtype=np.float32)
     return out, len(todo)
 
 
@@ -269,7 +264,7 @@ def _library_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version()}
-    for name in ("sentence-transformers", "torch", "faiss-cpu", "bm25s", "numpy"):
+    for name in ("sentence-transformers", "torch", "onnxruntime", "tokenizers", "faiss-cpu", "numpy"):
         try:
             out[name] = version(name)
         except PackageNotFoundError:

@@ -168,15 +168,14 @@ def sources_html(a: Answer, turn: int = 0, inline: bool = False) -> str:
     return "".join(parts)
 
 
-def sources_panel(turns: Sequence[ChatTurn], placeholder: str, selected: int | None = None) -> str:
-    """The side panel: every answer's sources, only the selected one (default: the last) shown."""
+def sources_panel(turns: Sequence[ChatTurn], placeholder: str) -> str:
+    """The side panel: the sources of the last answer. Each answer also carries its own sources
+    (`turn_html`, shown inline on a phone); selecting an earlier answer copies them here in the
+    browser (webassets.CLICKS), so the page never holds every answer's sources twice."""
     shown = [(i, t) for i, t in enumerate(turns) if t.answer is not None]
     if not shown:
         return f"<div id='qa-sources-panel'><p class='qa-hint'>{esc(placeholder)}</p></div>"
-    pick = selected if selected is not None else shown[-1][0]
-    parts = []
-    for i, t in shown:
-        hidden = "" if i == pick else " hidden"
-        parts.append(f"<section class='qa-turn-sources' data-turn='{i}'{hidden} aria-label='Sources of question {i + 1}'>"
-                     f"<p class='qa-for'>Sources for: <q>{esc(t.question)}</q></p>{sources_html(t.answer, i)}</section>")
-    return f"<div id='qa-sources-panel'>{''.join(parts)}</div>"
+    i, t = shown[-1]
+    return (f"<div id='qa-sources-panel'><section class='qa-turn-sources' data-turn='{i}' "
+            f"aria-label='Sources of question {i + 1}'><p class='qa-for'>Sources for: <q>{esc(t.question)}</q></p>"
+            f"{sources_html(t.answer, i)}</section></div>")

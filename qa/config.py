@@ -88,7 +88,7 @@ class Settings:
             raw = env.get(ENV_PREFIX + f.name.upper())
             if raw is None or raw == "":
                 continue
-            values[f.name] = _coerce(f.name, type(getattr(cls(), f.name)), raw)
+            values[f.name] = _coerce(f.name, _kind(f.name), raw)
         given = {k: v for k, v in overrides.items() if v is not None}
         values.update(given)
         for key in ("index_dir", "source_dir"):
@@ -111,6 +111,11 @@ class Settings:
         return self.share or self.host not in ("127.0.0.1", "localhost", "::1")
 
 
+def _kind(name: str) -> type:
+    """The type of a Settings field, read off its default (`object` for an unknown name)."""
+    return type(getattr(Settings, name, object()))
+
+
 def _coerce(name: str, kind: type, raw: str):
     from .errors import QAError
 
@@ -120,7 +125,7 @@ def _coerce(name: str, kind: type, raw: str):
         if word not in _TRUE + _FALSE:
             raise QAError(f"{var}={raw!r} is not a yes/no value: use one of {', '.join(_TRUE + _FALSE)}, or unset it.")
         return word in _TRUE
-    if kind is Path:
+    if issubclass(kind, Path):
         return Path(raw)
     try:
         return kind(raw.strip()) if kind is not str else raw
@@ -141,15 +146,14 @@ def validate(values, labels: dict[str, str] | None = None) -> None:
     from .errors import QAError
 
     items = values.items() if isinstance(values, dict) else ((f.name, getattr(values, f.name)) for f in fields(values))
-    kinds = {f.name: type(getattr(Settings, f.name)) if hasattr(Settings, f.name) else object for f in fields(Settings)}
     for name, value in items:
         label = (labels or {}).get(name, ENV_PREFIX + name.upper())
-        kind = kinds.get(name, object)
+        kind = _kind(name)
         if kind is bool and not isinstance(value, bool):
             raise QAError(f"{label}={value!r} is not a yes/no value.")
-        if kind in (str, Path) and not isinstance(value, (str, Path)):
+        if issubclass(kind, (str, Path)) and not isinstance(value, (str, Path)):
             raise QAError(f"{label}={value!r} is not text.")
-        if kind in (str, Path) and ("\0" in str(value) or (name in ("host", "model", "index_dir", "source_dir")
+        if issubclass(kind, (str, Path)) and ("\0" in str(value) or (name in ("host", "model", "index_dir", "source_dir")
                                                             and not str(value).strip())):
             raise QAError(f"{label}={str(value)!r} is empty or holds a NUL character; give a value or unset it.")
         if name in RANGES:

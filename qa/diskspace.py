@@ -14,16 +14,15 @@ _FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def estimated_bytes(data) -> int:
-    """About how many bytes `write_version` writes for `data` (arrays exactly, text files and the
-    BM25 folders estimated): what a full disk is told it was short of."""
+    """About how many bytes `write_version` writes for `data` (arrays exactly, text files
+    estimated): what a full disk is told it was short of."""
     arrays = (data.sentence_vectors, data.chunk_vectors, data.paragraph_vectors, data.piece_ids,
               data.piece_vectors, data.piece_offsets)
     n = sum(int(getattr(a, "nbytes", 0)) for a in arrays)
     n += int(getattr(data.chunk_vectors, "nbytes", 0)) * (2 if len(data.chunks) > 200_000 else 1)  # faiss (HNSW: links)
     n += sum(2 * len(d.text.encode("utf-8", "replace")) + 40 * len(d.paragraphs) for d in data.documents)
     n += sum(len(c.text.encode("utf-8", "replace")) + 80 for c in data.chunks) + 40 * len(data.sentences)
-    n += 2 * 16 * (len(data.sentences) + len(data.paragraph_keys)) * 8  # BM25 postings, ~8 terms each
-    return n + 64 * 1024  # manifest, vocabularies, file-system blocks
+    return n + 64 * 1024  # manifest, file-system blocks
 
 
 def is_full(index_dir: Path, data, exc: BaseException) -> bool:

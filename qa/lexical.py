@@ -1,4 +1,4 @@
-"""Word-level text handling shared by indexing and querying: tokens, stems, BM25 (bm25s).
+"""Word-level text handling shared by indexing and querying: tokens, stems, per-document BM25.
 
 >>> tokenize("When did Che Guevara visit Pyongyang?")
 ['che', 'guevara', 'visit', 'pyongyang']
@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 import re
 import unicodedata
@@ -36,13 +35,6 @@ def idf(df: int, n: int) -> float:
     """
     return math.log((n + 1) / (df + 0.5))
 
-
-def _bm25s():
-    """bm25s, imported on first use (it sets its own logger to DEBUG when imported: undo that)."""
-    import bm25s
-
-    logging.getLogger("bm25s").setLevel(logging.WARNING)
-    return bm25s
 
 _POSSESSIVE_ENDS = ("'s", "’s")  # a word's possessive ending, dropped
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
@@ -91,85 +83,6 @@ def _stem(word: str) -> str:
     return _stemmer().stemWord(word)
 
 
-class BM25:
-    """BM25 over a list of texts: built and saved with bm25s; read back as plain arrays (`Postings`),
-    so answering never imports bm25s (and through it scipy): ~0.3 s of every `qa ask`."""
-
-    def __init__(self, model=None, postings: Postings | None = None):
-        self.model = model
-        self.postings = postings if postings is not None or model is None else Postings.of(model)
-
-    @classmethod
-    def build(cls, texts: list[str]) -> BM25:
-        model = _bm25s().BM25()
-        corpus = [tokenize(t) or ["\u2400"] for t in texts]  # bm25s needs a token per document
-        model.index(corpus, show_progress=False)
-        return cls(model)
-
-    def save(self, folder) -> None:
-        self.model.save(str(folder), show_progress=False)
-
-    @classmethod
-    def load(cls, folder) -> BM25:
-        postings = Postings.read(folder)
-        if postings is None:  # a variant this reader does not know: let bm25s read it
-            return cls(_bm25s().BM25.load(str(folder), show_progress=False))
-        return cls(postings=postings)
-
-    def scores(self, query_tokens: list[str], n: int) -> np.ndarray:
-        """BM25 score of every document (zeros when no query token is in the vocabulary)."""
-        return self.postings.scores(query_tokens, n)
-
-
-#: bm25s scoring methods whose scores need more than the saved postings (a non-occurrence array)
-_BM25S_NONOCCURRENCE = ("bm25l", "bm25+")
-
-
-class Postings:
-    """A saved bm25s index as numpy arrays: word `t` (id `vocab[t]`) occurs in documents
-    `indices[indptr[t]:indptr[t + 1]]`, each with its precomputed BM25 contribution in `data`.
-    `scores` adds them up exactly as bm25s' numpy backend does (`np.add.at`, float32, word by
-    word in the query's order), so the scores are the same to the bit."""
-
-    def __init__(self, vocab: dict[str, int], data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, n_docs: int):
-        # bm25s' vocabulary ends with '' (no column of its own; `tokenize` never gives it)
-        vocab = {t: i for t, i in vocab.items() if i < len(indptr) - 1}
-        self.vocab, self.data, self.indices, self.indptr, self.n_docs = vocab, data, indices, indptr, n_docs
-
-    @classmethod
-    def of(cls, model) -> Postings:
-        s = model.scores
-        return cls(model.vocab_dict, s["data"], s["indices"], s["indptr"], int(s["num_docs"]))
-
-    @classmethod
-    def read(cls, folder) -> Postings | None:
-        """The folder bm25s `save` wrote, or None when it is a variant read only by bm25s."""
-        import json
-        from pathlib import Path
-
-        folder = Path(folder)
-        params = json.loads((folder / "params.index.json").read_text("utf-8"))
-        if params.get("method") in _BM25S_NONOCCURRENCE or params.get("backend", "numpy") != "numpy":
-            return None
-        vocab = json.loads((folder / "vocab.index.json").read_text("utf-8"))
-        data = np.load(folder / "data.csc.index.npy")
-        indices = np.load(folder / "indices.csc.index.npy")
-        indptr = np.load(folder / "indptr.csc.index.npy")
-        if data.dtype != np.dtype(params.get("dtype", "float32")) or len(data) != len(indices) or not len(indptr):
-            raise ValueError(f"inconsistent BM25 arrays in {folder}")
-        return cls(vocab, data, indices, indptr, int(params["num_docs"]))
-
-    def scores(self, query_tokens: list[str], n: int) -> np.ndarray:
-        ids = [self.vocab[t] for t in query_tokens if t in self.vocab]
-        if not ids:
-            return np.zeros(n, dtype=np.float32)
-        out = np.zeros(self.n_docs, dtype=self.data.dtype)
-        for t in ids:
-            lo, hi = self.indptr[t], self.indptr[t + 1]
-            np.add.at(out, self.indices[lo:hi], self.data[lo:hi])
-        return np.asarray(out, dtype=np.float32)
-
-
 class Columns:
     """A sparse count table read column by column (the part of a CSC matrix the ranking needs,
     in numpy: answering imports no scipy). Column `j` holds rows `rows[indptr[j]:indptr[j + 1]]`
@@ -214,7 +127,7 @@ class DocBM25:
     [0.87, 0.25, 0.0]
     """
 
-    K1, B = 1.5, 0.75  # bm25s's defaults, which the index's own BM25 uses
+    K1, B = 1.5, 0.75  # the usual defaults (Lucene's, bm25s')
 
     def __init__(self, token_lists: list[list[str]], docs: np.ndarray):
         self.docs = np.asarray(docs, dtype=np.int64)
@@ -248,11 +161,27 @@ class DocBM25:
         ceiling = np.zeros(len(self.rows_per_doc), dtype=np.float32)
         weights = [1.0] * len(tokens) if weights is None else weights
         for t, w in dict(zip(tokens, weights)).items():
-            idf = w * self.idf(t)
+            idf, rows, tf, part = self._term(t)
+            if w != 1.0:  # a follow-up's borrowed word: computed afresh (at weight 1 it is kept)
+                idf = w * idf
+                part = None if rows is None else self._part(idf, rows, tf)
             ceiling += idf
-            j = self.vocab.get(t)
-            if j is None:
-                continue
-            rows, tf = self.tf.column(j)
-            out[rows] += idf[self.docs[rows]] * tf * (self.K1 + 1) / (tf + self.K1 * self.norm_len[rows])
+            if rows is not None:
+                out[rows] += part
         return out / np.maximum(ceiling[self.docs], 1e-12) if n else out
+
+    def _part(self, idf: np.ndarray, rows: np.ndarray, tf: np.ndarray) -> np.ndarray:
+        return idf[self.docs[rows]] * tf * (self.K1 + 1) / (tf + self.K1 * self.norm_len[rows])
+
+    def _term(self, token: str) -> tuple:
+        """(idf per document, the rows holding the word, its counts there, their scores at weight
+        1): the same for every question, so kept per word of the vocabulary once computed."""
+        terms = self.__dict__.setdefault("_terms", {})
+        hit = terms.get(token)
+        if hit is None:
+            idf, j = self.idf(token), self.vocab.get(token)
+            if j is None:  # not in the vocabulary: not kept (questions may bring any number of these)
+                return idf, None, None, None
+            rows, tf = self.tf.column(j)
+            hit = terms[token] = (idf, rows, tf, self._part(idf, rows, tf))
+        return hit

@@ -268,6 +268,8 @@ class Library:
             return f"the model changed ({manifest.get('model')} -> {s.model})"
         if manifest.get("chunking") != CHUNKING:
             return "the chunking parameters changed"
+        if manifest.get("format") != store.FORMAT_VERSION:  # an older format still loads: rebuilt, its vectors reused
+            return f"the index format changed ({manifest.get('format')} -> {store.FORMAT_VERSION})"
         srcs = Sources.of(manifest)
         try:
             have = srcs.scan()

@@ -72,29 +72,48 @@ def check_history(history: Any, max_chars: int) -> list:
     return [_cut(msg, n) if _user_length(msg) > n else msg for msg in list(history)[-HISTORY_TAIL:]]
 
 
-def _cut(msg: Any, n: int) -> Any:
-    """A user message with its text cut to `n` characters (strings, dicts; other objects as text)."""
+def user_text(msg: Any) -> str | None:
+    """The text of a user message, None for any other role: the one place that knows the shapes
+    a chat history comes in -- plain strings (API callers: each one a question), Gradio 6
+    messages ({"role", "content"}, content a string or a list of blocks such as
+    {"type": "text", "text": ...}), or objects with .role/.content (ChatMessage).
+
+    >>> user_text({"role": "user", "content": [{"type": "text", "text": "Who?"}, "Why?"]})
+    'Who? Why?'
+    >>> user_text({"role": "assistant", "content": "Him."}) is None
+    True
+    """
     if isinstance(msg, str):
-        return msg[:n]
+        return msg
+    role = msg.get("role") if isinstance(msg, dict) else getattr(msg, "role", None)
+    if role != "user":
+        return None
     content = msg.get("content") if isinstance(msg, dict) else getattr(msg, "content", None)
+    if isinstance(content, str):
+        return content
     if isinstance(content, (list, tuple)):
         texts = (b if isinstance(b, str) else b.get("text") if isinstance(b, dict) else None for b in content)
-        content = " ".join(t for t in texts if isinstance(t, str))
-    return {"role": "user", "content": str(content or "")[:n]}
+        return " ".join(t for t in texts if isinstance(t, str) and t)
+    return ""
+
+
+def previous_questions(history: Any) -> list[str]:
+    """Earlier user questions from a chat history, oldest first (empty ones left out).
+
+    >>> previous_questions([{"role": "user", "content": [{"type": "text", "text": "Who?"}]},
+    ...                     {"role": "assistant", "content": "Him."}, "And when?"])
+    ['Who?', 'And when?']
+    """
+    texts = (user_text(msg) for msg in history or [])
+    return [t.strip() for t in texts if t and t.strip()]
+
+
+def _cut(msg: Any, n: int) -> Any:
+    """A user message with its text cut to `n` characters (a string stays a string)."""
+    text = user_text(msg) or ""
+    return text[:n] if isinstance(msg, str) else {"role": "user", "content": text[:n]}
 
 
 def _user_length(msg: Any) -> int:
-    """Characters of a user message's text (0 for other roles): strings, {"role", "content"}
-    dicts with a string or a list of blocks, or objects with .role/.content."""
-    if isinstance(msg, str):
-        return len(msg)
-    role = msg.get("role") if isinstance(msg, dict) else getattr(msg, "role", None)
-    if role != "user":
-        return 0
-    content = msg.get("content") if isinstance(msg, dict) else getattr(msg, "content", None)
-    if isinstance(content, str):
-        return len(content)
-    if isinstance(content, (list, tuple)):
-        texts = (b if isinstance(b, str) else b.get("text") if isinstance(b, dict) else None for b in content)
-        return sum(len(t) for t in texts if isinstance(t, str))
-    return 0
+    """Characters of a user message's text (0 for other roles)."""
+    return len(user_text(msg) or "")

@@ -20,7 +20,6 @@ remembered per (path, size, mtime) in `checksums.json` beside the exports.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -72,11 +71,9 @@ def checksum(path: Path, root: Path | None = None) -> str:
         memo = {}
     if key in memo:
         return memo[key]
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    memo[key] = h.hexdigest()
+    from .store import sha256_file
+
+    memo[key] = sha256_file(path)
     try:
         _write_atomic(memo_path, json.dumps(memo, indent=1).encode("utf-8"))
     except OSError:  # a read-only cache only costs the hash next time

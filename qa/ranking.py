@@ -19,6 +19,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -100,13 +101,19 @@ class Question:
     def of(cls, text: str) -> Question:
         ws = tuple(words(text))
         toks = tuple(tokenize(text))
-        stems = tuple((w, frozenset(s)) for w in ws if (s := tokenize(w)))
+        stems = tuple((w, s) for w in ws if (s := _stems(w)))
         return cls(text, ws, toks, stems, question_type(text), tokens.cased(text), _leans(text, ws, toks))
 
     def names(self, capitalised: frozenset[str]) -> set[str]:
         """The question's names; a question whose casing says nothing takes them from the words
         the documents capitalise (`Snapshot.capitalised`)."""
         return tokens.name_words(self.text, () if self.cased else capitalised)
+
+
+@lru_cache(maxsize=4096)
+def _stems(word: str) -> frozenset[str]:
+    """A question word's stems (`tokenize`), kept: questions repeat their words."""
+    return frozenset(tokenize(word))
 
 
 def _leans(text: str, ws: tuple[str, ...], toks: tuple[str, ...]) -> bool:
@@ -140,8 +147,9 @@ def clean_question(text: object, max_chars: int, strict: bool = True) -> str:
         if strict:
             raise limits.too_long(len(text), max_chars)
         text = text[: limits.edge(max_chars)]
-    text = text.encode("utf-8", "replace").decode("utf-8")
-    text = "".join(ch if unicodedata.category(ch)[0] != "C" or ch in "\t\n" else " " for ch in text)
+    if not text.isprintable():  # printable: no control, format or surrogate character to replace
+        text = text.encode("utf-8", "replace").decode("utf-8")
+        text = "".join(ch if unicodedata.category(ch)[0] != "C" or ch in "\t\n" else " " for ch in text)
     text = " ".join(text.split())
     if not strict:
         return text[:max_chars]
@@ -318,9 +326,14 @@ def _piece_rows(snap: Snapshot, fused: np.ndarray, rows: np.ndarray | None, sig:
     if not len(pool):
         return
     k = policy.piece_rows
-    top = pool[np.argpartition(-fused[pool], k - 1)[:k]] if len(pool) > k else pool
-    yield np.unique(np.concatenate([top, [int(np.argmax(sig.dense_sent)), int(np.argmax(sig.dense_win))]]))
-    best = pool[np.argsort(-fused[pool], kind="stable")[:policy.piece_neighbourhood]]
+    scores = -fused if rows is None else -fused[pool]  # every row: the pool is the identity, not indexed
+    pick = np.argpartition(scores, k - 1)[:k] if len(pool) > k else None
+    top = pool if pick is None else pick if rows is None else pool[pick]
+    meaning = np.array([np.argmax(sig.dense_sent), np.argmax(sig.dense_win)], dtype=np.int64)
+    yield np.unique(np.concatenate([top.astype(np.int64, copy=False), meaning]))
+    scores = -fused if rows is None else -fused[pool]  # again: the first round's matches are in `fused` now
+    order = np.argsort(scores, kind="stable")[:policy.piece_neighbourhood]
+    best = order if rows is None else pool[order]
     para, out = snap.sentence_para_rows, []
     for d in (-2, -1, 1, 2):
         c = best + d

@@ -15,8 +15,6 @@ from . import store, tokens
 from .lexical import DocBM25, tokenize, words
 from .retrieval import Cues, idf_table
 
-PIECES_F32_BYTES = 256 * 2**20  # above this the piece vectors stay float16 in memory (a very large index)
-
 
 class Snapshot:
     """An `IndexData` plus lookups derived from it once at load."""
@@ -118,8 +116,7 @@ class Snapshot:
         return Cues.of([s.text for s in self.data.sentences])
 
     @cached_property
-    def piece_vectors(self) -> np.ndarray:
-        """The word-piece vectors for matching: a float32 copy while that is small (converting
-        the gathered float16 rows costs ~1 ms per question), else the float16 array itself."""
-        v = self.data.piece_vectors
-        return np.ascontiguousarray(v, dtype=np.float32) if v.size * 4 <= PIECES_F32_BYTES else v
+    def piece_vectors(self) -> tokens.PieceCodes:
+        """The word-piece vectors for matching, as the index stores them (int8 codes, a scale
+        per row: a quarter of float32's memory); matching converts only the rows it scores."""
+        return self.data.piece_vectors

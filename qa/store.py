@@ -4,7 +4,7 @@
       CURRENT                  one line: the id of the version being served
       .lock                    held while a build runs (two builds never overlap)
       versions/<id>/           manifest.json, documents.jsonl, sentences.jsonl, chunks.jsonl,
-                               *_vectors.npy (float16), bm25_sentences/, bm25_paragraphs/,
+                               *_vectors.npy (float16),
                                pieces.npz (each sentence's word-piece ids, row scales, offsets) and
                                piece_codes.npy (their vectors, int8: qa.tokens.quantize),
                                vectors.faiss (only for an HNSW index: a flat one is rebuilt at load)
@@ -13,7 +13,11 @@ Format 3 (issue 13, book-sized documents) stores compactly what format 2 stored 
 arrays as float16 (loaded back as float32), an array identical to another (one-sentence
 windows or paragraphs) once, windows without their text (the document holds it), word-piece
 vectors as int8 with one scale per row, and no copy of the window vectors in a flat FAISS file.
-Format 2 versions still load (so the next build reuses their vectors).
+Format 4 (issue 13) drops format 3's index-wide BM25 folders (bm25_sentences/, bm25_paragraphs/):
+no question read them (answering scores BM25 per document, `lexical.DocBM25`, built at load).
+Format 2 and 3 versions still load (3's BM25 folders are ignored), so the next build reuses
+their vectors; a format this program cannot read is refused (`IndexCorrupt`), and the library
+rebuilds such an index from the sources its manifest records (`Library.ensure_index`).
 
 A build writes `versions/<id>.partial/`, fsyncs it, renames it to `versions/<id>/` and then
 atomically replaces CURRENT (os.replace). A reader loads what CURRENT names and checks every

@@ -36,7 +36,7 @@ class Pieces:
     `words` (optional) is the whole word each piece belongs to, lower-cased, accents off."""
 
     ids: np.ndarray  # int32, shape (m,)
-    vectors: np.ndarray  # float32 (float16 when read back from an index), shape (m, dim), rows L2-normalised
+    vectors: np.ndarray  # float32, shape (m, dim), rows L2-normalised (about: int8 codes x scale when read back from an index)
     scale: np.ndarray | None = None
     words: tuple[str, ...] | None = None  # e.g. 'guevara' for each of 'gu', '##eva', '##ra'
 
@@ -48,6 +48,7 @@ class Pieces:
 _SPECIAL = frozenset(("[CLS]", "[SEP]", "[PAD]", "[UNK]", "<s>", "</s>", "<pad>", "<unk>"))
 
 
+@lru_cache(maxsize=1 << 16)  # a vocabulary's worth: every question's pieces are looked up
 def is_content(piece: str) -> bool:
     """'##eva' and 'visited' count; '[CLS]', ',' and 'the' do not; a word's continuation never
     counts as a stop word ('##it' of 'Politburo'). Word-start marks of other tokenizers ('▁the'
@@ -182,7 +183,7 @@ def asked_match(query: Pieces, names: np.ndarray | None, vectors: np.ndarray, of
         return None
     asked = np.asarray(query.vectors[~names], dtype=np.float32)
     quote = np.asarray(vectors[int(offsets[lo]):int(offsets[hi + 1])], dtype=np.float32)
-    return float((asked @ quote.T).max()) if len(quote) else 0.0
+    return float((quote @ asked.T).max()) if len(quote) else 0.0  # quote x question: faster (as in maxsim)
 
 
 def merge(own: Pieces, borrowed: Pieces, weight: float) -> Pieces:
@@ -206,9 +207,9 @@ def pack(items: list[Pieces], dim: int) -> tuple[np.ndarray, np.ndarray, np.ndar
             np.concatenate([np.asarray(p.vectors, dtype=np.float16) for p in items]), offsets)
 
 
-def unpack(ids: np.ndarray, vectors: np.ndarray, offsets: np.ndarray, i: int) -> Pieces:
-    """Sentence i's pieces back out of the packed arrays, still float16 (the embedding cache
-    reuses them; a zero row stands for "no pieces")."""
+def unpack(ids: np.ndarray, vectors, offsets: np.ndarray, i: int) -> Pieces:
+    """Sentence i's pieces back out of the packed arrays (`vectors`: an array, or `PieceCodes`,
+    read as float32; a zero row stands for "no pieces")."""
     lo, hi = int(offsets[i]), int(offsets[i + 1])
     vecs = vectors[lo:hi]
     keep = np.any(vecs != 0, axis=1)
@@ -235,23 +236,54 @@ def quantize(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def dequantize(codes: np.ndarray, scales: np.ndarray) -> np.ndarray:
-    """`quantize`'s codes and scales -> float16 piece vectors (as the index serves them)."""
+    """`quantize`'s codes and scales -> float16 piece vectors (format 2 stored these)."""
     out = np.zeros(codes.shape, np.float16)
     for lo in range(0, len(codes), _BLOCK):
         out[lo:lo + _BLOCK] = codes[lo:lo + _BLOCK].astype(np.float32) * scales[lo:lo + _BLOCK, None].astype(np.float32)
     return out
 
 
-def as_stored(vectors: np.ndarray) -> np.ndarray:
-    """float16 piece vectors rounded, in place, to what `dequantize(*quantize(...))` gives back:
-    what the index will serve, without a second copy of the array."""
-    for lo in range(0, len(vectors), _BLOCK):
-        block = vectors[lo:lo + _BLOCK]
-        block[...] = dequantize(*quantize(block))
-    return vectors
-
-
 _BLOCK = 8192  # rows converted at a time (12 MB of float32 at 384 dimensions)
+
+
+class PieceCodes:
+    """Packed piece vectors held as the index stores them: int8 codes and one float32 scale per
+    row (`quantize`), a quarter of float32's memory. Indexing it (a row range, or an array of
+    rows) gives those rows as float32, codes x scale, so matching converts only the rows it
+    scores (600 rows: ~0.2 ms; a float16 round trip as `dequantize` does would cost ~4 ms).
+
+    >>> c = PieceCodes(*quantize(np.array([[0.5, -0.25], [0.0, 1.0]], np.float32)))
+    >>> len(c), c.shape, c[1:].tolist(), c[np.array([1, 0])].dtype
+    (2, (2, 2), [[0.0, 1.0]], dtype('float32'))
+    """
+
+    dtype = np.dtype(np.float32)  # what reading rows gives
+    ndim = 2
+
+    def __init__(self, codes: np.ndarray, scales: np.ndarray):
+        self.codes, self.scales = codes, np.asarray(scales, dtype=np.float32)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.codes.shape
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.codes.nbytes + self.scales.nbytes)
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, rows) -> np.ndarray:
+        if isinstance(rows, (int, np.integer)):
+            return self[int(rows):int(rows) + 1][0]
+        out = self.codes[rows].astype(np.float32)
+        out *= self.scales[rows][:, None]
+        return out
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = self[:]
+        return out if dtype is None else out.astype(dtype)
 
 
 def idf(ids: np.ndarray, offsets: np.ndarray) -> dict[int, float]:
@@ -289,16 +321,20 @@ def maxsim(query: Pieces, vectors: np.ndarray, offsets: np.ndarray, weights: dic
         w = w * query.scale
     w = w / np.maximum(w.sum(axis=1, keepdims=True), 1e-12)
     q = query.vectors.astype(np.float32)
+    # pieces x question pieces, not the transpose: the same products (bit for bit), but OpenBLAS
+    # multiplies a few rows by many 2-4x slower than many rows by a few (measured, docs/scaling.md)
     if rows is None:
-        sims = q @ np.asarray(vectors, dtype=np.float32).T  # (m, pieces)
-        best = np.maximum.reduceat(sims, offsets[:-1], axis=1)  # (m, n): each segment is non-empty
+        sims = np.asarray(vectors, dtype=np.float32) @ q.T  # (pieces, m)
+        best = np.maximum.reduceat(sims, offsets[:-1], axis=0)  # (n, m): each segment is non-empty
     else:
         rows = np.asarray(rows, dtype=np.int64)
         lo, lens = offsets[rows], offsets[rows + 1] - offsets[rows]
-        starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
+        starts = np.zeros(len(lens), dtype=np.int64)
+        np.cumsum(lens[:-1], out=starts[1:])
         take = np.repeat(lo - starts, lens) + np.arange(int(lens.sum()))  # the rows' pieces, in order
-        sims = q @ np.asarray(vectors[take], dtype=np.float32).T
-        best = np.maximum.reduceat(sims, starts, axis=1)
+        sims = np.asarray(vectors[take], dtype=np.float32) @ q.T
+        best = np.maximum.reduceat(sims, starts, axis=0)
+    best = np.ascontiguousarray(best.T)  # (m, scored): the layout the weighted sum below was written for
     return (w * best.T).sum(axis=1).astype(np.float32)  # each scored sentence's weighted mean
 
 

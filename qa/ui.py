@@ -276,15 +276,10 @@ def launch_kwargs(settings: Settings) -> dict:
             "app_kwargs": {"middleware": [guard.middleware(settings, read_only=access(settings) == "readonly")]}}
 
 
-def serve(settings: Settings, engine: Engine | None = None, startup: Startup | None = None) -> None:
-    """`qa serve` / `python app.py`: the page renders at once while the index is checked/built
-    (`engine` and `startup`: already loading, from qa.ui_startup.serve, which starts them before
-    Gradio is imported)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if engine is None or startup is None:
-        guard.check_port(settings.host, settings.port)  # a port already taken: one clear line, before any work
-        engine, startup = Engine(settings), Startup()
-        startup.start(engine)
+def serve(settings: Settings, engine: Engine, startup: Startup) -> None:
+    """Build and launch the app for `qa serve` / `python app.py`, which start with
+    qa.ui_startup.serve: it checks the port and starts `engine` and `startup` (the index check or
+    build, the model) before Gradio is imported; the page renders at once while they run."""
     with app_made_at_launch():  # launch() below makes the one app served
         demo = build_app(engine, settings, startup)
     if settings.is_public and not settings.admin_password:

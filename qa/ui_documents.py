@@ -7,7 +7,6 @@ from __future__ import annotations
 import html
 import logging
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from . import guard, render
 from .config import Settings
 from .errors import BuildInProgress, InputError, NotAllowed, QAError, describe_os_error
 from .records import BuildReport, Upload
-from .ui_startup import progress_html, progress_text
+from .ui_startup import BuildProgress
 
 log = logging.getLogger("qa.ui")
 
@@ -195,23 +194,18 @@ class DocumentHandlers:
     def in_background(self, work: Callable[[Callable[[float, str], None]], tuple[bool, str, str]]):
         """Run `work(progress)` in a thread; yield (progress html, None) while it runs, then
         ("", (done, lead, detail)). The progress is a line of its own, never over other content."""
-        state = {"fraction": None, "step": "Starting"}
+        progress = BuildProgress()
         box: dict = {}
 
-        def say(fraction: float, step: str) -> None:
-            state.update(fraction=fraction, step=step)
-
         def run() -> None:
-            box["result"] = work(say)
+            box["result"] = work(progress.say)
 
-        t0 = time.monotonic()
         worker = threading.Thread(target=run, name="qa-ui-build", daemon=True)
         worker.start()
         while worker.is_alive():
             worker.join(BUILD_POLL_S)
             if worker.is_alive():
-                text = progress_text(state["fraction"], str(state["step"]).capitalize(), time.monotonic() - t0)
-                yield progress_html(state["fraction"], text), None
+                yield progress.html(), None
         yield "", box.get("result", (False, "Not rebuilt:", GENERIC_ERROR))
 
 

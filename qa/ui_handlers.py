@@ -25,6 +25,7 @@ from .chatview import ChatTurn
 from .config import Settings
 from .engine import Engine
 from .errors import IndexMissing
+from .limits import previous_questions  # noqa: F401 (re-exported for ui.py and the tests)
 from .ranking import clean_question
 from .reader import Target, open_reader
 from .ui_documents import (  # noqa: F401 (re-exported for ui.py and the tests)
@@ -56,34 +57,6 @@ EXPORT_KEEP_S = 3600  # a conversation's export files are kept an hour after the
 STARTUP_POLL_S = 0.5  # how often a question waiting for the first index shows the build's progress
 
 # --- small pure helpers --------------------------------------------------------------------
-
-def previous_questions(history: Any) -> list[str]:
-    """Earlier user questions from a chat history, oldest first. The one place that knows the format.
-
-    Accepts Gradio 6 messages ({"role", "content"}, content a string or a list of blocks such
-    as {"type": "text", "text": ...}), ChatMessage objects, or plain strings (API callers).
-
-    >>> previous_questions([{"role": "user", "content": [{"type": "text", "text": "Who?"}]},
-    ...                     {"role": "assistant", "content": "Him."}, "And when?"])
-    ['Who?', 'And when?']
-    """
-    out = []
-    for msg in history or []:
-        if isinstance(msg, str):
-            role, content = "user", msg
-        elif isinstance(msg, dict):
-            role, content = msg.get("role"), msg.get("content")
-        else:
-            role, content = getattr(msg, "role", None), getattr(msg, "content", None)
-        if role != "user":
-            continue
-        blocks = content if isinstance(content, (list, tuple)) else [content]
-        text = " ".join(b if isinstance(b, str) else str(b.get("text") or "") if isinstance(b, dict) else ""
-                        for b in blocks).strip()
-        if text:
-            out.append(text)
-    return out
-
 
 def sweep_exports(root: Path, keep_s: float) -> None:
     """Delete the export folders under `root` last changed more than `keep_s` seconds ago."""

@@ -31,19 +31,34 @@ log = logging.getLogger("qa.ui")
 ETA_AFTER_S, ETA_AFTER_FRACTION = 3.0, 0.05  # a time-left estimate only once it means something
 
 
-class Startup:
-    """The background `ensure_index` run at launch: lets the chat show its progress meanwhile,
-    and `announce` print one "ready at" line once the app can answer."""
+class BuildProgress:
+    """A long job's progress as its `say(fraction, step)` callback reports it, in words with an
+    ETA (`text`) or as a progress bar (`html`): the start-up build and the Documents tab's."""
 
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.error: str | None = None
+    def __init__(self, step: str = "Starting") -> None:
         self.fraction: float | None = None
-        self.step = "Checking the index"
+        self.step = step
         self.started = time.monotonic()
 
     def say(self, fraction: float, step: str) -> None:
         self.fraction, self.step = fraction, step
+
+    def text(self) -> str:
+        step = str(self.step)
+        return progress_text(self.fraction, step[:1].upper() + step[1:], time.monotonic() - self.started)
+
+    def html(self, text: str | None = None) -> str:
+        return progress_html(self.fraction, self.text() if text is None else text)
+
+
+class Startup(BuildProgress):
+    """The background `ensure_index` run at launch: lets the chat show its progress meanwhile,
+    and `announce` print one "ready at" line once the app can answer."""
+
+    def __init__(self) -> None:
+        super().__init__("Checking the index")
+        self.done = threading.Event()
+        self.error: str | None = None
 
     def run(self, engine: Engine) -> None:
         try:
@@ -66,8 +81,7 @@ class Startup:
 
     def progress(self) -> str:
         """'Preparing the index (first start): embedding 40% · about 20 s left'."""
-        return "Preparing the index; your question is answered as soon as it is ready. " + \
-            progress_text(self.fraction, self.step, time.monotonic() - self.started)
+        return "Preparing the index; your question is answered as soon as it is ready. " + self.text()
 
     def announce(self, demo: gr.Blocks, out: Callable[[str], None] = print) -> threading.Thread:
         """Print one line when the server is up and the index ready (or why it cannot answer)."""

@@ -1,7 +1,8 @@
-"""What one index version's folder holds, and how each file is written and read back (format 3:
+"""What one index version's folder holds, and how each file is written and read back (format 4:
 float16 vectors, an array identical to another written once, word pieces as int8 codes with one
-scale per row, read through a memory map and dequantized at load; format 2 still read). `store.py` owns the versions'
-life (writing a folder atomically, publishing, pruning, verifying); this module only the files."""
+scale per row, served as they are stored (`tokens.PieceCodes`); no BM25 files: answering builds
+its per-document BM25 at load; formats 2 and 3 still read). `store.py` owns the versions' life
+(writing a folder atomically, publishing, pruning, verifying); this module only the files."""
 
 from __future__ import annotations
 
@@ -14,10 +15,13 @@ import numpy as np
 from . import tokens
 from .chunking import Chunk, Sentence
 from .document import Document, Paragraph
-from .lexical import BM25
 
-FORMAT_VERSION = 3
-READABLE_FORMATS = (2, 3)  # 2: float32 vectors, float16 pieces, window texts, always a vectors.faiss
+FORMAT_VERSION = 4
+#: 2: float32 vectors, float16 pieces, window texts, always a vectors.faiss; 3: also an index-wide
+#: BM25 (bm25s folders bm25_sentences/ and bm25_paragraphs/), which no question read (answering
+#: scores BM25 per document, `lexical.DocBM25`): read as format 4, those folders ignored (and
+#: rebuilt at start: `Library.staleness`)
+READABLE_FORMATS = (2, 3, 4)
 
 @dataclass(frozen=True, eq=False)
 class IndexData:
@@ -33,11 +37,9 @@ class IndexData:
     sentence_vectors: np.ndarray
     chunk_vectors: np.ndarray
     paragraph_vectors: np.ndarray
-    faiss_index: object  # None in a build's own data when it is flat (store.load builds it from chunk_vectors)
-    bm25_sentences: BM25
-    bm25_paragraphs: BM25
+    faiss_index: object  # HNSW (faiss) above the threshold; flat: None in a build's own data, `FlatIP` once loaded
     piece_ids: np.ndarray  # int32: the sentences' content word pieces, packed (qa.tokens.pack)
-    piece_vectors: np.ndarray  # float16, one row per piece
+    piece_vectors: tokens.PieceCodes  # one row per piece: int8 codes, a scale per row; rows read as float32
     piece_offsets: np.ndarray  # int64, len(sentences) + 1: sentence i owns rows [offsets[i], offsets[i+1])
 
     def document(self, doc_id: str) -> Document:
@@ -65,24 +67,25 @@ def write_files(folder: Path, data: IndexData, hnsw: bool) -> dict[str, str]:
             np.save(folder / arrays[name], np.asarray(arr, dtype=np.float16))
     if hnsw:  # a flat index is only the window vectors again: rebuilt at load
         faiss.write_index(data.faiss_index, str(folder / "vectors.faiss"))
-    data.bm25_sentences.save(folder / "bm25_sentences")
-    data.bm25_paragraphs.save(folder / "bm25_paragraphs")
-    np.savez(folder / "pieces.npz", ids=data.piece_ids, scales=_save_codes(folder / "piece_codes.npy", data.piece_vectors),
-             offsets=data.piece_offsets)
+    pieces = data.piece_vectors
+    if isinstance(pieces, tokens.PieceCodes):  # as the build holds them: written as they are
+        np.save(folder / "piece_codes.npy", pieces.codes)
+        scales = pieces.scales
+    else:
+        scales = _save_codes(folder / "piece_codes.npy", pieces)
+    np.savez(folder / "pieces.npz", ids=data.piece_ids, scales=scales, offsets=data.piece_offsets)
     return arrays
 
 
 def read_files(folder: Path, version: str, manifest: dict) -> IndexData:
     """The version in `folder` as its manifest describes it (checksums already verified).
     Raises KeyError, ValueError, OSError, ... on anything malformed (store.load says so)."""
-    import faiss
-
     form = manifest.get("format")
     documents = tuple(_doc_from(r) for r in _read_jsonl(folder / "documents.jsonl"))
     with np.load(folder / "pieces.npz") as pieces:
         piece_ids, piece_offsets = pieces["ids"], pieces["offsets"]
-        piece_vectors = pieces["vectors"] if form == 2 else \
-            tokens.dequantize(np.load(folder / "piece_codes.npy", mmap_mode="r"), pieces["scales"])
+        piece_vectors = tokens.PieceCodes(*tokens.quantize(pieces["vectors"])) if form == 2 else \
+            tokens.PieceCodes(np.load(folder / "piece_codes.npy"), pieces["scales"])
     texts = {d.id: d.text for d in documents}
     sentences = tuple(Sentence(doc, para, i, s, e, texts[doc][s:e])
                       for doc, para, i, s, e in _read_jsonl(folder / "sentences.jsonl"))
@@ -103,11 +106,11 @@ def read_files(folder: Path, version: str, manifest: dict) -> IndexData:
 
     chunk_vectors = vectors("chunk")
     if (folder / "vectors.faiss").exists():
+        import faiss
+
         faiss_index = faiss.read_index(str(folder / "vectors.faiss"))
-    else:  # exact search over the window vectors: as fast to rebuild as to read
-        faiss_index = faiss.IndexFlatIP(chunk_vectors.shape[1] if chunk_vectors.ndim == 2 and chunk_vectors.shape[1] else 1)
-        if len(chunk_vectors):
-            faiss_index.add(chunk_vectors)
+    else:  # exact search over the window vectors held already: no second copy
+        faiss_index = FlatIP(chunk_vectors)
     return IndexData(
         version=version, manifest=manifest, documents=documents, sentences=sentences, chunks=chunks,
         paragraph_keys=tuple((d.id, p.number) for d in documents for p in d.paragraphs),
@@ -115,10 +118,34 @@ def read_files(folder: Path, version: str, manifest: dict) -> IndexData:
         chunk_vectors=chunk_vectors,
         paragraph_vectors=vectors("paragraph"),
         faiss_index=faiss_index,
-        bm25_sentences=BM25.load(folder / "bm25_sentences"),
-        bm25_paragraphs=BM25.load(folder / "bm25_paragraphs"),
         piece_ids=piece_ids, piece_vectors=piece_vectors, piece_offsets=piece_offsets,
     )
+
+
+class FlatIP:
+    """Exact inner-product search over the window vectors as loaded (the array itself, not a
+    copy): a flat index, as FAISS's IndexFlatIP answers `ntotal` and `search`. IndexFlatIP held a
+    second copy of the vectors (100,000 one-line paragraphs: 154 MB at load), and answering an
+    exact index scores every row itself; only an HNSW index (`vectors.faiss`) is searched for
+    candidates.
+
+    >>> FlatIP(np.array([[1, 0], [0.6, 0.8], [0, 1]], np.float32)).search(np.array([[0, 1]], np.float32), 2)[1].tolist()
+    [[2, 1]]
+    """
+
+    def __init__(self, vectors: np.ndarray):
+        self.vectors = vectors
+
+    @property
+    def ntotal(self) -> int:
+        return len(self.vectors)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        scores = np.asarray(queries, dtype=np.float32) @ np.asarray(self.vectors, dtype=np.float32).T
+        k = min(k, scores.shape[1])
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k else np.zeros((len(scores), 0), np.int64)
+        top = np.take_along_axis(top, np.argsort(-np.take_along_axis(scores, top, 1), axis=1, kind="stable"), 1)
+        return np.take_along_axis(scores, top, 1), top.astype(np.int64)
 
 
 def consistent(data: IndexData) -> bool:

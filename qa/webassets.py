@@ -82,12 +82,35 @@ button.qa-show { margin: 6px 0 0; }
 # still opens a new tab), "Copy citation", "Show sources" / clicking an answer selects it.
 CLICKS = """
 function qaSelect(i) {
-  document.querySelectorAll('#qa-sources-panel .qa-turn-sources').forEach(function (s) {
-    s.hidden = s.dataset.turn !== String(i);
-  });
+  var turn = null;
   document.querySelectorAll('.qa-conv .qa-turn').forEach(function (t) {
-    t.classList.toggle('qa-selected', t.dataset.turn === String(i));
+    var on = t.dataset.turn === String(i);
+    t.classList.toggle('qa-selected', on);
+    if (on) turn = t;
   });
+  var panel = document.getElementById('qa-sources-panel');
+  var own = turn && turn.querySelector('.qa-inline-sources');
+  var shown = panel && panel.querySelector('.qa-turn-sources');
+  if (!panel || !own || (shown && shown.dataset.turn === String(i))) return;
+  var q = turn.querySelector('.qa-q').cloneNode(true);
+  q.querySelectorAll('.qa-sr').forEach(function (n) { n.remove(); });
+  var sec = document.createElement('section');
+  sec.className = 'qa-turn-sources';
+  sec.dataset.turn = String(i);
+  sec.setAttribute('aria-label', 'Sources of question ' + (Number(i) + 1));
+  var p = document.createElement('p');
+  p.className = 'qa-for';
+  p.append('Sources for: ');
+  var qq = document.createElement('q');
+  qq.textContent = q.textContent;
+  p.append(qq);
+  sec.append(p);
+  own.cloneNode(true).childNodes.forEach(function (n) {
+    if (n.nodeName === 'H4') { var h = document.createElement('h3'); h.className = n.className;
+                               h.textContent = n.textContent; n = h; }
+    sec.append(n);
+  });
+  panel.replaceChildren(sec);
 }
 function qaFallbackCopy(text) {
   var ta = document.createElement('textarea');

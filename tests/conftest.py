@@ -7,21 +7,27 @@ import hashlib
 import shutil
 import socket
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import urlsplit
 
+import gradio as gr
 import numpy as np
 import pytest
+from gradio_client import Client
 from playwright.sync_api import expect
 
-from qa import store, versionfiles
+from qa import store, ui_startup, versionfiles
 from qa.config import Settings
 from qa.engine import Engine
-from qa.ui import build_app, launch_kwargs
+from qa.ui import BUILDING, build_app, launch_kwargs
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTICLE = ROOT / "source" / "000_81a114a99364fef0.txt"
+QUESTION = "When did Che Guevara visit Pyongyang?"
+PASTED = "Kangaroo notes\n\nThe kangaroo lives in Australia and hops.\n"
 EVAL = ROOT / "eval"  # development data, copied into the repository (eval/README.md)
 
 
@@ -339,3 +345,41 @@ def kangaroo_app(tmp_path, port: int, build: bool = True) -> tuple[Settings, Eng
     if build:
         engine.library.build([source])
     return settings, engine
+
+
+# --- the launched app (qa serve) -----------------------------------------------------------------
+
+@contextmanager
+def served(settings: Settings, monkeypatch, engine_factory=None):
+    """Run the real `qa serve` path (`ui_startup.serve(settings)`); `launch` is made non-blocking
+    and quiet, and `engine_factory(settings)` makes the engine when given.
+    Yields the app: `.demo` (the Blocks), `.kwargs` (what serve passed to launch), `.url`."""
+    seen: dict = {}
+    real_launch = gr.Blocks.launch
+
+    def launch(self, **kwargs):
+        seen.update(demo=self, kwargs=kwargs)
+        return real_launch(self, **(kwargs | {"prevent_thread_lock": True, "quiet": True}))
+
+    monkeypatch.setattr(gr.Blocks, "launch", launch)
+    if engine_factory is not None:
+        monkeypatch.setattr(ui_startup, "Engine", engine_factory)
+    ui_startup.serve(settings)  # returns once the server is up (the index is checked in the background)
+    try:
+        yield SimpleNamespace(demo=seen["demo"], kwargs=seen["kwargs"], url=f"http://127.0.0.1:{settings.port}/")
+    finally:
+        seen["demo"].close()
+
+
+def hashing(settings: Settings) -> Engine:
+    return Engine(settings, encoder=HashEncoder())
+
+
+def wait_ready(client: Client, seconds: float = 60) -> dict:
+    """Ask QUESTION until the background start-up has finished (bounded); returns the last JSON answer."""
+    end = time.monotonic() + seconds
+    while True:
+        data = client.predict(QUESTION, [], api_name="/answer_json")
+        if data.get("error") != BUILDING or time.monotonic() > end:
+            return data
+        time.sleep(0.2)

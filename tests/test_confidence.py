@@ -118,6 +118,42 @@ def test_a_when_question_whose_quote_holds_no_date_is_unmet(real_engine):
     assert real_engine.ask("When did Venezuela cut off its oil supply to Cuba?").features[i] == 1.0
 
 
+def _weak(engine, question, quote, names):
+    """`features._weakest` of one question against one quote sentence, with the real model's pieces."""
+    from qa import tokens
+
+    _, parts = engine.encoder.encode_pieces([question, quote])
+    q, s = (tokens.content(p) for p in parts)
+    return features._weakest(q, np.asarray(s.vectors), np.array([0, len(s.ids)]), (0, 0), (), set(names))
+
+
+def test_a_name_the_quote_lacks_is_its_least_met_name(real_engine):
+    """weak_name: a near-miss question pairs the document's names wrongly; the quote about
+    Fidel Castro's funeral does not meet 'Che Guevara', one about Che's death does."""
+    names = {"che", "guevara"}
+    _, _, away = _weak(real_engine, "Where did Che Guevara die?",
+                       "After the death of Fidel Castro in late 2016, Pyongyang declared three days of mourning.", names)
+    _, _, there = _weak(real_engine, "Where did Che Guevara die?", "Che Guevara died in Bolivia in 1967.", names)
+    assert away < 0.4 and there > 0.8
+
+
+def test_a_year_the_quote_does_not_hold_is_a_name_it_does_not_meet(real_engine):
+    names = {"pyongyang", "1960"}
+    _, _, other_year = _weak(real_engine, "Who visited Pyongyang in 1960?", "In 1986, Fidel Castro visited Pyongyang.", names)
+    _, _, same_year = _weak(real_engine, "Who visited Pyongyang in 1960?", "In 1960, Che Guevara visited Pyongyang.", names)
+    assert other_year < 0.6 and same_year > 0.8
+
+
+def test_a_question_that_names_nothing_is_not_judged_on_names(real_engine):
+    weak_quote, _, weak_name = _weak(real_engine, "How do I bake bread?", "Bread is baked in an oven.", set())
+    assert weak_name == 1.0 and weak_quote < 1.0
+
+
+def test_without_word_pieces_every_least_met_word_is_one():
+    assert features._weakest(None, None, None, (0, 0), (), {"havana"}) == (1.0, 1.0, 1.0)
+    assert _tiny("When did Havana meet Pyongyang?", (1, 1))["weak_name"] == 1.0  # _tiny gives no pieces
+
+
 def test_every_answer_carries_a_calibrated_confidence(real_engine):
     good = real_engine.ask("In what year did the Bay of Pigs invasion take place?")
     off = real_engine.ask("How do I bake sourdough bread?")

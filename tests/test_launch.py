@@ -14,15 +14,23 @@ import os
 import socket
 import subprocess
 import sys
-import time
-from contextlib import contextmanager
 from pathlib import Path
-from types import SimpleNamespace
 
-import gradio as gr
 import httpx
 import pytest
-from conftest import ARTICLE, QUESTION_BOX, ROOT, HashEncoder, free_port, shot
+from conftest import (
+    ARTICLE,
+    PASTED,
+    QUESTION,
+    QUESTION_BOX,
+    ROOT,
+    HashEncoder,
+    free_port,
+    hashing,
+    served,
+    shot,
+    wait_ready,
+)
 from gradio_client import Client
 from playwright.sync_api import expect
 
@@ -30,11 +38,7 @@ from qa import cli, store
 from qa import ui as qa_ui
 from qa.config import Settings
 from qa.engine import Engine
-from qa.ui import BUILDING, GENERIC_ERROR, Handlers, launch_kwargs, serve
-
-QUESTION = "When did Che Guevara visit Pyongyang?"
-PASTED = "Kangaroo notes\n\nThe kangaroo lives in Australia and hops.\n"
-
+from qa.ui import GENERIC_ERROR, Handlers, launch_kwargs
 
 # --- launch settings ------------------------------------------------------------------------------
 
@@ -55,41 +59,6 @@ def test_launch_kwargs_are_safe_by_default_and_follow_qa_settings(monkeypatch):
     assert qa_ui.access(wide) == "readonly"  # reachable by others without a password: no rebuilds
     monkeypatch.setenv("QA_SHARE", "1")
     assert launch_kwargs(Settings.from_env())["share"] is True  # only when asked for
-
-
-@contextmanager
-def served(settings: Settings, monkeypatch, engine_factory=None):
-    """Run the real `serve(settings)`; `launch` is made non-blocking and quiet.
-    Yields the app: `.demo` (the Blocks), `.kwargs` (what serve passed to launch), `.url`."""
-    seen: dict = {}
-    real_launch = gr.Blocks.launch
-
-    def launch(self, **kwargs):
-        seen.update(demo=self, kwargs=kwargs)
-        return real_launch(self, **(kwargs | {"prevent_thread_lock": True, "quiet": True}))
-
-    monkeypatch.setattr(gr.Blocks, "launch", launch)
-    if engine_factory is not None:
-        monkeypatch.setattr(qa_ui, "Engine", engine_factory)
-    serve(settings)  # returns once the server is up (the index is checked in the background)
-    try:
-        yield SimpleNamespace(demo=seen["demo"], kwargs=seen["kwargs"], url=f"http://127.0.0.1:{settings.port}/")
-    finally:
-        seen["demo"].close()
-
-
-def hashing(settings: Settings) -> Engine:
-    return Engine(settings, encoder=HashEncoder())
-
-
-def wait_ready(client: Client, seconds: float = 60) -> dict:
-    """Ask until the background start-up has finished (bounded); returns the last JSON answer."""
-    end = time.monotonic() + seconds
-    while True:
-        data = client.predict(QUESTION, [], api_name="/answer_json")
-        if data.get("error") != BUILDING or time.monotonic() > end:
-            return data
-        time.sleep(0.2)
 
 
 def own_address() -> str | None:

@@ -55,7 +55,7 @@ def test_failed_build_leaves_the_old_version_serving(fake_engine, outside, monke
         disk_fills_on_save(monkeypatch)
         expected = QAError
     elif failure == "interrupt":
-        monkeypatch.setattr("qa.build.BM25.build", _interrupt)
+        monkeypatch.setattr("qa.build.pack_pieces", _interrupt)
         expected = KeyboardInterrupt
     elif failure == "publish":
         monkeypatch.setattr(store, "publish", _boom)

@@ -23,7 +23,6 @@ from qa.build import build_index
 from qa.config import Settings
 from qa.engine import Engine
 from qa.errors import DiskFull
-from qa.lexical import BM25
 
 MB = 1024 * 1024
 
@@ -40,7 +39,7 @@ class FullAt:
     def __init__(self, monkeypatch, n: int | None):
         self.n, self.calls = n, []
         targets = [(versionfiles.np, "save"), (versionfiles.np, "savez"), (versionfiles, "_write_jsonl"), (faiss, "write_index"),
-                   (BM25, "save"), (Path, "write_text"), (store.os, "fsync"), (store.os, "replace"),
+                   (Path, "write_text"), (store.os, "fsync"), (store.os, "replace"),
                    (store, "_fsync_dir"), (store.os, "open")]
         for owner, name in targets:
             monkeypatch.setattr(owner, name, self._wrap(name, getattr(owner, name)))

@@ -8,8 +8,8 @@ import io
 import time
 
 import pytest
+from conftest import QUESTION, hashing, served, wait_ready
 from gradio_client import Client
-from test_launch import QUESTION, hashing, served, wait_ready
 
 from qa import cli, limits
 from qa.errors import InputError

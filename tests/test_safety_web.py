@@ -12,9 +12,8 @@ from pathlib import Path
 
 import gradio as gr
 import pytest
-from conftest import ARTICLE, HashEncoder, free_port
+from conftest import ARTICLE, PASTED, QUESTION, HashEncoder, free_port, hashing, served, wait_ready
 from gradio_client import Client
-from test_launch import PASTED, QUESTION, hashing, served, wait_ready
 
 from qa import guard, store
 from qa.config import Settings

@@ -113,3 +113,9 @@ def test_few_candidates_still_find_the_answers(ann_engine, exact_tops, monkeypat
         _check_citations(ann_engine, q)
     assert agree >= 28  # measured 29 of 30 (d10 cites paragraph 7 instead of 8)
     assert hits >= 27  # measured 28 of 30 (the exact engine: 29)
+
+
+def test_the_manifest_records_the_encoder_backend_and_runtime(real_engine):
+    m = store.read_manifest(real_engine.settings.index_dir)
+    assert m["encoder"] == real_engine.encoder.backend == "onnx"
+    assert m["libraries"]["onnxruntime"] and m["libraries"]["numpy"]

@@ -1,7 +1,7 @@
-"""Index format 3 (issue 13, book-sized documents): each distinct sentence and window is encoded
+"""Index formats 3-4 (issue 13, book-sized documents): each distinct sentence and window is encoded
 once, paragraphs' vectors are derived from their sentences', arrays are stored compactly, and
-a format-2 index still loads and is rebuilt at start without encoding anything again. Hashing
-encoder only."""
+a format-2 or format-3 index still loads and is rebuilt at start without encoding anything
+again. Hashing encoder only."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 from conftest import ARTICLE, HashEncoder, make_engine, publish_version
 
 from qa import document, store, tokens
-from qa.build import CHUNKING, DERIVE_WINDOWS, derive, paragraph_rows, window_rows
+from qa.build import CHUNKING, derive, paragraph_rows
 
 MB = 1024 * 1024
 
@@ -38,23 +38,13 @@ def _docs():
 def test_each_distinct_sentence_and_window_is_encoded_once_and_paragraphs_are_derived(tmp_path):
     enc = CountingEncoder()
     data = publish_version_with(tmp_path, enc)
-    want = {s.text for s in data.sentences} | (set() if DERIVE_WINDOWS else {c.text for c in data.chunks})
+    want = {s.text for s in data.sentences} | {c.text for c in data.chunks}
     assert len(enc.texts) == len(want) and set(enc.texts) == want
     plo, phi = paragraph_rows(list(data.sentences), list(data.paragraph_keys))
     for j, key in enumerate(data.paragraph_keys):
         assert phi[j] > plo[j] and [(s.doc, s.para) for s in data.sentences[plo[j]:phi[j]]] == [key] * (phi[j] - plo[j])
         v = data.sentence_vectors[plo[j]:phi[j]].sum(axis=0)
         assert np.allclose(data.paragraph_vectors[j], v / np.linalg.norm(v), atol=1e-3)
-
-
-def test_window_rows_are_the_sentences_a_window_spans(tmp_path):
-    data = publish_version(tmp_path, _docs())
-    lo, hi = window_rows(list(data.sentences), list(data.chunks))
-    assert np.all(hi - lo >= 1) and np.all(hi - lo <= 2 * CHUNKING["window_radius"] + 1)
-    for j, c in enumerate(data.chunks):
-        rows = range(lo[j], hi[j])
-        assert c.id in rows and all(data.sentences[r].doc == c.doc and data.sentences[r].para == c.para for r in rows)
-        assert data.document(c.doc).text[data.sentences[lo[j]].start:data.sentences[hi[j] - 1].end] == c.text
 
 
 def publish_version_with(index_dir, encoder):
@@ -72,11 +62,11 @@ def test_derive_of_one_sentence_spans_is_the_sentence_array_itself():
     assert derive(v, np.array([0]), np.array([0])).tolist() == [[0.0, 0.0, 0.0]]  # no sentences: a zero row
 
 
-def test_format_3_files_are_compact_and_load_back_as_built(tmp_path):
+def test_index_files_are_compact_and_load_back_as_built(tmp_path):
     data = publish_version(tmp_path, _docs())
     folder = store.versions_dir(tmp_path) / data.version
     m = store.read_manifest(tmp_path)
-    assert m["format"] == 3 and "vectors.faiss" not in m["files"]
+    assert m["format"] == store.FORMAT_VERSION and "vectors.faiss" not in m["files"]
     for name in ("sentence", "chunk", "paragraph"):
         assert np.load(folder / m["arrays"][name]).dtype == np.float16
     codes = np.load(folder / "piece_codes.npy")
@@ -87,7 +77,8 @@ def test_format_3_files_are_compact_and_load_back_as_built(tmp_path):
     assert loaded.chunks == data.chunks  # window texts come back from the documents
     for name in ("sentence_vectors", "chunk_vectors", "paragraph_vectors", "piece_vectors"):
         assert np.array_equal(getattr(loaded, name), getattr(data, name))
-    assert loaded.sentence_vectors.dtype == np.float32 and loaded.piece_vectors.dtype == np.float16
+    assert loaded.sentence_vectors.dtype == np.float32 and isinstance(loaded.piece_vectors, tokens.PieceCodes)
+    assert np.array_equal(loaded.piece_vectors.codes, codes)  # served as stored: int8 codes, not a float copy
     assert loaded.faiss_index.ntotal == len(loaded.chunks)
 
 
@@ -150,6 +141,30 @@ def test_format_2_index_loads_and_is_rebuilt_at_start_reusing_its_vectors(tmp_pa
     assert fresh.library.staleness() == "the chunking parameters changed"
     assert fresh.library.ensure_index()
     m = store.read_manifest(settings.index_dir)
-    assert m["format"] == 3 and m["version"] != old
+    assert m["format"] == store.FORMAT_VERSION and m["version"] != old
     c = m["counts"]
-    assert c["encoded"] == 0 and c["reused"] == c["sentences"] + (0 if DERIVE_WINDOWS else c["chunks"])
+    assert c["encoded"] == 0 and c["reused"] == c["sentences"] + c["chunks"]
+
+
+def test_format_3_index_with_its_bm25_folders_loads_and_is_rebuilt_at_start_reusing_its_vectors(tmp_path, settings):
+    """Format 3 also stored an index-wide BM25 (bm25s folders) that no question read: such a
+    version still loads (the folders ignored) and the start-up check rebuilds it as format 4
+    from its recorded sources without encoding anything."""
+    engine = make_engine(settings)
+    engine.library.build([settings.source_dir])
+    old = store.current_version(settings.index_dir)
+    folder = store.versions_dir(settings.index_dir) / old
+    for name in ("bm25_sentences", "bm25_paragraphs"):
+        (folder / name).mkdir()
+        (folder / name / "params.index.json").write_text('{"method": "lucene"}')
+    m = json.loads((folder / "manifest.json").read_text())
+    m.update(format=3, files=store._checksums(folder))
+    (folder / "manifest.json").write_text(json.dumps(m))
+    assert store.load(settings.index_dir).manifest["format"] == 3
+    fresh = make_engine(settings)
+    assert fresh.library.staleness() == f"the index format changed (3 -> {store.FORMAT_VERSION})"
+    assert fresh.library.ensure_index()
+    m = store.read_manifest(settings.index_dir)
+    assert m["format"] == store.FORMAT_VERSION and m["version"] != old
+    assert not any(k.startswith("bm25_") for k in m["files"])
+    assert m["counts"]["encoded"] == 0

@@ -19,10 +19,10 @@ def _write(index_dir, previous=None):
     return publish_version(index_dir, [document.load_file(ARTICLE, 5 * MB)], previous)
 
 
-def test_format_3_has_pieces_in_the_manifest(tmp_path):
+def test_index_has_pieces_in_the_manifest(tmp_path):
     data = _write(tmp_path)
     m = store.read_manifest(tmp_path)
-    assert store.FORMAT_VERSION == 3 and m["format"] == 3
+    assert m["format"] == store.FORMAT_VERSION
     folder = store.versions_dir(tmp_path) / data.version
     assert m["files"]["pieces.npz"] == store.sha256_file(folder / "pieces.npz")
 
@@ -30,7 +30,7 @@ def test_format_3_has_pieces_in_the_manifest(tmp_path):
 def test_piece_arrays_round_trip(tmp_path):
     data = _write(tmp_path)
     loaded = store.load(tmp_path)
-    assert loaded.piece_ids.dtype == np.int32 and loaded.piece_vectors.dtype == np.float16
+    assert loaded.piece_ids.dtype == np.int32 and isinstance(loaded.piece_vectors, tokens.PieceCodes)
     assert loaded.piece_offsets.dtype == np.int64
     assert np.array_equal(loaded.piece_ids, data.piece_ids)
     assert np.array_equal(loaded.piece_vectors, data.piece_vectors)
@@ -128,20 +128,23 @@ def test_malformed_pieces_with_a_matching_checksum_are_refused(tmp_path, how):
     if how == "empty-file":
         p.write_bytes(b"")
     elif how == "2d-offsets":
-        np.savez(p, ids=data.piece_ids, vectors=data.piece_vectors,
+        np.savez(p, ids=data.piece_ids, scales=data.piece_vectors.scales,
                  offsets=np.stack([data.piece_offsets, data.piece_offsets], 1))
     elif how == "scalar-offsets":
-        np.savez(p, ids=data.piece_ids, vectors=data.piece_vectors, offsets=np.int64(5))
+        np.savez(p, ids=data.piece_ids, scales=data.piece_vectors.scales, offsets=np.int64(5))
     elif how == "empty-segment":
         off = data.piece_offsets.copy()
         off[1] = off[0]  # sentence 0 would own no rows: maxsim's reduceat needs every segment non-empty
-        np.savez(p, ids=data.piece_ids, vectors=data.piece_vectors, offsets=off)
+        np.savez(p, ids=data.piece_ids, scales=data.piece_vectors.scales, offsets=off)
     elif how == "decreasing-offsets":
         off = data.piece_offsets.copy()
         off[1] = off[2] + 1  # sentence 1 would own rows [off[2] + 1, off[2]): a negative count
-        np.savez(p, ids=data.piece_ids, vectors=data.piece_vectors, offsets=off)
+        np.savez(p, ids=data.piece_ids, scales=data.piece_vectors.scales, offsets=off)
     else:
-        np.savez(p, ids=data.piece_ids, vectors=data.piece_vectors[:, :5], offsets=data.piece_offsets)
+        np.save(folder / "piece_codes.npy", data.piece_vectors.codes[:, :5])
+        m = json.loads((folder / "manifest.json").read_text())
+        m["files"]["piece_codes.npy"] = store.sha256_file(folder / "piece_codes.npy")
+        (folder / "manifest.json").write_text(json.dumps(m))
     _resign(folder)
     with pytest.raises(IndexCorrupt):
         store.load(tmp_path)

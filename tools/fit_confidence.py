@@ -57,7 +57,8 @@ CURVE_BOUNDS = (0.01, 0.99)  # the confidence never says "certainly" / "certainl
 # not hold on documents the fit never saw.
 SIGNS = {"top": 1, "margin": 1, "dense_win": 1, "tokens": 1, "asked": 1, "missing": -1, "cov_para": 1,
          "names_quote": 1, "names_doc": 1, "nums_doc": 1, "type_unmet": -1, "quote_question": 0, "has_history": 0,
-         "hist_doc": 1, "weak_quote": 1, "weak_best": 1, "asked_doc": 1, "asked_para": 1}
+         "hist_doc": 1, "weak_quote": 1, "weak_best": 1, "asked_doc": 1, "asked_para": 1,
+         "weak_name": 1}
 # The operating point: the share of a set's answerable questions that may be refused, out of fold;
 # the strictest of issue 12's caps (doc2dial <= 3%; SQuAD <= 5%; the article none), for every set.
 MAX_ANSWERABLE_REFUSED = 0.03
