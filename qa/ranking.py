@@ -23,7 +23,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from . import limits, tokens
+from . import learned_rank, limits, tokens
 from .errors import InputError
 from .lexical import tokenize, words
 from .retrieval import (
@@ -63,6 +63,8 @@ class Policy:
     recent_turns: int = 3  # earlier questions the confidence model reads (as it was fitted: tools/fit_confidence.py)
     piece_rows: int = 32  # sentences given the word-piece match first (same Hit@1/Hit@3 down to 16)
     piece_neighbourhood: int = 8  # ...then the neighbours (2 each side, same paragraph) of this many best
+    learned_top: int = 0  # the learned reranker (qa/learned_rank.py) reorders this many best (16 as fitted);
+    # off: held out it loses to this fusion on the article and SQuAD (tools/fit_rank.py; docs/ranking.md)
 
 
 # --- the question --------------------------------------------------------------------------
@@ -218,7 +220,10 @@ def rank(snap: Snapshot, q: Question, conv: Conversation, encode: Encode, policy
         # from, so other documents' sentences give way a little (with one document: no change at all)
         other = snap.sentence_docs != snap.sentence_docs[last.shown]
         ranked = replace(ranked, fused=ranked.fused - policy.followup_document * other)
-    return replace(ranked, asked=pieces[0], names=tokens.name_mask(pieces[0], q.names(snap.capitalised)))
+    ranked = replace(ranked, asked=pieces[0], names=tokens.name_mask(pieces[0], q.names(snap.capitalised)))
+    if policy.learned_top:
+        ranked = learned_rank.rerank(snap, q, ranked, learned_rank.load(), policy.learned_top)
+    return ranked
 
 
 def replay(snap: Snapshot, history: Sequence[Question], encode: Encode, policy: Policy) -> Conversation:

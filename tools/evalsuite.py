@@ -1,7 +1,7 @@
 """Every development set in eval/, one table (issue 12).
 
     PYTHONPATH=. .venv/bin/python tools/evalsuite.py [--limit N] [--sets article,normans,...]
-        [--cache DIR] [--rows FILE] [--no-history]
+        [--cache DIR] [--rows FILE] [--no-history] [--learned-top N]
 
 Per set: Hit@1, Hit@3, MRR@5, Hit@1 on first turns and on follow-ups, unanswerable questions
 refused, answerable questions refused (at the engine's operating point), other documents'
@@ -24,6 +24,7 @@ import json
 import logging
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from qa import evaluate
 from qa.config import Settings
 from qa.engine import Engine
+from qa.ranking import Policy
 
 EVAL = ROOT / "eval"
 D2D = EVAL / "doc2dial"
@@ -95,8 +97,9 @@ def earlier_turns(name: str) -> itertools.cycle:
                                                                 for r in every_kth(own, SWITCH_PER_SET)])
 
 
-def engine_for(name: str, cache: Path, encoder=None) -> Engine:
-    eng = Engine(Settings(index_dir=cache / name, source_dir=cache / name / "_unused"), encoder=encoder)
+def engine_for(name: str, cache: Path, encoder=None, policy: Policy | None = None) -> Engine:
+    eng = Engine(Settings(index_dir=cache / name, source_dir=cache / name / "_unused"), encoder=encoder,
+                 policy=policy or Policy())
     if eng.library.staleness() is not None:
         t0 = time.perf_counter()
         eng.library.build([SETS[name][0]])
@@ -105,10 +108,10 @@ def engine_for(name: str, cache: Path, encoder=None) -> Engine:
 
 
 def run(names: list[str], limit: int | None, cache: Path, use_history: bool = True,
-        all_names: list[str] | None = None) -> tuple[dict[str, dict], list[dict]]:
+        all_names: list[str] | None = None, policy: Policy | None = None) -> tuple[dict[str, dict], list[dict]]:
     figures, rows, encoder = {}, [], None
     for name in names:
-        eng = engine_for(name, cache, encoder)
+        eng = engine_for(name, cache, encoder, policy)
         encoder = eng.encoder
         recs = every_kth(records(name), limit) + foreign_records(name, all_names or list(SETS))
         t0 = time.perf_counter()
@@ -130,10 +133,12 @@ def main(argv=None) -> int:
     ap.add_argument("--cache", type=Path, default=Path("/tmp/qa-suite"), help="where the indexes are kept")
     ap.add_argument("--rows", type=Path, help="write every row as JSON lines here")
     ap.add_argument("--no-history", action="store_true", help="ask follow-ups without the earlier turns")
+    ap.add_argument("--learned-top", type=int, help="Policy.learned_top: the learned reranker over this many (0: off)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     names = [n for n in args.sets.split(",") if n]
-    figures, rows = run(names, args.limit, args.cache, not args.no_history)
+    policy = Policy() if args.learned_top is None else replace(Policy(), learned_top=args.learned_top)
+    figures, rows = run(names, args.limit, args.cache, not args.no_history, policy=policy)
     print(evaluate.format_suite(figures))
     if args.rows:
         with open(args.rows, "w", encoding="utf-8") as fh:
