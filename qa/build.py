@@ -29,10 +29,10 @@ log = logging.getLogger("qa")
 #: derived from their sentences' (2 was windows' too: measured in docs/scaling.md, "Book-sized
 #: documents", windows are ~60% of the model's work on a book, but deriving them cost up to
 #: 0.04 Hit@1, so windows are encoded)
-#: Texts per model call of a build: progress (and its ETA) is reported after each. The encoders
-#: batch within a call by length (embedding.py), so a smaller step costs no model time; 256
-#: texts of a book take ~3-10 s here, so a long build reports at least that often.
-EMBED_STEP = 256
+#: Texts per model call of a build: progress (and its ETA) is reported after each, ~7 s apart on
+#: the 1 MB book here. Measured on that book in the same quiet hour: 1,024 took 105 s and peaked
+#: at 744 MB, 256 took 116 s and 1,081 MB (`python -m bench --only book`).
+EMBED_STEP = 1024
 CHUNKING = {"unit": "sentence", "window_radius": 1, "splitter": 2, "pieces": 1, "words": 2, "vectors": 3}
 Progress = Callable[[float, str], None]
 
