@@ -13,7 +13,7 @@ import logging
 import platform
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -33,6 +33,11 @@ log = logging.getLogger("qa")
 #: the 1 MB book here. Measured on that book in the same quiet hour: 1,024 took 105 s and peaked
 #: at 744 MB, 256 took 116 s and 1,081 MB (`python -m bench --only book`).
 EMBED_STEP = 1024
+#: ...and at most this many characters per call: a call's word pieces are float32 until packed as
+#: int8 (1,536 bytes per piece), so 1,024 texts of the 2,000-character cap held ~0.4 GB at once
+#: and a 5 MB line without a sentence end peaked at 1.61 GB (issue 16 asks for 1.5). A book's
+#: calls stay whole (its 1,024 longest windows hold ~0.5 M characters).
+EMBED_CHARS = 600_000
 CHUNKING = {"unit": "sentence", "window_radius": 1, "splitter": 2, "pieces": 1, "words": 2, "vectors": 3}
 Progress = Callable[[float, str], None]
 
@@ -246,11 +251,10 @@ def _encode_with_cache(texts: list[str], encoder: Encoder, cache: dict, say: Pro
     for k in rows.keys() & cache.keys():
         put(k, cache[k])
     total = sum(len(t) for _, t in todo) or 1  # the model's time grows with text length, not count
-    done = 0
+    done = count = 0
     if todo:
         say(0.1, f"embedding {len(todo)} new passages")
-    for i in range(0, len(todo), EMBED_STEP):
-        part = todo[i:i + EMBED_STEP]
+    for part in _calls(todo):
         both = [kt for kt in part if kt[0] in want]
         plain = [kt for kt in part if kt[0] not in want]
         if both:
@@ -261,11 +265,31 @@ def _encode_with_cache(texts: list[str], encoder: Encoder, cache: dict, say: Pro
         if plain:
             for (k, _), vec in zip(plain, encoder.encode([t for _, t in plain])):
                 put(k, vec)
+        count += len(part)
         done += sum(len(t) for _, t in part)
-        say(0.1 + 0.8 * done / total, f"embedding passages: {i + len(part)} of {len(todo)} done")
+        say(0.1 + 0.8 * done / total, f"embedding passages: {count} of {len(todo)} done")
     if out is None:
         out = np.zeros((len(texts), int(getattr(encoder, "dim", 0))), dtype=np.float32)
     return out, len(todo)
+
+
+def _calls(todo: list[tuple[str, str]]) -> Iterator[list[tuple[str, str]]]:
+    """`todo` (key, text) in runs of at most EMBED_STEP texts and EMBED_CHARS characters (a text
+    longer than that alone).
+
+    >>> [len(p) for p in _calls([("k", "x" * 400_000)] * 3)]
+    [1, 1, 1]
+    """
+    part: list[tuple[str, str]] = []
+    chars = 0
+    for kt in todo:
+        if part and (len(part) == EMBED_STEP or chars + len(kt[1]) > EMBED_CHARS):
+            yield part
+            part, chars = [], 0
+        part.append(kt)
+        chars += len(kt[1])
+    if part:
+        yield part
 
 
 def _library_versions() -> dict[str, str]:
