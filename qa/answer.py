@@ -104,13 +104,30 @@ def continues(text: str) -> bool:
     return bool(_CONTINUES.match(text))
 
 
+# A time the sentence names only by pointing back ("On July 11 of that year, ...", "Later the
+# same year ..."): the sentence before says which year.
+_TIME_BACK = re.compile(r"\b(?:that|the same|the following|the next|the previous|the preceding)\s+"
+                        r"(?:year|month|week|day|decade|century|spring|summer|autumn|fall|winter)\b", re.IGNORECASE)
+
+
+def dated_by_previous(text: str) -> bool:
+    """Does this sentence name its time only by pointing back to the sentence before it?
+
+    >>> [dated_by_previous(t) for t in ("On July 11 of that year, protests broke out.",
+    ...                                 "In 1961, the invasion took place.", "That is a year.")]
+    [True, False, False]
+    """
+    return bool(_TIME_BACK.search(text))
+
+
 def quote_span(sentences: Sequence[Sentence], scores: np.ndarray, best: int, margin: float,
                max_sentences: int = 3, self_contained: bool = True, wants: np.ndarray | None = None,
                restates: bool = False) -> tuple[int, int]:
     """Grow the quote from sentence `best` to contiguous neighbours (same paragraph) that score
     within `margin` of it, up to `max_sentences`. With `self_contained` the quote neither starts
     nor stops in the middle of a thought (`continues`): one that would open with "He appointed
-    ..." or "But ..." also takes the sentence before it, which says whom or what it means; and
+    ..." or "But ..." also takes the sentence before it, which says whom or what it means (so does
+    one that names its time as "that year", `dated_by_previous`); and
     the sentence right after the quote joins it when it continues it ("... efficient algorithm.
     This hypothesis is called the Cobham-Edmonds thesis."), room permitting. A neighbour joins
     only while the quote stays within chunking.MAX_WINDOW_CHARS (no quote is longer).
@@ -146,7 +163,7 @@ def quote_span(sentences: Sequence[Sentence], scores: np.ndarray, best: int, mar
         lo, hi = min(lo, pick), max(hi, pick)
     if not self_contained:
         return lo, hi
-    if same(lo - 1, lo, best) and continues(sentences[lo].text):
+    if same(lo - 1, lo, best) and (continues(sentences[lo].text) or dated_by_previous(sentences[lo].text)):
         if hi - lo + 1 >= max_sentences or not same(lo - 1, lo, hi):
             hi -= 1 if hi > best else 0  # make room, never dropping the best sentence itself
         if hi - lo + 1 < max_sentences and same(lo - 1, lo, hi):

@@ -141,3 +141,8 @@ def test_a_quote_without_the_date_or_number_asked_for_takes_the_neighbour_holdin
     assert quote_span(s, scores, 0, 0.1, wants=np.array([False, True, False])) == (0, 1)
     assert quote_span(s, scores, 0, 0.1, wants=np.array([True, True, False])) == (0, 0)  # it has one
 
+
+
+def test_a_quote_dated_as_that_year_takes_the_sentence_that_names_the_year(real_engine):
+    a = real_engine.ask("When did mass protests break out in Cuba?")
+    assert a.found and a.answer.startswith("In the summer of 2021") and "On July 11 of that year" in a.answer
