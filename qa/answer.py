@@ -235,7 +235,7 @@ def compose(snap: Snapshot, q: Question, r: Ranked, k: int, p: Policy, history: 
     wants = snap.cues.dates if q.kind == "when" else snap.cues.numbers if q.kind == "number" else None
     asked = set(q.tokens)
     met: dict[int, float | None] = {}
-    base = r.fused if r.prior is None else r.prior  # fused scores before any reranking: quotes grow on them
+    base = r.base
 
     def span(i: int) -> tuple[int, int]:
         if i not in spans:
@@ -277,6 +277,6 @@ def _citation(snap: Snapshot, q: Question, r: Ranked, i: int, span: tuple[int, i
     qt = set().union(*snap.sentence_tokens[lo:hi + 1])  # the quote's words, tokenized at load
     matched = tuple(dict.fromkeys(w for w, stems in q.stems if stems & qt))
     has_bm25 = r.signals.bm25_sent[i] + r.signals.bm25_para[i] > 0
-    score = float((r.fused if r.prior is None else r.prior)[i])  # the fused score, not a reranker's order
+    score = float(r.base[i])  # the fused score, not a reranker's order
     ev = Evidence(rank_of(dense, i), rank_of(lexical, i) if has_bm25 else None, round(score, 4), matched)
     return make_citation(snap.docs[first.doc], first, last, score, ev)

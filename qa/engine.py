@@ -189,7 +189,7 @@ class Engine:
         pool = np.arange(len(r.fused)) if r.rows is None else r.rows
         if not len(pool):
             return r
-        base = r.fused if r.prior is None else r.prior  # the fused scores: it takes the learned reranker's place
+        base = r.base  # the fused scores: it takes the learned reranker's place
         top = pool[np.argsort(-base[pool], kind="stable")[:p.rerank_top]]
         fused = base.copy()
         fused[top] += p.rerank_weight * self._reranker.scores(question, [snap.data.sentences[i].text for i in top])

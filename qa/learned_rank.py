@@ -165,7 +165,7 @@ def features(snap, q, ranked, top: np.ndarray) -> np.ndarray:
     from .answer import restates
 
     sig, st = ranked.signals, _static(snap)
-    fused = ranked.fused if ranked.prior is None else ranked.prior
+    fused = ranked.base
     n, m = len(fused), len(top)
     para = snap.sentence_para_rows
 
@@ -233,7 +233,7 @@ def rerank(snap, q, ranked, model: Model | None, n: int | None = None):
         return ranked
     s = model.scores(features(snap, q, ranked, top))
     order = np.lexsort((np.arange(len(top)), -s))  # the model's order, ties to the fused order
-    base = ranked.fused if ranked.prior is None else ranked.prior
+    base = ranked.base
     fused = np.array(ranked.fused, dtype=np.float32, copy=True)
     fused[top[order]] = float(fused[top].max()) + np.arange(len(top), 0, -1, dtype=np.float32)  # above the rest
     return replace(ranked, fused=fused, prior=base)

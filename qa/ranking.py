@@ -181,7 +181,7 @@ class Conversation:
     recent: tuple[str, ...] = ()
 
     def after(self, question: Question, ranked: Ranked, snap: Snapshot, keep: int = 3) -> Conversation:
-        shown = int(np.argmax(ranked.prior if ranked.prior is not None else ranked.fused))
+        shown = int(np.argmax(ranked.base))
         return Conversation(Turn(question, shown, int(snap.sentence_para_rows[shown]), snap.version),
                             (self.recent + (question.text,))[-keep:])
 
@@ -197,6 +197,12 @@ class Ranked:
     prior: np.ndarray | None = None  # fused scores before reranking ("not in this document" is decided on them)
     asked: tokens.Pieces | None = None  # the question's own word pieces (`tokens.asked_match`)...
     names: np.ndarray | None = None  # ...and which of them belong to its names
+
+    @property
+    def base(self) -> np.ndarray:
+        """The fused scores before any reranking: quotes grow on them, citations show them and
+        "not in this document" is decided on them (a reranker only changes the order)."""
+        return self.fused if self.prior is None else self.prior
 
 
 def rank(snap: Snapshot, q: Question, conv: Conversation, encode: Encode, policy: Policy,
