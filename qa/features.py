@@ -77,7 +77,7 @@ class Features:
         return iter(self.values)
 
 
-def _share(wanted: set[str], have: set[str]) -> float:
+def share(wanted: set[str], have: set[str]) -> float:
     return sum(w in have for w in wanted) / len(wanted) if wanted else 1.0
 
 
@@ -180,17 +180,17 @@ def compute(question: str, qtokens: Sequence[str], names: set[str], prior: np.nd
         "asked": 1.0 if asked is None else float(asked),
         "missing": 1.0 - _idf_share(qtokens, doc_tokens, idf),
         "cov_para": _idf_share(qtokens, para_tokens, idf),
-        "names_quote": _share(plain, quote_words),
-        "names_doc": _share(plain, doc_words),
-        "nums_doc": _share(nums, doc_words),
+        "names_quote": share(plain, quote_words),
+        "names_doc": share(plain, doc_words),
+        "nums_doc": share(nums, doc_words),
         "type_unmet": 0.0 if met else 1.0,
         "quote_question": 1.0 if quote_text.rstrip().endswith("?") else 0.0,
         "has_history": 1.0 if history else 0.0,
-        "hist_doc": _share(hist, doc_words) if hist else 0.0,
+        "hist_doc": share(hist, doc_words) if hist else 0.0,
         "weak_quote": weak_quote,
         "weak_best": weak_best,
-        "asked_doc": _share(asked_tokens, doc_tokens),
-        "asked_para": _share(asked_tokens, para_tokens),
+        "asked_doc": share(asked_tokens, doc_tokens),
+        "asked_para": share(asked_tokens, para_tokens),
         "weak_name": weak_name,
     }
     values = tuple(value[n] for n in NAMES)

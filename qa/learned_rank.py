@@ -1,7 +1,7 @@
 """A learned reranker over the fused ranking's best candidates (issue 12, item 3).
 
 The fused score (`retrieval.fuse`) orders every sentence; this module reorders only its
-`top` best with a linear model over what each candidate already has: its signals, the same
+`top` best with a learned model over what each candidate already has: its signals, the same
 signals taken relative to the candidate pool (gap to the pool's best, z-score), its
 neighbours, its place in its paragraph, whether it is a page's question line or restates the
 question, and how many of the question's names and words it holds. The model is boosted
@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .features import share
 from .lexical import words
 
 PARAMS = Path(__file__).resolve().parent / "params" / "rank.json"
@@ -192,11 +193,11 @@ def features(snap, q, ranked, top: np.ndarray) -> np.ndarray:
     for j, i in enumerate(top.tolist()):
         toks, key = snap.sentence_tokens[i], int(para[i])
         per[j, 0] = restates(asked, toks)
-        per[j, 3] = _share(asked, toks)
-        per[j, 4] = _share(asked, st.para_tokens[key])
+        per[j, 3] = share(asked, toks)
+        per[j, 4] = share(asked, st.para_tokens[key])
         if names:
-            per[j, 1] = _share(names, _words_of(st.sentence_words, i, lambda i=i: snap.data.sentences[i].text))
-            per[j, 2] = _share(names, _words_of(st.para_words, key, lambda i=i: _paragraph_text(snap, i)))
+            per[j, 1] = share(names, _words_of(st.sentence_words, i, lambda i=i: snap.data.sentences[i].text))
+            per[j, 2] = share(names, _words_of(st.para_words, key, lambda i=i: _paragraph_text(snap, i)))
         else:
             per[j, 1] = per[j, 2] = 1.0
     return np.column_stack([
@@ -217,10 +218,6 @@ def _words_of(cache: dict, key: int, text) -> set[str]:
 def _paragraph_text(snap, i: int) -> str:
     s = snap.data.sentences[i]
     return snap.docs[s.doc].paragraph(s.para).text
-
-
-def _share(needles: set, hay: set) -> float:
-    return sum(1 for x in needles if x in hay) / len(needles) if needles else 1.0
 
 
 def rerank(snap, q, ranked, model: Model | None, n: int | None = None):

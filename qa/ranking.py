@@ -266,11 +266,10 @@ def score(snap: Snapshot, q: Question, qvec: np.ndarray, qpieces: tokens.Pieces 
     n = len(data.sentences)
     qtokens = list(q.tokens)
     # each document scored with its own statistics: adding documents leaves its scores alone
-    lex = qtokens + list(borrowed)
-    lw = [1.0] * len(qtokens) + [policy.followup_weight] * len(borrowed)
-    bm25_sent = snap.sentence_bm25.share(lex, lw)
-    bm25_para = snap.paragraph_bm25.share(lex, lw)
     all_tokens = qtokens + list(borrowed)
+    lw = [1.0] * len(qtokens) + [policy.followup_weight] * len(borrowed)
+    bm25_sent = snap.sentence_bm25.share(all_tokens, lw)
+    bm25_para = snap.paragraph_bm25.share(all_tokens, lw)
     rows = candidate_rows(qvec, data.faiss_index, bm25_sent) if snap.approximate else None
     if only is not None:
         rows = only

@@ -48,7 +48,7 @@ class Signals:
     dense_sent: np.ndarray
     dense_win: np.ndarray
     dense_para: np.ndarray  # already mapped to sentences
-    bm25_sent: np.ndarray  # on a 0..~1 scale (`lexical.DocBM25.share`, or max-normalised)
+    bm25_sent: np.ndarray  # on a 0..~1 scale (`lexical.DocBM25.share`)
     bm25_para: np.ndarray  # already mapped to sentences
     coverage: np.ndarray | None = None  # idf-weighted share of question words in the window
     answer_type: np.ndarray | None = None  # 1 where the sentence holds the kind of thing asked for
@@ -60,12 +60,6 @@ def dense_scores(query: np.ndarray, vectors: np.ndarray) -> np.ndarray:
     if len(vectors) == 0:
         return np.zeros(0, dtype=np.float32)
     return vectors @ np.asarray(query, dtype=np.float32).reshape(-1)
-
-
-def max_normalise(scores: np.ndarray) -> np.ndarray:
-    """[2, 1, 0] -> [1, .5, 0]; all zeros stay zeros."""
-    top = float(scores.max()) if len(scores) else 0.0
-    return scores / top if top > 0 else np.zeros_like(scores)
 
 
 def fuse(sig: Signals, w: Weights = Weights()) -> np.ndarray:

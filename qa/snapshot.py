@@ -38,7 +38,7 @@ class Snapshot:
     def warm(self) -> Snapshot:
         """Build the per-version tables every question needs now, at load (after a rebuild that
         is the build's thread), rather than on the first question."""
-        for table in ("cues", "piece_vectors", "sentence_bm25", "paragraph_bm25", "doc_piece_idf"):
+        for table in ("cues", "sentence_tokens", "capitalised", "sentence_bm25", "paragraph_bm25", "doc_piece_idf"):
             getattr(self, table)
         return self
 
@@ -115,7 +115,7 @@ class Snapshot:
     def cues(self) -> Cues:
         return Cues.of([s.text for s in self.data.sentences])
 
-    @cached_property
+    @property
     def piece_vectors(self) -> tokens.PieceCodes:
         """The word-piece vectors for matching, as the index stores them (int8 codes, a scale
         per row: a quarter of float32's memory); matching converts only the rows it scores."""
