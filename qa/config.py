@@ -26,7 +26,8 @@ DOCS: dict[str, str] = {
     "concurrency": "Questions the web app answers at the same time (they are batched into one encode).",
     "batch_wait_ms": "Under load, how long the question starting an encode call waits for others to join it, "
                      "in milliseconds (a lone question never waits).",
-    "ann_threshold": "Chunk count above which FAISS switches from exact to approximate (HNSW) search.",
+    "ann_threshold": "Chunk count above which search switches from exact (numpy over the window vectors) to "
+                     "approximate (FAISS HNSW).",
     "allowed_hosts": "Extra names (comma-separated; `*.example.org` for a domain) the web app answers under, "
                      "besides localhost, 127.0.0.1, [::1] and the bound address; any other Host header gets 403.",
     "reranker": "Optional cross-encoder (sentence-transformers CrossEncoder folder, or hub id already cached) "

@@ -7,7 +7,7 @@
                                *_vectors.npy (float16),
                                pieces.npz (each sentence's word-piece ids, row scales, offsets) and
                                piece_codes.npy (their vectors, int8: qa.tokens.quantize),
-                               vectors.faiss (only for an HNSW index: a flat one is rebuilt at load)
+                               vectors.faiss (only for an HNSW index; an exact one searches the window vectors in place, versionfiles.FlatIP)
 
 Format 3 (issue 13, book-sized documents) stores compactly what format 2 stored in full: vector
 arrays as float16 (loaded back as float32), an array identical to another (one-sentence

@@ -65,7 +65,7 @@ def write_files(folder: Path, data: IndexData, hnsw: bool) -> dict[str, str]:
         arrays[name] = same or f"{name}_vectors.npy"
         if same is None:
             np.save(folder / arrays[name], np.asarray(arr, dtype=np.float16))
-    if hnsw:  # a flat index is only the window vectors again: rebuilt at load
+    if hnsw:  # an exact index is only the window vectors again: searched in place at load (FlatIP)
         faiss.write_index(data.faiss_index, str(folder / "vectors.faiss"))
     pieces = data.piece_vectors
     if isinstance(pieces, tokens.PieceCodes):  # as the build holds them: written as they are
