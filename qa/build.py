@@ -218,12 +218,9 @@ def _vector_cache(previous: IndexData | None, model_name: str) -> tuple[dict[str
     for i, s in enumerate(previous.sentences):
         key = text_key(s.text)
         cache[key] = previous.sentence_vectors[i]
-        if isinstance(held, tokens.PieceCodes):  # the stored codes as they are: nothing re-quantized
-            lo, hi = int(previous.piece_offsets[i]), int(previous.piece_offsets[i + 1])
-            keep = held.codes[lo:hi].any(axis=1)  # a zero row stands for "no pieces"
-            pieces[key] = (previous.piece_ids[lo:hi][keep], held.codes[lo:hi][keep], held.scales[lo:hi][keep])
-        else:
-            pieces[key] = _stored(tokens.unpack(previous.piece_ids, held, previous.piece_offsets, i))
+        lo, hi = int(previous.piece_offsets[i]), int(previous.piece_offsets[i + 1])  # the stored codes as
+        keep = held.codes[lo:hi].any(axis=1)  # they are, nothing re-quantized; a zero row means "no pieces"
+        pieces[key] = (previous.piece_ids[lo:hi][keep], held.codes[lo:hi][keep], held.scales[lo:hi][keep])
     return cache, pieces
 
 

@@ -67,13 +67,9 @@ def write_files(folder: Path, data: IndexData, hnsw: bool) -> dict[str, str]:
             np.save(folder / arrays[name], np.asarray(arr, dtype=np.float16))
     if hnsw:  # an exact index is only the window vectors again: searched in place at load (FlatIP)
         faiss.write_index(data.faiss_index, str(folder / "vectors.faiss"))
-    pieces = data.piece_vectors
-    if isinstance(pieces, tokens.PieceCodes):  # as the build holds them: written as they are
-        np.save(folder / "piece_codes.npy", pieces.codes)
-        scales = pieces.scales
-    else:
-        scales = _save_codes(folder / "piece_codes.npy", pieces)
-    np.savez(folder / "pieces.npz", ids=data.piece_ids, scales=scales, offsets=data.piece_offsets)
+    pieces = data.piece_vectors  # int8 codes as the build holds them (tokens.PieceCodes): written as they are
+    np.save(folder / "piece_codes.npy", pieces.codes)
+    np.savez(folder / "pieces.npz", ids=data.piece_ids, scales=pieces.scales, offsets=data.piece_offsets)
     return arrays
 
 
@@ -163,19 +159,6 @@ def _pieces_fit(data: IndexData) -> bool:
     dim = data.sentence_vectors.shape[1] if data.sentence_vectors.ndim == 2 else -1
     return (len(off) > 0 and int(off[0]) == 0 and bool(np.all(np.diff(off) >= 1)) and int(off[-1]) == len(ids) == len(vecs)
             and (vecs.shape[1] == dim or len(vecs) == 0))
-
-
-def _save_codes(path: Path, vectors: np.ndarray) -> np.ndarray:
-    """Write the piece vectors' int8 codes (`tokens.quantize`) to an .npy file block by block
-    (no second copy of the array in memory); returns the per-row scales."""
-    codes = np.lib.format.open_memmap(path, mode="w+", dtype=np.int8, shape=vectors.shape)
-    scales = np.zeros(len(vectors), np.float32)
-    step = 65536
-    for lo in range(0, len(vectors), step):
-        codes[lo:lo + step], scales[lo:lo + step] = tokens.quantize(vectors[lo:lo + step])
-    codes.flush()
-    del codes
-    return scales
 
 
 def _doc_record(d: Document) -> dict:
