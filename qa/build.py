@@ -73,8 +73,9 @@ def build_index(documents: list[Document], encoder: Encoder, model_name: str, so
     _round_to_float16(vectors)  # in place: views of it, no copies (100,000 one-line paragraphs)
     sentence_vectors = vectors[:ns]
     chunk_vectors = sentence_vectors if same_c else vectors[ns:]  # one-sentence windows share the sentences' array
-    paragraph_vectors = _float16_precision(derive(sentence_vectors, *paragraph_rows(
-        sentences, [(d, p.number) for d, p in paragraphs])), sentence_vectors)
+    paragraph_vectors = derive(sentence_vectors, *paragraph_rows(sentences, [(d, p.number) for d, p in paragraphs]))
+    if paragraph_vectors is not sentence_vectors:  # one-sentence paragraphs share the sentences' array
+        _round_to_float16(paragraph_vectors)  # as stored
 
     # a flat index would only copy the window vectors (100,000 one-line paragraphs: 154 MB): none
     # is built or stored; a loaded version searches its window vectors (versionfiles.FlatIP)
@@ -124,13 +125,6 @@ def derive(vectors: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     out = (csum[hi] - csum[lo]).astype(np.float32)
     out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
     return out
-
-
-def _float16_precision(vectors: np.ndarray, shared: np.ndarray | None = None) -> np.ndarray:
-    """float32 vectors rounded to float16 precision (as stored); `shared` itself stays as is."""
-    if vectors is shared:
-        return vectors
-    return np.asarray(vectors, dtype=np.float16).astype(np.float32)
 
 
 def _round_to_float16(vectors: np.ndarray, block: int = 8192) -> None:
