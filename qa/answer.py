@@ -54,7 +54,7 @@ class Citation:
         return lo >= 0 and self.context[lo: lo + len(self.quote)] == self.quote and self.end - self.start == len(self.quote)
 
     def to_json(self) -> dict:
-        out = {"document": self.document, "paragraph": self.paragraph, "section": self.section,
+        out = {"document": self.document, "title": self.title, "paragraph": self.paragraph, "section": self.section,
                "page": self.page, "quote": self.quote, "start": self.start, "end": self.end, "score": round(self.score, 4)}
         if self.evidence:
             out["evidence"] = asdict(self.evidence) | {"matched_terms": list(self.evidence.matched_terms)}

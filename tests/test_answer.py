@@ -13,7 +13,7 @@ def test_json_answer_has_exactly_the_contract_fields(fake_engine):
     assert set(out) == {"question", "found", "confidence", "answer", "citations", "index_version"}
     assert out["citations"]
     for c in out["citations"]:
-        assert {"document", "paragraph", "section", "quote", "start", "end", "score"} <= set(c)
+        assert {"document", "title", "paragraph", "section", "quote", "start", "end", "score"} <= set(c)
         assert isinstance(c["paragraph"], int) and c["paragraph"] >= 1
         assert len(c["quote"].split(". ")) <= 3
 
