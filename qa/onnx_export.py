@@ -129,7 +129,9 @@ class Quantization:
 
 
 #: the int8 variants `python -m bench.int8` measures; each is its own file beside model.onnx
-#: (model-<name>.onnx), made once per machine from the fp32 export
+#: (model-<name>.onnx), made once per machine from the fp32 export when measured. None is used
+#: when answering: each moved some development set's figures by more than 0.005, questions only
+#: or documents too (docs/scaling.md, "fp32, not int8")
 QUANTIZATIONS = {q.name: q for q in (
     Quantization("int8"),  # the first one measured (issue 13): per-tensor, every op
     Quantization("int8-pc", per_channel=True),
@@ -156,7 +158,8 @@ QUANTIZATIONS = {q.name: q for q in (
 
 def quantized(model_dir: str | Path, root: Path | None = None, variant: str = "int8") -> Path:
     """Path of an int8 quantization of the export (`QUANTIZATIONS[variant]`), made from it
-    when missing, written to a temporary name and renamed like the export itself."""
+    when missing, written to a temporary name and renamed like the export itself. Measuring
+    only (bench/int8.py): answering runs the fp32 export."""
     q = QUANTIZATIONS[variant]
     source = exported(model_dir, root)
     target = source.with_name(f"model-{q.name}.onnx")
