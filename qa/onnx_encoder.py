@@ -73,12 +73,12 @@ class OnnxEncoder(BatchingEncoder):
     """The embedded model on onnxruntime; micro-batching and the cache are `BatchingEncoder`'s."""
 
     backend = "onnx"
-    #: run the int8 quantization instead of fp32 (measurement only: bench/int8.py)
-    int8 = False
+    #: run this int8 variant (`qa.onnx_export.QUANTIZATIONS`) instead of fp32 (None)
+    quantization: str | None = None
 
     def _load_backend(self) -> tuple[object, int]:
         folder, _ = offline_model_path(resolve_model(self.name), "Model", "QA_MODEL / --model")
-        runtime = Runtime.load(Path(folder), self.int8)
+        runtime = Runtime.load(Path(folder), self.quantization)
         return runtime, runtime.dim
 
     def _encode_now(self, texts: list[str], pieces: bool = False, parallel: bool = False) -> tuple[np.ndarray, list | None]:
@@ -170,13 +170,13 @@ class Runtime:
         self.tokenizer = _TokenizerView(tokenizer)
 
     @classmethod
-    def load(cls, model_dir: Path, int8: bool = False) -> Runtime:
+    def load(cls, model_dir: Path, quantization: str | None = None) -> Runtime:
         quiet_threads()
         layout = read_layout(model_dir)
         from .onnx_export import exported, quantized
         from .onnx_session import open_session
 
-        path = quantized(model_dir) if int8 else exported(model_dir)
+        path = quantized(model_dir, variant=quantization) if quantization else exported(model_dir)
         try:
             import onnxruntime as ort
             from tokenizers import Tokenizer

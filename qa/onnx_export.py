@@ -26,6 +26,7 @@ import os
 import tempfile
 import threading
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ModelError
@@ -105,24 +106,100 @@ def exported(model_dir: str | Path, root: Path | None = None) -> Path:
     return target
 
 
-def quantized(model_dir: str | Path, root: Path | None = None) -> Path:
-    """Path of a dynamic int8 quantization of the export (made from it when missing). Not used
-    when answering: measured against fp32 by `python -m bench.int8` (docs/scaling.md)."""
-    source = exported(model_dir, root)
-    target = source.with_name("model-int8.onnx")
-    if not target.is_file():
-        from onnxruntime.quantization import QuantType, quantize_dynamic
+@dataclass(frozen=True)
+class Quantization:
+    """One way of making an int8 model from the fp32 export (onnxruntime.quantization).
 
-        fd, tmp = tempfile.mkstemp(prefix=".model-int8-", suffix=".onnx.tmp", dir=target.parent)
-        os.close(fd)
-        try:
-            quantize_dynamic(str(source), tmp, weight_type=QuantType.QInt8)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+    method "dynamic": `quantize_dynamic` (int8 weights, activations quantized per call, integer
+    matrix products) with `op_types` (None: every op it supports, the word-embedding Gather
+    included), `per_channel`, `reduce_range` (7-bit weights) and `exclude` (node names holding
+    any of these strings stay fp32). method "nbits": `MatMulNBitsQuantizer` weight-only int8
+    (`block_size` weights share a scale and zero point; `accuracy_level` 0: dequantized and
+    multiplied in fp32, 4: activations int8 too)."""
+
+    name: str
+    method: str = "dynamic"
+    op_types: tuple[str, ...] | None = None
+    per_channel: bool = False
+    reduce_range: bool = False
+    exclude: tuple[str, ...] = ()
+    block_size: int = 32
+    accuracy_level: int = 0
+    symmetric: bool = True
+
+
+#: the int8 variants `python -m bench.int8` measures; each is its own file beside model.onnx
+#: (model-<name>.onnx), made once per machine from the fp32 export when measured. None is used
+#: when answering: each moved some development set's figures by more than 0.005, questions only
+#: or documents too (docs/scaling.md, "fp32, not int8")
+QUANTIZATIONS = {q.name: q for q in (
+    Quantization("int8"),  # the first one measured (issue 13): per-tensor, every op
+    Quantization("int8-pc", per_channel=True),
+    Quantization("int8-pc-rr", per_channel=True, reduce_range=True),
+    Quantization("int8-mm", op_types=("MatMul",)),
+    Quantization("int8-mm-pc", op_types=("MatMul",), per_channel=True),
+    Quantization("int8-mm-pc-rr", op_types=("MatMul",), per_channel=True, reduce_range=True),
+    Quantization("int8-mm-pc-noattn", op_types=("MatMul",), per_channel=True,
+                 exclude=("/attention/self/",)),
+    Quantization("int8-mm-pc-nolast", op_types=("MatMul",), per_channel=True, exclude=("/layer.5/",)),
+    Quantization("int8-mm-pc-noffn2", op_types=("MatMul",), per_channel=True,
+                 exclude=tuple(f"layer.{i}/output/dense/" for i in range(6))),
+    Quantization("int8-w32", method="nbits", block_size=32),
+    Quantization("int8-w16-a4", method="nbits", block_size=16, accuracy_level=4),
+    Quantization("int8-w32-a4", method="nbits", block_size=32, accuracy_level=4),
+    Quantization("int8-w32-a4-asym", method="nbits", block_size=32, accuracy_level=4, symmetric=False),
+    Quantization("int8-w32-a4-nolast", method="nbits", block_size=32, accuracy_level=4, exclude=("/layer.5/",)),
+    Quantization("int8-w32-a4-noffn2", method="nbits", block_size=32, accuracy_level=4,
+                 exclude=tuple(f"layer.{i}/output/dense/" for i in range(6))),
+    Quantization("int8-w64-a4", method="nbits", block_size=64, accuracy_level=4),
+    Quantization("int8-w128-a4", method="nbits", block_size=128, accuracy_level=4),
+)}
+
+
+def quantized(model_dir: str | Path, root: Path | None = None, variant: str = "int8") -> Path:
+    """Path of an int8 quantization of the export (`QUANTIZATIONS[variant]`), made from it
+    when missing, written to a temporary name and renamed like the export itself. Measuring
+    only (bench/int8.py): answering runs the fp32 export."""
+    q = QUANTIZATIONS[variant]
+    source = exported(model_dir, root)
+    target = source.with_name(f"model-{q.name}.onnx")
+    if target.is_file():
+        return target
+    fd, tmp = tempfile.mkstemp(prefix=f".model-{q.name}-", suffix=".onnx.tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        quantize(q, source, Path(tmp))
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise ModelError(f"Could not write the int8 model {target} ({exc.strerror or exc}). Make "
+                         f"{cache_root()} writable (or set XDG_CACHE_HOME), or set QA_ENCODER=torch.") from exc
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
     return target
+
+
+def quantize(q: Quantization, source: Path, target: Path) -> None:
+    """Write `q` of the fp32 model at `source` to `target`."""
+    import onnx
+
+    names = [n.name for n in onnx.load(str(source), load_external_data=False).graph.node]
+    exclude = [n for n in names if any(part in n for part in q.exclude)] or None
+    if q.method == "nbits":
+        from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+        quantizer = MatMulNBitsQuantizer(onnx.load(str(source)), bits=8, block_size=q.block_size,
+                                         is_symmetric=q.symmetric, accuracy_level=q.accuracy_level,
+                                         op_types_to_quantize=("MatMul",), nodes_to_exclude=exclude)
+        quantizer.process()
+        onnx.save(quantizer.model.model, str(target))
+        return
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=q.per_channel,
+                     reduce_range=q.reduce_range, op_types_to_quantize=list(q.op_types) if q.op_types else None,
+                     nodes_to_exclude=exclude)
 
 
 def export(model_dir: Path, target: Path) -> None:

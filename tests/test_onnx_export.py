@@ -68,3 +68,53 @@ def test_unwritable_cache_says_how_to_go_on(tmp_path, monkeypatch):
 def test_folder_without_weights_is_a_model_error(tmp_path):
     with pytest.raises(ModelError, match="No weights"):
         onnx_export.export_dir(tmp_path, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def copied_export(tmp_path_factory):
+    """The machine's fp32 export (made once per machine, as answering makes it), copied into a
+    fresh folder so quantizing it there leaves the real cache alone."""
+    import shutil
+
+    folder = tmp_path_factory.mktemp("export")
+    return shutil.copy(onnx_export.exported(MODEL), folder / "model.onnx")
+
+
+def _pooled(path, ids):
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    out = session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0].mean(axis=1)
+    return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def test_each_quantization_is_its_own_file_made_once(copied_export, monkeypatch):
+    monkeypatch.setattr(onnx_export, "exported", lambda model_dir, root=None: copied_export)
+    made = {v: onnx_export.quantized(MODEL, variant=v) for v in ("int8", "int8-pc")}
+    assert {p.name for p in made.values()} == {"model-int8.onnx", "model-int8-pc.onnx"}
+    assert all(p.parent == copied_export.parent for p in made.values())
+    assert not [p for p in copied_export.parent.iterdir() if p.name.startswith(".")]  # no temporary file left
+
+    def no_second_quantization(*a):
+        raise AssertionError("quantized again")
+
+    monkeypatch.setattr(onnx_export, "quantize", no_second_quantization)
+    assert onnx_export.quantized(MODEL, variant="int8-pc") == made["int8-pc"]
+
+
+def test_unknown_quantization_is_refused(copied_export, monkeypatch):
+    monkeypatch.setattr(onnx_export, "exported", lambda model_dir, root=None: copied_export)
+    with pytest.raises(KeyError):
+        onnx_export.quantized(MODEL, variant="int4")
+
+
+def test_weight_only_int8_stays_closer_to_fp32_than_dynamic_int8(copied_export, monkeypatch):
+    """What bench.int8 found (docs/scaling.md): per-tensor dynamic int8 moves a question's vector
+    most, per-channel less, block-wise weight-only int8 (`int8-w32-a4`) least; none is exact."""
+    monkeypatch.setattr(onnx_export, "exported", lambda model_dir, root=None: copied_export)
+    ids = np.array([[101, 2043, 2106, 18178, 15597, 3942, 1052, 2100, 1029, 102]], dtype=np.int64)
+    want = _pooled(copied_export, ids)
+    cos = {v: float((_pooled(onnx_export.quantized(MODEL, variant=v), ids) * want).sum())
+           for v in ("int8", "int8-pc", "int8-w32-a4")}
+    assert cos["int8"] < cos["int8-pc"] < cos["int8-w32-a4"] < 0.99999
+    assert cos["int8-w32-a4"] > 0.998

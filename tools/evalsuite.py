@@ -108,8 +108,11 @@ def engine_for(name: str, cache: Path, encoder=None, policy: Policy | None = Non
 
 
 def run(names: list[str], limit: int | None, cache: Path, use_history: bool = True,
-        all_names: list[str] | None = None, policy: Policy | None = None) -> tuple[dict[str, dict], list[dict]]:
-    figures, rows, encoder = {}, [], None
+        all_names: list[str] | None = None, policy: Policy | None = None,
+        encoder=None) -> tuple[dict[str, dict], list[dict]]:
+    """Every set's figures and rows; `encoder` (default: the engine's own) encodes questions,
+    and builds any index not yet in `cache` (bench/int8.py asks fp32-built indexes with int8)."""
+    figures, rows = {}, []
     for name in names:
         eng = engine_for(name, cache, encoder, policy)
         encoder = eng.encoder
