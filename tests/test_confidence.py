@@ -184,11 +184,26 @@ def test_a_bounded_coefficient_stays_on_the_side_its_meaning_says():
     assert bounded[0] > 0 and bounded[1] == pytest.approx(0.0, abs=1e-9)  # ...its bound holds it at 0
 
 
-def test_the_threshold_refuses_at_most_the_cap_of_any_set():
+def test_the_thresholds_refuse_at_most_the_cap_of_any_set():
     fit = _fit_tool()
     p = np.array([0.1, 0.2, 0.3, 0.4] * 25 + [0.05, 0.5] * 50)
     answerable = np.ones(len(p), dtype=bool)
     sets = np.array(["a"] * 100 + ["b"] * 100)
-    t = fit.choose_threshold(p, answerable, sets)
+    later = np.zeros(len(p), dtype=bool)
+    t_first, _ = fit.choose_thresholds(p, answerable, sets, later, np.array(["squad"] * len(p)))
     for s in ("a", "b"):
-        assert np.mean(p[sets == s] < t) <= fit.MAX_ANSWERABLE_REFUSED
+        assert np.mean(p[sets == s] < t_first) <= fit.MAX_ANSWERABLE_REFUSED
+
+
+def test_the_thresholds_spend_the_refusal_budget_where_it_refuses_unanswerable_questions():
+    fit = _fit_tool()
+    # 40 answerable rows (a budget of one refusal at 2.5%): 20 asked first, 20 later; the
+    # unanswerable rows are asked first, just above the weakest answerable first question
+    p = np.array([0.30] + [0.90] * 19 + [0.10] + [0.80] * 19 + [0.35] * 10)
+    answerable = np.array([True] * 40 + [False] * 10)
+    later = np.array([False] * 20 + [True] * 20 + [False] * 10)
+    kinds = np.array(["squad"] * 40 + ["near-miss"] * 10)
+    t_first, t_later = fit.choose_thresholds(p, answerable, np.array(["a"] * 50), later, kinds)
+    refused = p < np.where(later, t_later, t_first)
+    assert refused[:40].sum() <= 1 and refused[40:].all()  # the budget refuses the weak first question
+    assert not refused[20]  # ...not the weak follow-up, which would buy nothing
