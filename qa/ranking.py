@@ -23,7 +23,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from . import learned_rank, limits, tokens
+from . import definition, learned_rank, limits, tokens
 from .errors import InputError
 from .lexical import tokenize, words
 from .retrieval import (
@@ -31,6 +31,7 @@ from .retrieval import (
     Weights,
     answer_type_scores,
     best_per_group,
+    definition_scores,
     candidate_rows,
     coverage,
     dense_scores,
@@ -91,6 +92,7 @@ class Question:
     kind: str  # answer type asked for: 'when', 'number', 'who', 'where' or ''
     cased: bool  # does its casing say which words are names?
     leans: bool  # does it lean on the conversation (pronoun, "and what about ...")?
+    term: definition.Term | None = None  # a definition question's term ("What is X?"; qa/definition.py)
 
     @classmethod
     def parse(cls, text: object, max_chars: int) -> Question:
@@ -102,7 +104,8 @@ class Question:
         ws = tuple(words(text))
         toks = tuple(tokenize(text))
         stems = tuple((w, s) for w in ws if (s := _stems(w)))
-        return cls(text, ws, toks, stems, question_type(text), tokens.cased(text), _leans(text, ws, toks))
+        return cls(text, ws, toks, stems, question_type(text), tokens.cased(text), _leans(text, ws, toks),
+                   definition.term(text))
 
     def names(self, capitalised: frozenset[str]) -> set[str]:
         """The question's names; a question whose casing says nothing takes them from the words
@@ -292,6 +295,7 @@ def score(snap: Snapshot, q: Question, qvec: np.ndarray, qpieces: tokens.Pieces 
         coverage=coverage(all_tokens, snap.window_tokens, snap.idf) if weights.coverage else None,
         answer_type=some(answer_type_scores(q.kind, snap.cues, set(q.words), rows))
         if weights.answer_type and q.kind else None,
+        defines=_defines(snap, q.term, bm25_sent, rows) if weights.defines and q.term else None,
     )
     fused = fuse(sig, weights)
     if weights.tokens and qpieces is not None:  # the costliest signal: only where it can matter
@@ -301,6 +305,16 @@ def score(snap: Snapshot, q: Question, qvec: np.ndarray, qpieces: tokens.Pieces 
         outside[only] = False
         fused[outside] = -np.inf
     return Ranked(fused, sig, tuple(all_tokens), rows)
+
+
+def _defines(snap: Snapshot, t: definition.Term, bm25_sent: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
+    """The definition signal, read only for the sentences holding a question word (BM25 > 0)."""
+    n = len(bm25_sent)
+    near = np.flatnonzero(bm25_sent > 0)
+    if rows is not None:
+        near = np.intersect1d(near, rows)
+    sents, toks = snap.data.sentences, snap.sentence_tokens
+    return spread(definition_scores(t, [sents[i].text for i in near], [toks[i] for i in near]), near, n, 0.0)
 
 
 def _add_piece_match(snap: Snapshot, fused: np.ndarray, rows: np.ndarray | None, sig: Signals, policy: Policy,

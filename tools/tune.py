@@ -50,7 +50,7 @@ class Case:
 
 def collect(names: list[str], limit: int | None, cache: Path, policy: Policy) -> dict:
     """name -> (snapshot, cases)."""
-    full = replace(policy, piece_rows=10**9, weights=Weights(coverage=0, answer_type=1, tokens=1))
+    full = replace(policy, piece_rows=10**9, weights=Weights(coverage=0, answer_type=1, tokens=1, defines=1))
     out, encoder = {}, None
     for name in names:
         eng = evalsuite.engine_for(name, cache, encoder)
