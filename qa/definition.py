@@ -34,7 +34,7 @@ _ASKS = [re.compile(p, re.IGNORECASE) for p in (
     r"^what(?:\s+(?:is|are)|['’]s)\s+(?P<t>.+)$",
 )]
 _OPEN = 5  # the plain "What is X?" form: X at most this many words (a noun phrase, not a clause)
-_DETERMINERS = frozenset("a an the".split())
+_DETERMINERS = frozenset("a an the your our their its his her my this these those such each every any".split())
 _PREPOSITIONS = frozenset("of for in on at to from with by about under over between into as".split())
 # "What is X?" where X is not a thing to define: a pronoun (a follow-up), a clause ("What is
 # included in ...", "What is understood to be ..."), or a request for a name ("What is the term for")
@@ -53,6 +53,7 @@ class Term:
     words: tuple[str, ...]
     head: frozenset[str]
     stems: frozenset[str]  # every content word's stem: all must be named
+    size: int  # how many words the head has
 
 
 def term(question: str) -> Term | None:
@@ -80,17 +81,25 @@ def _term(text: str, open_form: bool) -> Term | None:
         ws = ws[1:]
     if not ws or ws[-1] in _PREPOSITIONS or ws[0] in _NOT_TERMS or any(w in _CLAUSE for w in ws):
         return None
-    if open_form and (len(ws) > _OPEN or ws[0] in _NAME_ASKS or ws[0].endswith("ed")):
+    if open_form and (len(ws) > _OPEN or ws[0] in _NAME_ASKS or _participle(ws)):
         return None  # "What is involved in ...", "What is the name of ...", a long clause
     cut = next((i for i, w in enumerate(ws) if w in _PREPOSITIONS), len(ws))
     head = frozenset(tokenize(" ".join(ws[:cut])))
-    return Term(tuple(ws), head, frozenset(tokenize(" ".join(ws)))) if head else None
+    return Term(tuple(ws), head, frozenset(tokenize(" ".join(ws))), cut) if head else None
+
+
+def _participle(ws: tuple[str, ...]) -> bool:
+    """'included in ...', 'understood to be ...': a verb, not a term ('randomized algorithms' is one)."""
+    return (ws[0].endswith("ed") or ws[0] in _PARTICIPLES) and (len(ws) == 1 or ws[1] in _PREPOSITIONS)
+
+
+_PARTICIPLES = frozenset("understood known done made meant given taken seen shown found thought read run built "  # noqa: SIM905
+                         "kept held sent set put written chosen".split())
 
 
 # --- the sentence ----------------------------------------------------------------------------
 
-_SUBJECT = 12  # a defining sentence's subject (before its verb) is at most this many words...
-_HEAD_AT = 4  # ...and names the term within its first words ('The "Corresponding Source" for ...')
+_SUBJECT = 12  # a defining sentence's subject (before its verb, after a determiner): at most this many words
 _DEFINING = re.compile(r"\b(?:shall\s+mean|means|mean|refers?\s+to|(?:is|are)\s+defined\s+as|denotes?|is|are)\b")
 _GLOSSARY = re.compile(r"\s*(?::|[-–—]\s)")  # "Magic rule: ...", "Magic rule - ...": right after the term
 _NAMING = re.compile(r"\b(?:called|known\s+as|referred\s+to\s+as|termed|named|defined\s+as)\s+", re.IGNORECASE)
@@ -121,11 +130,8 @@ def _defines_line(text: str, t: Term) -> bool:
         return False
     low, need = text.lower(), t.stems
     m = _DEFINING.search(low)
-    if m:
-        subject = _words(low[:m.start()])
-        if 0 < len(subject) <= _SUBJECT and need <= _stems(subject) \
-                and t.head & _stems(subject[:_HEAD_AT + len(t.words)]):
-            return True
+    if m and _subject_is(_words(low[:m.start()]), t) and not _passive(m.group(0), low[m.end():]):
+        return True
     lead = _words(low)[:len(t.words) + 1]  # the term, perhaps after an article
     for k in range(1, len(lead) + 1):
         if need <= _stems(lead[:k]):
@@ -137,6 +143,25 @@ def _defines_line(text: str, t: Term) -> bool:
         if need <= _stems(_words(text[m.end():])[: len(t.words) + _NAMED_WITHIN]):
             return True
     return False
+
+
+def _subject_is(subject: tuple[str, ...], t: Term) -> bool:
+    """Is the term the subject, not a word inside it: after any determiner the subject opens
+    with the term's head ("The Corresponding Source for a work ...", not "An example of a
+    decision problem", "An indefinite suspension"), holds all its words, and is no clause
+    ("The EFC Formula guide shows how an EFC")."""
+    while subject and subject[0] in _DETERMINERS:
+        subject = subject[1:]
+    if not subject or len(subject) > _SUBJECT or any(w in _CLAUSE for w in subject):
+        return False
+    return _stems(subject[:t.size]) == t.head and t.stems <= _stems(subject)
+
+
+def _passive(verb: str, rest: str) -> bool:
+    """'Magic rules are read before glob rules': a bare "is / are" before a participle says what
+    is done to the term, not what it is."""
+    after = _words(rest[:40])[:1]
+    return verb in ("is", "are") and bool(after) and (after[0].endswith("ed") or after[0] in _PARTICIPLES)
 
 
 def _stems(ws: tuple[str, ...]) -> frozenset[str]:

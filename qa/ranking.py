@@ -228,7 +228,8 @@ def rank(snap: Snapshot, q: Question, conv: Conversation, encode: Encode, policy
         # any later turn: the conversation is most likely still about the document it was answered
         # from, so other documents' sentences give way a little (with one document: no change at all)
         other = snap.sentence_docs != snap.sentence_docs[last.shown]
-        ranked = replace(ranked, fused=ranked.fused - policy.followup_document * other)
+        ranked = replace(ranked, fused=ranked.fused - policy.followup_document * other,
+                         prior=None if ranked.prior is None else ranked.prior - policy.followup_document * other)
     ranked = replace(ranked, asked=pieces[0], names=tokens.name_mask(pieces[0], q.names(snap.capitalised)))
     if policy.learned_top:
         ranked = learned_rank.rerank(snap, q, ranked, learned_rank.load(), policy.learned_top)
@@ -304,7 +305,10 @@ def score(snap: Snapshot, q: Question, qvec: np.ndarray, qpieces: tokens.Pieces 
         outside = np.ones(n, dtype=bool)
         outside[only] = False
         fused[outside] = -np.inf
-    return Ranked(fused, sig, tuple(all_tokens), rows)
+    # a sentence defining the asked term goes first, but quotes grow and "not in this document"
+    # is decided on the scores without the boost (as after a reranker: docs/ranking.md)
+    prior = fused - weights.defines * sig.defines if sig.defines is not None else None
+    return Ranked(fused, sig, tuple(all_tokens), rows, prior)
 
 
 def _defines(snap: Snapshot, t: definition.Term, bm25_sent: np.ndarray, rows: np.ndarray | None) -> np.ndarray:

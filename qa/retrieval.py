@@ -40,7 +40,8 @@ class Weights:
     coverage: float = 0.0
     answer_type: float = 0.15
     tokens: float = 1.05
-    defines: float = 0.0  # a definition question: the sentence defines its term (qa/definition.py; tools/fit_defines.py)
+    defines: float = 0.45  # a definition question: the sentence defines its term; orders only, the quote and
+    # refusal read the scores without it (`Ranked.prior`). Held out by set: tools/fit_defines.py, docs/ranking.md
 
 
 @dataclass(frozen=True)

@@ -45,10 +45,9 @@ def last_turn(record: dict) -> str:
 
 
 def hit1(data: dict, v: float, policy: Policy, order_only: bool) -> dict[str, float]:
-    """tune.hit1 with `defines` at v; `order_only`: the boost picks the lead, but its quote grows
-    on the scores without it (as a reranker's order does: `Ranked.prior`)."""
-    if not order_only:
-        return tune.hit1(data, replace(policy.weights, defines=v), policy)
+    """tune.hit1 with `defines` at v. `order_only` (as the engine does, `ranking.score`): the boost
+    picks the lead, but its quote grows on the scores without it; otherwise the quote grows on
+    the boosted scores (a neighbour then joins the boosted sentence less often)."""
     w0, res = replace(policy.weights, defines=0.0), {}
     for name, (snap, cases) in data.items():
         sents, hits = snap.data.sentences, 0
@@ -56,8 +55,9 @@ def hit1(data: dict, v: float, policy: Policy, order_only: bool) -> dict[str, fl
             f = fuse(c.signals, w0)
             if c.same_doc is not None:
                 f = f - policy.followup_document * ~c.same_doc
-            best = int(np.argmax(f + v * c.signals.defines)) if c.signals.defines is not None else int(np.argmax(f))
-            lo, hi = quote_span(sents, f, best, policy.quote_margin)
+            boosted = f + v * c.signals.defines if c.signals.defines is not None else f
+            best = int(np.argmax(boosted))
+            lo, hi = quote_span(sents, f if order_only else boosted, best, policy.quote_margin)
             quote = snap.docs[sents[lo].doc].text[sents[lo].start:sents[hi].end]
             hits += bool(evaluate.hit_rule(c.record)(quote, c.record))
         res[name] = hits / max(len(cases), 1)
