@@ -34,14 +34,14 @@ _ASKS = [re.compile(p, re.IGNORECASE) for p in (
     r"^what(?:\s+(?:is|are)|['’]s)\s+(?P<t>.+)$",
 )]
 _OPEN = 5  # the plain "What is X?" form: X at most this many words (a noun phrase, not a clause)
-_DETERMINERS = frozenset("a an the your our their its his her my this these those such each every any".split())
-_PREPOSITIONS = frozenset("of for in on at to from with by about under over between into as".split())
+_DETERMINERS = frozenset("a an the your our their its his her my this these those such each every any".split())  # noqa: SIM905
+_PREPOSITIONS = frozenset("of for in on at to from with by about under over between into as".split())  # noqa: SIM905
 # "What is X?" where X is not a thing to define: a pronoun (a follow-up), a clause ("What is
 # included in ...", "What is understood to be ..."), or a request for a name ("What is the term for")
-_NOT_TERMS = frozenset("it this that these those they them he she there here".split())
+_NOT_TERMS = frozenset("it this that these those they them he she there here".split())  # noqa: SIM905
 _CLAUSE = frozenset("that which who whom whose when where why how what not if than so about "  # noqa: SIM905
                     "i you we he she they it".split())  # a clause ("the restrictions I face") or "what is good about"
-_NAME_ASKS = frozenset("term name word phrase title".split())
+_NAME_ASKS = frozenset("term name word phrase title".split())  # noqa: SIM905
 
 
 @dataclass(frozen=True)

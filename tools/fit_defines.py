@@ -27,9 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 import evalsuite
-import tune
-
 import numpy as np
+import tune
 
 from qa import evaluate
 from qa.answer import quote_span
