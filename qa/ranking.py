@@ -23,7 +23,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from . import learned_rank, limits, tokens
+from . import definition, learned_rank, limits, tokens
 from .errors import InputError
 from .lexical import tokenize, words
 from .retrieval import (
@@ -33,6 +33,7 @@ from .retrieval import (
     best_per_group,
     candidate_rows,
     coverage,
+    definition_scores,
     dense_scores,
     fuse,
     question_type,
@@ -91,6 +92,7 @@ class Question:
     kind: str  # answer type asked for: 'when', 'number', 'who', 'where' or ''
     cased: bool  # does its casing say which words are names?
     leans: bool  # does it lean on the conversation (pronoun, "and what about ...")?
+    term: definition.Term | None = None  # a definition question's term ("What is X?"; qa/definition.py)
 
     @classmethod
     def parse(cls, text: object, max_chars: int) -> Question:
@@ -102,7 +104,8 @@ class Question:
         ws = tuple(words(text))
         toks = tuple(tokenize(text))
         stems = tuple((w, s) for w in ws if (s := _stems(w)))
-        return cls(text, ws, toks, stems, question_type(text), tokens.cased(text), _leans(text, ws, toks))
+        return cls(text, ws, toks, stems, question_type(text), tokens.cased(text), _leans(text, ws, toks),
+                   definition.term(text))
 
     def names(self, capitalised: frozenset[str]) -> set[str]:
         """The question's names; a question whose casing says nothing takes them from the words
@@ -225,7 +228,8 @@ def rank(snap: Snapshot, q: Question, conv: Conversation, encode: Encode, policy
         # any later turn: the conversation is most likely still about the document it was answered
         # from, so other documents' sentences give way a little (with one document: no change at all)
         other = snap.sentence_docs != snap.sentence_docs[last.shown]
-        ranked = replace(ranked, fused=ranked.fused - policy.followup_document * other)
+        ranked = replace(ranked, fused=ranked.fused - policy.followup_document * other,
+                         prior=None if ranked.prior is None else ranked.prior - policy.followup_document * other)
     ranked = replace(ranked, asked=pieces[0], names=tokens.name_mask(pieces[0], q.names(snap.capitalised)))
     if policy.learned_top:
         ranked = learned_rank.rerank(snap, q, ranked, learned_rank.load(), policy.learned_top)
@@ -292,6 +296,7 @@ def score(snap: Snapshot, q: Question, qvec: np.ndarray, qpieces: tokens.Pieces 
         coverage=coverage(all_tokens, snap.window_tokens, snap.idf) if weights.coverage else None,
         answer_type=some(answer_type_scores(q.kind, snap.cues, set(q.words), rows))
         if weights.answer_type and q.kind else None,
+        defines=_defines(snap, q.term, bm25_sent, rows) if weights.defines and q.term else None,
     )
     fused = fuse(sig, weights)
     if weights.tokens and qpieces is not None:  # the costliest signal: only where it can matter
@@ -300,7 +305,20 @@ def score(snap: Snapshot, q: Question, qvec: np.ndarray, qpieces: tokens.Pieces 
         outside = np.ones(n, dtype=bool)
         outside[only] = False
         fused[outside] = -np.inf
-    return Ranked(fused, sig, tuple(all_tokens), rows)
+    # a sentence defining the asked term goes first, but quotes grow and "not in this document"
+    # is decided on the scores without the boost (as after a reranker: docs/ranking.md)
+    prior = fused - weights.defines * sig.defines if sig.defines is not None else None
+    return Ranked(fused, sig, tuple(all_tokens), rows, prior)
+
+
+def _defines(snap: Snapshot, t: definition.Term, bm25_sent: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
+    """The definition signal, read only for the sentences holding a question word (BM25 > 0)."""
+    n = len(bm25_sent)
+    near = np.flatnonzero(bm25_sent > 0)
+    if rows is not None:
+        near = np.intersect1d(near, rows)
+    sents, toks = snap.data.sentences, snap.sentence_tokens
+    return spread(definition_scores(t, [sents[i].text for i in near], [toks[i] for i in near]), near, n, 0.0)
 
 
 def _add_piece_match(snap: Snapshot, fused: np.ndarray, rows: np.ndarray | None, sig: Signals, policy: Policy,

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import definition
 from .lexical import idf
 
 
@@ -39,6 +40,8 @@ class Weights:
     coverage: float = 0.0
     answer_type: float = 0.15
     tokens: float = 1.05
+    defines: float = 0.45  # a definition question: the sentence defines its term; orders only, the quote and
+    # refusal read the scores without it (`Ranked.prior`). Held out by set: tools/fit_defines.py, docs/ranking.md
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ class Signals:
     coverage: np.ndarray | None = None  # idf-weighted share of question words in the window
     answer_type: np.ndarray | None = None  # 1 where the sentence holds the kind of thing asked for
     tokens: np.ndarray | None = None  # word-piece late interaction (qa.tokens.maxsim)
+    defines: np.ndarray | None = None  # 1 where the sentence defines a definition question's term
 
 
 def dense_scores(query: np.ndarray, vectors: np.ndarray) -> np.ndarray:
@@ -71,6 +75,8 @@ def fuse(sig: Signals, w: Weights = Weights()) -> np.ndarray:
         out = out + w.answer_type * sig.answer_type
     if sig.tokens is not None and w.tokens:
         out = out + w.tokens * sig.tokens
+    if sig.defines is not None and w.defines:
+        out = out + w.defines * sig.defines
     return out
 
 
@@ -162,6 +168,20 @@ def answer_type_scores(qtype: str, cues: Cues, question_words: set[str], rows: n
     if qtype in ("who", "where"):
         return np.array([bool(cues.names[i] - question_words) for i in idx], dtype=np.float32)
     return np.zeros(len(idx), dtype=np.float32)
+
+
+def definition_scores(t: definition.Term, sentences: list[str], token_sets: list[set[str]]) -> np.ndarray:
+    """1.0 where a sentence defines the term `t` of a definition question (`definition.defines`),
+    else 0.0; `token_sets` are the sentences' content words: only those holding all the term's words
+    are read.
+
+    >>> t = definition.term("What is a system user?")
+    >>> texts = ["Add the system user to the group.", "A system user is an account for a daemon."]
+    >>> definition_scores(t, texts, [{"system", "user", "group"}, {"system", "user", "account"}]).tolist()
+    [0.0, 1.0]
+    """
+    return np.array([t.stems <= ts and definition.defines(s, t) for s, ts in zip(sentences, token_sets)],
+                    dtype=np.float32)
 
 
 def rank_of(scores: np.ndarray, i: int) -> int:

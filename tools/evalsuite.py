@@ -38,14 +38,17 @@ EVAL = ROOT / "eval"
 D2D = EVAL / "doc2dial"
 SETS: dict[str, tuple[Path, list[Path]]] = {
     "article": (ROOT / "source", [EVAL / "dev_qa.jsonl", EVAL / "dev_chat.jsonl", EVAL / "dev_qa_nearmiss.jsonl",
-                                  EVAL / "dev_chat_more.jsonl"]),
+                                  EVAL / "dev_chat_more.jsonl", EVAL / "dev_qa_define.jsonl"]),
     "normans": (EVAL / "squad" / "normans.txt", [EVAL / "squad" / "normans_qa.jsonl",
-                                                 EVAL / "squad" / "normans_nearmiss.jsonl"]),
+                                                 EVAL / "squad" / "normans_nearmiss.jsonl",
+                                                 EVAL / "squad" / "normans_define.jsonl"]),
     "complexity": (EVAL / "squad" / "computational_complexity_theory.txt",
                    [EVAL / "squad" / "computational_complexity_theory_qa.jsonl",
-                    EVAL / "squad" / "computational_complexity_theory_nearmiss.jsonl"]),
-    "dmv": (D2D / "docs" / "dmv", [D2D / "dev_dmv.jsonl", D2D / "nearmiss_dmv.jsonl"]),
-    "studentaid": (D2D / "docs" / "studentaid", [D2D / "dev_studentaid.jsonl", D2D / "nearmiss_studentaid.jsonl"]),
+                    EVAL / "squad" / "computational_complexity_theory_nearmiss.jsonl",
+                    EVAL / "squad" / "computational_complexity_theory_define.jsonl"]),
+    "dmv": (D2D / "docs" / "dmv", [D2D / "dev_dmv.jsonl", D2D / "nearmiss_dmv.jsonl", D2D / "define_dmv.jsonl"]),
+    "studentaid": (D2D / "docs" / "studentaid", [D2D / "dev_studentaid.jsonl", D2D / "nearmiss_studentaid.jsonl",
+                                                         D2D / "define_studentaid.jsonl"]),
 }
 FOREIGN_PER_SET = 20  # questions each other set lends as "foreign" questions to a set's index...
 FOREIGN_TURNS = 20  # ...and conversations (a follow-up with its earlier turns), where it has them...

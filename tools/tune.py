@@ -50,7 +50,7 @@ class Case:
 
 def collect(names: list[str], limit: int | None, cache: Path, policy: Policy) -> dict:
     """name -> (snapshot, cases)."""
-    full = replace(policy, piece_rows=10**9, weights=Weights(coverage=0, answer_type=1, tokens=1))
+    full = replace(policy, piece_rows=10**9, weights=Weights(coverage=0, answer_type=1, tokens=1, defines=1))
     out, encoder = {}, None
     for name in names:
         eng = evalsuite.engine_for(name, cache, encoder)
@@ -82,6 +82,8 @@ def hit1(data: dict, w: Weights, policy: Policy) -> dict[str, float]:
             if c.same_doc is not None:
                 f = f - policy.followup_document * ~c.same_doc
             best = int(np.argmax(f))
+            if c.signals.defines is not None:  # the definition boost orders; the quote grows without it (rank)
+                f = f - w.defines * c.signals.defines
             lo, hi = quote_span(sents, f, best, policy.quote_margin)
             quote = snap.docs[sents[lo].doc].text[sents[lo].start:sents[hi].end]
             hits += bool(evaluate.hit_rule(c.record)(quote, c.record))
