@@ -37,6 +37,7 @@ from .retrieval import (
     fuse,
     question_type,
     spread,
+    top_k,
 )
 from .snapshot import Snapshot
 
@@ -336,8 +337,8 @@ def _piece_rows(snap: Snapshot, fused: np.ndarray, rows: np.ndarray | None, sig:
     top = pool if pick is None else pick if rows is None else pool[pick]
     meaning = np.array([np.argmax(sig.dense_sent), np.argmax(sig.dense_win)], dtype=np.int64)
     yield np.unique(np.concatenate([top.astype(np.int64, copy=False), meaning]))
-    scores = -fused if rows is None else -fused[pool]  # again: the first round's matches are in `fused` now
-    order = np.argsort(scores, kind="stable")[:policy.piece_neighbourhood]
+    # again: the first round's matches are in `fused` now
+    order = top_k(fused if rows is None else fused[pool], policy.piece_neighbourhood)
     best = order if rows is None else pool[order]
     para, out = snap.sentence_para_rows, []
     for d in (-2, -1, 1, 2):
