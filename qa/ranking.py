@@ -382,8 +382,9 @@ def _add_piece_match(snap: Snapshot, fused: np.ndarray, rows: np.ndarray | None,
     for near in _piece_rows(snap, fused, rows, sig, policy):  # each sorted and unique
         near = near[~done[near]]
         idf = per_doc[snap.sentence_docs[near]]
-        piece[near] = tokens.maxsim(qpieces, snap.piece_vectors, snap.data.piece_offsets, idf, near)
-        fused[near] += policy.weights.tokens * piece[near]
+        matched = tokens.maxsim(qpieces, snap.piece_vectors, snap.data.piece_offsets, idf, near)
+        piece[near] = matched
+        fused[near] += policy.weights.tokens * matched
         done[near] = True
     return replace(sig, tokens=piece)
 
@@ -395,25 +396,29 @@ def _piece_rows(snap: Snapshot, fused: np.ndarray, rows: np.ndarray | None, sig:
     `fused`, the neighbours up to 2 away, same paragraph, of the `piece_neighbourhood` best (a
     quote grows into them)."""
     n = len(fused)
-    pool = np.arange(n) if rows is None else rows
-    if not len(pool):
+    pool = rows  # None: every row (the pool is the identity, never built)
+    size = n if pool is None else len(pool)
+    if not size:
         return
     k = policy.piece_rows
-    scores = -fused if rows is None else -fused[pool]  # every row: the pool is the identity, not indexed
-    pick = np.argpartition(scores, k - 1)[:k] if len(pool) > k else None
-    top = pool if pick is None else pick if rows is None else pool[pick]
+    scores = -fused if pool is None else -fused[pool]
+    pick = np.argpartition(scores, k - 1)[:k] if size > k else None
+    top = (np.arange(n) if pool is None else pool) if pick is None else pick if pool is None else pool[pick]
     meaning = np.array([np.argmax(sig.dense_sent), np.argmax(sig.dense_win)], dtype=np.int64)
     yield np.unique(np.concatenate([top.astype(np.int64, copy=False), meaning]))
     # again: the first round's matches are in `fused` now
     order = top_k(fused if rows is None else fused[pool], policy.piece_neighbourhood)
     best = order if rows is None else pool[order]
-    para, out = snap.sentence_para_rows, []
-    for d in (-2, -1, 1, 2):
-        c = best + d
-        ok = (c >= 0) & (c < n)
-        out.append(c[ok][para[c[ok]] == para[best[ok]]])
-    near = np.unique(np.concatenate(out).astype(np.int64))
+    para = snap.sentence_para_rows
+    c = (best[:, None] + _NEIGHBOURS).ravel()  # every neighbour at once, then those in range and paragraph
+    of = np.repeat(best, len(_NEIGHBOURS))
+    ok = (c >= 0) & (c < n)
+    c, of = c[ok], of[ok]
+    near = np.unique(c[para[c] == para[of]].astype(np.int64))
     yield near if rows is None else np.intersect1d(near, rows)
+
+
+_NEIGHBOURS = np.array([-2, -1, 1, 2], dtype=np.int64)  # the sentences a quote can grow into around the best
 
 
 def pick_citations(r: Ranked, groups: list, k: int, diverse: bool) -> list[int]:

@@ -20,7 +20,7 @@ import re
 from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -124,8 +124,10 @@ _NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|el
 _PROPER = re.compile(r"(?<=[a-z,;:()] )[A-Z][\w’'-]+")
 
 
+@lru_cache(maxsize=1024)
 def question_type(question: str) -> str:
-    """'When did Che visit?' -> 'when'; 'How many rifles?' -> 'number'; otherwise ''."""
+    """'When did Che visit?' -> 'when'; 'How many rifles?' -> 'number'; otherwise ''. Kept per
+    question: parsing it and the confidence features both ask."""
     q = re.sub(r"^(and|so|but|then)\s+", "", question.strip(), flags=re.IGNORECASE)
     for name, pattern in _TYPES:
         if pattern.search(q):
