@@ -34,7 +34,7 @@ def _old_best_per_group(scores, groups, k, among=None):
 
 def test_top_k_is_the_stable_sorts_prefix_with_many_ties():
     rng = np.random.default_rng(7)
-    for n in (1, 7, 64, 65, 300, 2000):
+    for n in (1, 7, 64, 65, 300, 600, 2000, 5000):
         scores = rng.integers(0, 4, n).astype(np.float32)  # nearly every score tied
         for k in (1, 2, 8, 9, 40, n - 1, n):
             if k < 1:
@@ -43,9 +43,10 @@ def test_top_k_is_the_stable_sorts_prefix_with_many_ties():
 
 
 def test_top_k_ties_go_to_the_earlier_index():
-    scores = np.zeros(100, dtype=np.float32)
-    scores[[90, 10, 50]] = 1.0
-    assert top_k(scores, 5).tolist() == [10, 50, 90, 0, 1]
+    for n in (100, 1000):  # sorted whole, and partitioned
+        scores = np.zeros(n, dtype=np.float32)
+        scores[[90, 10, 50]] = 1.0
+        assert top_k(scores, 5).tolist() == [10, 50, 90, 0, 1]
 
 
 def test_top_k_with_k_larger_than_n():
@@ -58,29 +59,29 @@ def test_top_k_empty_and_k_zero():
 
 
 def test_top_k_keeps_the_full_sorts_order_with_nan_and_inf():
-    scores = np.full(200, np.nan, dtype=np.float32)
+    scores = np.full(2000, np.nan, dtype=np.float32)
     scores[[3, 150]] = [-np.inf, 0.5]
     for k in (1, 2, 8):
         assert top_k(scores, k).tolist() == np.argsort(-scores, kind="stable")[:k].tolist()
-    scores = np.linspace(0, 1, 200).astype(np.float32)
+    scores = np.linspace(0, 1, 2000).astype(np.float32)
     scores[[5, 6]] = [np.inf, -np.inf]
     assert top_k(scores, 8).tolist() == np.argsort(-scores, kind="stable")[:8].tolist()
 
 
 def test_best_per_group_falls_back_when_the_prefix_holds_too_few_groups():
-    # the 300 best entries all belong to group "a": the prefix holds one group, not three
-    scores = np.concatenate([np.linspace(2, 1, 300), np.linspace(.9, .1, 300)]).astype(np.float32)
-    groups = ["a"] * 300 + [f"g{i % 4}" for i in range(300)]
-    assert best_per_group(scores, groups, 3) == _old_best_per_group(scores, groups, 3) == [0, 300, 301]
+    # the 600 best entries all belong to group "a": the prefix holds one group, not three
+    scores = np.concatenate([np.linspace(2, 1, 600), np.linspace(.9, .1, 600)]).astype(np.float32)
+    groups = ["a"] * 600 + [f"g{i % 4}" for i in range(600)]
+    assert best_per_group(scores, groups, 3) == _old_best_per_group(scores, groups, 3) == [0, 600, 601]
 
 
 @pytest.mark.parametrize("seed", range(5))
 def test_best_per_group_equals_the_full_sort(seed):
     rng = np.random.default_rng(seed)
-    n = 900
+    n = 3000
     scores = rng.integers(0, 50, n).astype(np.float32)
     groups = list(rng.integers(0, 60, n))
-    among = rng.choice(n, 300, replace=False)
+    among = rng.choice(n, 900, replace=False)
     for k in (1, 5, 7, 70):
         assert best_per_group(scores, groups, k) == _old_best_per_group(scores, groups, k)
         assert best_per_group(scores, groups, k, among) == _old_best_per_group(scores, groups, k, among)
