@@ -18,7 +18,7 @@ from . import confidence, features, tokens
 from .chunking import MAX_WINDOW_CHARS, Sentence
 from .document import Document
 from .ranking import Policy, Question, Ranked, pick_citations
-from .retrieval import rank_of
+from .retrieval import ranks_of
 from .snapshot import Snapshot
 
 
@@ -255,7 +255,9 @@ def compose(snap: Snapshot, q: Question, r: Ranked, k: int, p: Policy, history: 
     best = ([lead] + [i for i in pool if i != lead])[:k]
     dense = r.signals.dense_sent + r.signals.dense_win  # the evidence ranks, once per question
     lexical = r.signals.bm25_sent + r.signals.bm25_para
-    citations = tuple(_citation(snap, q, r, i, span(i), dense, lexical) for i in best)
+    dense_ranks, lexical_ranks = ranks_of(dense, best), ranks_of(lexical, best)
+    citations = tuple(_citation(snap, q, r, i, span(i), dr, lr)
+                      for i, dr, lr in zip(best, dense_ranks, lexical_ranks))
     others = [span(i) for i in pool if i != lead]  # the same however many citations are asked for
     # the conversation counts only for a question that leans on it: a self-contained question is
     # judged on its own, however the conversation went before it
@@ -269,14 +271,15 @@ def compose(snap: Snapshot, q: Question, r: Ranked, k: int, p: Policy, history: 
                   len(data.documents), confidence=conf, features=tuple(feats))
 
 
-def _citation(snap: Snapshot, q: Question, r: Ranked, i: int, span: tuple[int, int], dense: np.ndarray,
-              lexical: np.ndarray) -> Citation:
-    """Sentence i's citation: the quote `span` (first, last sentence) and why it was chosen."""
+def _citation(snap: Snapshot, q: Question, r: Ranked, i: int, span: tuple[int, int], dense_rank: int,
+              lexical_rank: int) -> Citation:
+    """Sentence i's citation: the quote `span` (first, last sentence) and why it was chosen
+    (its ranks by meaning and by words, `retrieval.ranks_of`)."""
     data, (lo, hi) = snap.data, span
     first, last = data.sentences[lo], data.sentences[hi]
     qt = set().union(*snap.sentence_tokens[lo:hi + 1])  # the quote's words, tokenized at load
     matched = tuple(dict.fromkeys(w for w, stems in q.stems if stems & qt))
     has_bm25 = r.signals.bm25_sent[i] + r.signals.bm25_para[i] > 0
     score = float(r.base[i])  # the fused score, not a reranker's order
-    ev = Evidence(rank_of(dense, i), rank_of(lexical, i) if has_bm25 else None, round(score, 4), matched)
+    ev = Evidence(dense_rank, lexical_rank if has_bm25 else None, round(score, 4), matched)
     return make_citation(snap.docs[first.doc], first, last, score, ev)

@@ -156,10 +156,14 @@ def compute(question: str, qtokens: Sequence[str], names: set[str], prior: np.nd
     questions; `qpieces`: the question's own word pieces (with their words), `piece_vectors` /
     `piece_offsets`: the index's pieces per sentence (`tokens.pack`); `candidates`: the other
     quotes (first, last sentence) the answer cites."""
-    idx = np.arange(len(prior)) if pool is None else np.asarray(pool)
     top = float(prior[lead])
-    other = idx[para_rows[idx] != para_rows[lead]]
-    margin = top - float(prior[other].max()) if len(other) else 1.0
+    if pool is None:  # every row: a mask, not a list of rows (the same maximum)
+        other = para_rows != para_rows[lead]
+        margin = top - float(np.max(prior, where=other, initial=-np.inf)) if other.any() else 1.0
+    else:
+        idx = np.asarray(pool)
+        other = idx[para_rows[idx] != para_rows[lead]]
+        margin = top - float(prior[other].max()) if len(other) else 1.0
     p_lo, p_hi = _paragraph_of(para_rows, lead)
     para_tokens = set().union(*sentence_tokens[p_lo:p_hi + 1])
     quote_text = " ".join(sentence_text(i) for i in range(lo, hi + 1))
@@ -199,9 +203,12 @@ def compute(question: str, qtokens: Sequence[str], names: set[str], prior: np.nd
 
 def _paragraph_of(para_rows: np.ndarray, lead: int) -> tuple[int, int]:
     """The first and last sentence rows of the paragraph holding sentence `lead`."""
-    other = np.asarray(para_rows) != para_rows[lead]  # the run of `lead`'s paragraph around it
-    before, after = np.flatnonzero(other[:lead]), np.flatnonzero(other[lead + 1:])
-    return (int(before[-1]) + 1 if len(before) else 0), (lead + int(after[0]) if len(after) else len(para_rows) - 1)
+    p, lo, hi, n = para_rows[lead], lead, lead, len(para_rows)  # the run of `lead`'s paragraph around it
+    while lo > 0 and para_rows[lo - 1] == p:  # a few rows each way, not a pass over every row
+        lo -= 1
+    while hi + 1 < n and para_rows[hi + 1] == p:
+        hi += 1
+    return lo, hi
 
 
 def _type_met(qtype: str, quote_text: str, qwords: set[str], cues: Cues, span: range) -> bool:

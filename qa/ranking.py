@@ -16,7 +16,10 @@ with `replay`, which gives the same state a chat carries.
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -38,6 +41,7 @@ from .retrieval import (
     fuse,
     question_type,
     spread,
+    top_k,
 )
 from .snapshot import Snapshot
 
@@ -211,7 +215,15 @@ class Ranked:
 def rank(snap: Snapshot, q: Question, conv: Conversation, encode: Encode, policy: Policy,
          documents: Sequence[str] | None = None) -> Ranked:
     """Score every sentence of `snap` for `q`, leaning on `conv` when `q` is a follow-up;
-    `documents` (ids) restricts the answer to those documents' sentences (`score`)."""
+    `documents` (ids) restricts the answer to those documents' sentences (`score`). The result
+    is kept a while for `replay` (`_Recent`)."""
+    ranked = _rank(snap, q, conv, encode, policy, documents)
+    _recent.keep(snap, (q, conv, encode, policy, documents), ranked)
+    return ranked
+
+
+def _rank(snap: Snapshot, q: Question, conv: Conversation, encode: Encode, policy: Policy,
+          documents: Sequence[str] | None = None) -> Ranked:
     prev = conv.last if q.leans else None
     if prev is not None and prev.version != snap.version:
         prev = None  # its rows belong to another index version (callers replay from text instead)
@@ -241,8 +253,64 @@ def replay(snap: Snapshot, history: Sequence[Question], encode: Encode, policy: 
     been asked in turn: the same state a chat that carried it would hold."""
     conv = Conversation()
     for q in history[-policy.replay_turns:]:
-        conv = conv.after(q, rank(snap, q, conv, encode, policy), snap, policy.recent_turns)
+        ranked = _recent.get(snap, (q, conv, encode, policy, None)) or rank(snap, q, conv, encode, policy)
+        conv = conv.after(q, ranked, snap, policy.recent_turns)
     return conv
+
+
+#: questions ranked lately that `replay` may take again rather than rank anew (more than
+#: `Policy.replay_turns`: a conversation's whole replayed history, and its last question)...
+RECENT_RANKED = 16
+#: ...fewer on a large index: at most this many sentence scores kept in all (8 float32 arrays
+#: each: 64 MB)
+RECENT_ROWS = 2_000_000
+
+
+class _Recent:
+    """The last few `rank` results on one snapshot. A caller that has a conversation only as
+    text (the HTTP API, `Engine.ask` with history) sends every earlier question again with
+    each new one, and `replay` ranks them all again to rebuild the state; each of them was
+    ranked, the same way, when it was asked (or replayed) last time. Only `replay` reads this:
+    a question asked anew is always ranked anew. Same snapshot (by identity, held weakly: an
+    old version is not kept alive), same question, conversation, encoder and policy: the same
+    result, so answers do not change."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._snap = None  # weak reference to the snapshot the entries belong to
+        self._items: OrderedDict = OrderedDict()
+
+    def get(self, snap: Snapshot, key: tuple) -> Ranked | None:
+        try:
+            with self._lock:
+                if self._snap is None or self._snap() is not snap:
+                    return None
+                hit = self._items.get(key)
+                if hit is not None:
+                    self._items.move_to_end(key)
+                return hit
+        except TypeError:  # an unhashable encoder: nothing kept
+            return None
+
+    def keep(self, snap: Snapshot, key: tuple, ranked: Ranked) -> None:
+        q, conv, encode, policy, documents = key
+        if documents is not None:
+            return  # restricted questions are never replayed
+        room = min(RECENT_RANKED, RECENT_ROWS // max(len(ranked.fused), 1))
+        try:
+            with self._lock:
+                if self._snap is None or self._snap() is not snap:
+                    self._items.clear()
+                    self._snap = weakref.ref(snap)
+                self._items[key] = ranked
+                self._items.move_to_end(key)
+                while len(self._items) > room:
+                    self._items.popitem(last=False)
+        except TypeError:
+            pass
+
+
+_recent = _Recent()
 
 
 def within(snap: Snapshot, documents: Sequence[str] | None) -> np.ndarray | None:
@@ -332,8 +400,9 @@ def _add_piece_match(snap: Snapshot, fused: np.ndarray, rows: np.ndarray | None,
     for near in _piece_rows(snap, fused, rows, sig, policy):  # each sorted and unique
         near = near[~done[near]]
         idf = per_doc[snap.sentence_docs[near]]
-        piece[near] = tokens.maxsim(qpieces, snap.piece_vectors, snap.data.piece_offsets, idf, near)
-        fused[near] += policy.weights.tokens * piece[near]
+        matched = tokens.maxsim(qpieces, snap.piece_vectors, snap.data.piece_offsets, idf, near)
+        piece[near] = matched
+        fused[near] += policy.weights.tokens * matched
         done[near] = True
     return replace(sig, tokens=piece)
 
@@ -345,25 +414,29 @@ def _piece_rows(snap: Snapshot, fused: np.ndarray, rows: np.ndarray | None, sig:
     `fused`, the neighbours up to 2 away, same paragraph, of the `piece_neighbourhood` best (a
     quote grows into them)."""
     n = len(fused)
-    pool = np.arange(n) if rows is None else rows
-    if not len(pool):
+    pool = rows  # None: every row (the pool is the identity, never built)
+    size = n if pool is None else len(pool)
+    if not size:
         return
     k = policy.piece_rows
-    scores = -fused if rows is None else -fused[pool]  # every row: the pool is the identity, not indexed
-    pick = np.argpartition(scores, k - 1)[:k] if len(pool) > k else None
-    top = pool if pick is None else pick if rows is None else pool[pick]
+    scores = -fused if pool is None else -fused[pool]
+    pick = np.argpartition(scores, k - 1)[:k] if size > k else None
+    top = (np.arange(n) if pool is None else pool) if pick is None else pick if pool is None else pool[pick]
     meaning = np.array([np.argmax(sig.dense_sent), np.argmax(sig.dense_win)], dtype=np.int64)
     yield np.unique(np.concatenate([top.astype(np.int64, copy=False), meaning]))
-    scores = -fused if rows is None else -fused[pool]  # again: the first round's matches are in `fused` now
-    order = np.argsort(scores, kind="stable")[:policy.piece_neighbourhood]
+    # again: the first round's matches are in `fused` now
+    order = top_k(fused if rows is None else fused[pool], policy.piece_neighbourhood)
     best = order if rows is None else pool[order]
-    para, out = snap.sentence_para_rows, []
-    for d in (-2, -1, 1, 2):
-        c = best + d
-        ok = (c >= 0) & (c < n)
-        out.append(c[ok][para[c[ok]] == para[best[ok]]])
-    near = np.unique(np.concatenate(out).astype(np.int64))
+    para = snap.sentence_para_rows
+    c = (best[:, None] + _NEIGHBOURS).ravel()  # every neighbour at once, then those in range and paragraph
+    of = np.repeat(best, len(_NEIGHBOURS))
+    ok = (c >= 0) & (c < n)
+    c, of = c[ok], of[ok]
+    near = np.unique(c[para[c] == para[of]].astype(np.int64))
     yield near if rows is None else np.intersect1d(near, rows)
+
+
+_NEIGHBOURS = np.array([-2, -1, 1, 2], dtype=np.int64)  # the sentences a quote can grow into around the best
 
 
 def pick_citations(r: Ranked, groups: list, k: int, diverse: bool) -> list[int]:
