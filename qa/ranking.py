@@ -77,6 +77,10 @@ class Policy:
 _PRONOUNS = frozenset("he him his she her hers it its they them their theirs this that these those there "  # noqa: SIM905
                       "then such the same".split())
 ELLIPTIC_WORDS = 1  # a question with at most this many content words leans on the conversation (doc2dial)
+#: a definition question's signal is read for at most this many of the sentences holding its term,
+#: the best by the other signals: bounds its cost on a book (8,120 holders of "state" in 95k
+#: sentences: 166 ms read whole), and changes no row of the suite (docs/ranking.md)
+DEFINE_ROWS = 128
 _FOLLOWUP_START = re.compile(r"^(and|but|also|what about|how about|and what|why|so)\b", re.IGNORECASE)
 
 
@@ -364,9 +368,11 @@ def score(snap: Snapshot, q: Question, qvec: np.ndarray, qpieces: tokens.Pieces 
         coverage=coverage(all_tokens, snap.window_tokens, snap.idf) if weights.coverage else None,
         answer_type=some(answer_type_scores(q.kind, snap.cues, set(q.words), rows))
         if weights.answer_type and q.kind else None,
-        defines=_defines(snap, q.term, bm25_sent, rows) if weights.defines and q.term else None,
     )
     fused = fuse(sig, weights)
+    if weights.defines and q.term:  # last in `fuse`'s sum, so adding it here gives the same bits
+        sig = replace(sig, defines=_defines(snap, q.term, bm25_sent, rows, fused))
+        fused = fused + weights.defines * sig.defines
     if weights.tokens and qpieces is not None:  # the costliest signal: only where it can matter
         sig = _add_piece_match(snap, fused, rows, sig, policy, qpieces)
     if only is not None:
@@ -379,13 +385,20 @@ def score(snap: Snapshot, q: Question, qvec: np.ndarray, qpieces: tokens.Pieces 
     return Ranked(fused, sig, tuple(all_tokens), rows, prior)
 
 
-def _defines(snap: Snapshot, t: definition.Term, bm25_sent: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
-    """The definition signal, read only for the sentences holding a question word (BM25 > 0)."""
+def _defines(snap: Snapshot, t: definition.Term, bm25_sent: np.ndarray, rows: np.ndarray | None,
+             fused: np.ndarray) -> np.ndarray:
+    """The definition signal, read only for the sentences holding every word of the term, and
+    of those only the `DEFINE_ROWS` best by the other signals (`fused`): on a book a common term
+    ("What is the state?") is held by thousands of sentences, ~20 us each to read."""
     n = len(bm25_sent)
     near = np.flatnonzero(bm25_sent > 0)
     if rows is not None:
         near = np.intersect1d(near, rows)
-    sents, toks = snap.data.sentences, snap.sentence_tokens
+    toks = snap.sentence_tokens
+    near = near[np.fromiter((t.stems <= toks[i] for i in near), dtype=bool, count=len(near))]
+    if len(near) > DEFINE_ROWS:
+        near = np.sort(near[top_k(fused[near], DEFINE_ROWS)])
+    sents = snap.data.sentences
     return spread(definition_scores(t, [sents[i].text for i in near], [toks[i] for i in near]), near, n, 0.0)
 
 

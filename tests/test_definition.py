@@ -137,3 +137,24 @@ def test_the_boost_orders_only_quotes_and_refusal_read_the_scores_without_it(eng
     for c in a.citations:  # each citation's score is the unboosted fused score
         if c.quote in shown:
             assert np.isclose(c.score, shown[c.quote])
+
+
+def test_a_term_held_by_many_sentences_is_read_only_in_the_best_of_them(engines, monkeypatch):
+    """On a book a common term is held by thousands of sentences; only `DEFINE_ROWS` of them,
+    the best by the other signals, are read for a definition, and the answer stays the same
+    while the defining sentence is among them."""
+    from qa import ranking, retrieval
+
+    on, _ = engines
+    want = on.ask("What is a system user?").citations[0].quote
+    read = []
+    real = retrieval.definition_scores
+
+    def counting(t, sentences, token_sets):
+        read.append(len(sentences))
+        return real(t, sentences, token_sets)
+
+    monkeypatch.setattr(ranking, "definition_scores", counting)
+    monkeypatch.setattr(ranking, "DEFINE_ROWS", 2)
+    assert on.ask("What is a system user?").citations[0].quote == want
+    assert read and max(read) <= 2
