@@ -145,6 +145,20 @@ class DocBM25:
         word = np.repeat(np.arange(len(self.vocab)), np.diff(self.tf.indptr))
         self.df = Columns.of(self.docs[self.tf.rows], word, len(self.vocab))  # rows of each document holding each word
 
+    def rows_with_all(self, tokens) -> np.ndarray:
+        """The rows holding every one of `tokens` (sorted; none for an empty set or an unknown word).
+
+        >>> DocBM25([["cuba", "sugar"], ["cuba"], ["sugar", "cuba"]], np.zeros(3)).rows_with_all({"cuba", "sugar"}).tolist()
+        [0, 2]
+        """
+        ids = [self.vocab.get(t) for t in tokens]
+        if not ids or None in ids:
+            return np.zeros(0, dtype=np.int64)
+        out = self.tf.column(ids[0])[0]
+        for j in ids[1:]:
+            out = np.intersect1d(out, self.tf.column(j)[0], assume_unique=True)
+        return out
+
     def idf(self, token: str) -> np.ndarray:
         """The word's idf in each document (Lucene's form, always > 0)."""
         j = self.vocab.get(token)

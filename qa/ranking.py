@@ -391,11 +391,11 @@ def _defines(snap: Snapshot, t: definition.Term, bm25_sent: np.ndarray, rows: np
     of those only the `DEFINE_ROWS` best by the other signals (`fused`): on a book a common term
     ("What is the state?") is held by thousands of sentences, ~20 us each to read."""
     n = len(bm25_sent)
-    near = np.flatnonzero(bm25_sent > 0)
+    near = snap.sentence_bm25.rows_with_all(t.stems)  # from the word postings: no loop over sentences
+    near = near[bm25_sent[near] > 0]
     if rows is not None:
         near = np.intersect1d(near, rows)
     toks = snap.sentence_tokens
-    near = near[np.fromiter((t.stems <= toks[i] for i in near), dtype=bool, count=len(near))]
     if len(near) > DEFINE_ROWS:
         near = np.sort(near[top_k(fused[near], DEFINE_ROWS)])
     sents = snap.data.sentences
