@@ -2,7 +2,7 @@
 
     PYTHONPATH=. .venv/bin/python tools/stability.py [--cache DIR]
 
-Stability: every article question of eval/ (dev_qa, dev_chat, dev_qa_nearmiss, dev_chat_more)
+Stability: every article question of eval/ (dev_qa, dev_chat, dev_qa_nearmiss, dev_chat_more, dev_qa_define)
 asked of (a) the article alone and (b) the article plus the two SQuAD articles and the first
 20 doc2dial dmv pages (sorted by name); the share of questions with the same found/not-found
 AND the same first citation (document, start, end).
@@ -26,7 +26,7 @@ from qa.config import Settings
 from qa.engine import Engine
 
 EVAL = ROOT / "eval"
-ARTICLE_SETS = ["dev_qa.jsonl", "dev_chat.jsonl", "dev_qa_nearmiss.jsonl", "dev_chat_more.jsonl"]
+ARTICLE_SETS = ["dev_qa.jsonl", "dev_chat.jsonl", "dev_qa_nearmiss.jsonl", "dev_chat_more.jsonl", "dev_qa_define.jsonl"]
 EXTRA = [EVAL / "squad" / "normans.txt", EVAL / "squad" / "computational_complexity_theory.txt"] + \
     sorted((EVAL / "doc2dial" / "docs" / "dmv").glob("*.txt"))[:20]
 
