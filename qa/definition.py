@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .lexical import fold, tokenize
+from .lexical import COMPOUND, fold, tokenize
 
 # --- the question ----------------------------------------------------------------------------
 
@@ -84,8 +84,8 @@ def _term(text: str, open_form: bool) -> Term | None:
     if open_form and (len(ws) > _OPEN or ws[0] in _NAME_ASKS or _participle(ws)):
         return None  # "What is involved in ...", "What is the name of ...", a long clause
     cut = next((i for i, w in enumerate(ws) if w in _PREPOSITIONS), len(ws))
-    head = frozenset(tokenize(" ".join(ws[:cut])))
-    return Term(tuple(ws), head, frozenset(tokenize(" ".join(ws))), cut) if head else None
+    head = _stems(ws[:cut])
+    return Term(tuple(ws), head, _stems(ws), cut) if head else None
 
 
 def _participle(ws: tuple[str, ...]) -> bool:
@@ -171,5 +171,5 @@ def _stems(ws: tuple[str, ...]) -> frozenset[str]:
 @lru_cache(maxsize=8192)
 def _words(text: str) -> tuple[str, ...]:
     """Lower-case words, quotes and punctuation dropped (hyphenated words kept whole)."""
-    return tuple(w for w in re.findall(r"[^\W_]+(?:[-'’][^\W_]+)*", fold(text).lower()) if w not in ("s",))
+    return tuple(w for w in COMPOUND.findall(fold(text).lower()) if w not in ("s",))
 

@@ -297,9 +297,8 @@ class _Recent:
             return None
 
     def keep(self, snap: Snapshot, key: tuple, ranked: Ranked) -> None:
-        q, conv, encode, policy, documents = key
-        if documents is not None:
-            return  # restricted questions are never replayed
+        if key[-1] is not None:
+            return  # restricted to some documents: never replayed
         room = min(RECENT_RANKED, RECENT_ROWS // max(len(ranked.fused), 1))
         try:
             with self._lock:
@@ -432,9 +431,11 @@ def _piece_rows(snap: Snapshot, fused: np.ndarray, rows: np.ndarray | None, sig:
     if not size:
         return
     k = policy.piece_rows
-    scores = -fused if pool is None else -fused[pool]
-    pick = np.argpartition(scores, k - 1)[:k] if size > k else None
-    top = (np.arange(n) if pool is None else pool) if pick is None else pick if pool is None else pool[pick]
+    if size <= k:
+        top = np.arange(n) if pool is None else pool
+    else:
+        pick = np.argpartition(-fused if pool is None else -fused[pool], k - 1)[:k]
+        top = pick if pool is None else pool[pick]
     meaning = np.array([np.argmax(sig.dense_sent), np.argmax(sig.dense_win)], dtype=np.int64)
     yield np.unique(np.concatenate([top.astype(np.int64, copy=False), meaning]))
     # again: the first round's matches are in `fused` now

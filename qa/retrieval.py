@@ -191,20 +191,15 @@ def answer_type_scores(qtype: str, cues: Cues, question_words: set[str], rows: n
     >>> answer_type_scores("who", Cues.of(["He met Raul Castro.", "He met him."]), {"met"}).tolist()
     [1.0, 0.0]
     """
-    if rows is None:  # every sentence: whole arrays, no list of rows
-        if qtype in ("when", "number"):
-            return (cues.dates if qtype == "when" else cues.numbers).astype(np.float32)
-        if qtype in ("who", "where"):
-            return cues.new_names(question_words).astype(np.float32)
-        return np.zeros(len(cues.dates), dtype=np.float32)
-    idx = np.asarray(rows, dtype=np.int64)
     if qtype == "when":
-        return cues.dates[idx].astype(np.float32)
-    if qtype == "number":
-        return cues.numbers[idx].astype(np.float32)
-    if qtype in ("who", "where"):
-        return np.array([bool(cues.names[i] - question_words) for i in idx], dtype=np.float32)
-    return np.zeros(len(idx), dtype=np.float32)
+        marks = cues.dates
+    elif qtype == "number":
+        marks = cues.numbers
+    elif qtype in ("who", "where"):
+        marks = cues.new_names(question_words)  # every sentence at once: a name index, no loop
+    else:
+        return np.zeros(len(cues.dates) if rows is None else len(rows), dtype=np.float32)
+    return (marks if rows is None else marks[np.asarray(rows, dtype=np.int64)]).astype(np.float32)
 
 
 def definition_scores(t: definition.Term, sentences: list[str], token_sets: list[set[str]]) -> np.ndarray:
@@ -222,14 +217,13 @@ def definition_scores(t: definition.Term, sentences: list[str], token_sets: list
 
 
 def rank_of(scores: np.ndarray, i: int) -> int:
-    """1-based rank of entry i, best (highest) first, ties to the earlier: rank_of([.1, .9, .5], 2) -> 2.
-    One pass, no sort, so it stays cheap on a very large index."""
-    s = scores[i]
-    return int((scores > s).sum() + (scores[:i] == s).sum() + 1)
+    """1-based rank of entry i, best (highest) first, ties to the earlier: rank_of([.1, .9, .5], 2) -> 2."""
+    return ranks_of(scores, [i])[0]
 
 
 def ranks_of(scores: np.ndarray, idx) -> list[int]:
-    """`rank_of` for several entries at once (one pass over `scores` for all of them).
+    """1-based ranks of several entries, best (highest) first, ties to the earlier, in one pass
+    over `scores` (no sort, so it stays cheap on a very large index).
 
     >>> ranks_of(np.array([.1, .9, .5, .9]), [2, 3, 1])
     [3, 2, 1]
