@@ -27,14 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 import evalsuite
-import numpy as np
 import tune
 
-from qa import evaluate
-from qa.answer import quote_span
 from qa.definition import term
 from qa.ranking import Policy
-from qa.retrieval import fuse
 
 GRID = (0.0, 0.075, 0.15, 0.225, 0.3, 0.45, 0.6, 0.75, 1.05, 1.5)
 
@@ -44,23 +40,8 @@ def last_turn(record: dict) -> str:
 
 
 def hit1(data: dict, v: float, policy: Policy, order_only: bool) -> dict[str, float]:
-    """tune.hit1 with `defines` at v. `order_only` (as the engine does, `ranking.score`): the boost
-    picks the lead, but its quote grows on the scores without it; otherwise the quote grows on
-    the boosted scores (a neighbour then joins the boosted sentence less often)."""
-    w0, res = replace(policy.weights, defines=0.0), {}
-    for name, (snap, cases) in data.items():
-        sents, hits = snap.data.sentences, 0
-        for c in cases:
-            f = fuse(c.signals, w0)
-            if c.same_doc is not None:
-                f = f - policy.followup_document * ~c.same_doc
-            boosted = f + v * c.signals.defines if c.signals.defines is not None else f
-            best = int(np.argmax(boosted))
-            lo, hi = quote_span(sents, f if order_only else boosted, best, policy.quote_margin)
-            quote = snap.docs[sents[lo].doc].text[sents[lo].start:sents[hi].end]
-            hits += bool(evaluate.hit_rule(c.record)(quote, c.record))
-        res[name] = hits / max(len(cases), 1)
-    return res
+    """tune.hit1 with `defines` at v, the other weights as shipped."""
+    return tune.hit1(data, replace(policy.weights, defines=v), policy, order_only)
 
 
 def fit(data: dict, policy: Policy, order_only: bool) -> float:

@@ -72,7 +72,10 @@ def collect(names: list[str], limit: int | None, cache: Path, policy: Policy) ->
     return out
 
 
-def hit1(data: dict, w: Weights, policy: Policy) -> dict[str, float]:
+def hit1(data: dict, w: Weights, policy: Policy, order_only: bool = True) -> dict[str, float]:
+    """Each set's Hit@1 at weights `w`. `order_only` (as the engine does, `ranking.score`): the
+    definition boost picks the lead, but its quote grows on the scores without it; otherwise on
+    the boosted scores."""
     res = {}
     for name, (snap, cases) in data.items():
         sents = snap.data.sentences
@@ -82,7 +85,7 @@ def hit1(data: dict, w: Weights, policy: Policy) -> dict[str, float]:
             if c.same_doc is not None:
                 f = f - policy.followup_document * ~c.same_doc
             best = int(np.argmax(f))
-            if c.signals.defines is not None:  # the definition boost orders; the quote grows without it (rank)
+            if order_only and c.signals.defines is not None:  # the definition boost orders only
                 f = f - w.defines * c.signals.defines
             lo, hi = quote_span(sents, f, best, policy.quote_margin)
             quote = snap.docs[sents[lo].doc].text[sents[lo].start:sents[hi].end]
