@@ -26,7 +26,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from . import definition, learned_rank, limits, tokens
+from . import byline, definition, learned_rank, limits, tokens
 from .errors import InputError
 from .lexical import tokenize, words
 from .retrieval import (
@@ -101,6 +101,7 @@ class Question:
     cased: bool  # does its casing say which words are names?
     leans: bool  # does it lean on the conversation (pronoun, "and what about ...")?
     term: definition.Term | None = None  # a definition question's term ("What is X?"; qa/definition.py)
+    author: bool = False  # does it ask who wrote the document ("Who wrote this article?"; qa/byline.py)?
 
     @classmethod
     def parse(cls, text: object, max_chars: int) -> Question:
@@ -113,7 +114,7 @@ class Question:
         toks = tuple(tokenize(text))
         stems = tuple((w, s) for w in ws if (s := _stems(w)))
         return cls(text, ws, toks, stems, question_type(text), tokens.cased(text), _leans(text, ws, toks),
-                   definition.term(text))
+                   definition.term(text), byline.asks_author(text))
 
     def names(self, capitalised: frozenset[str]) -> set[str]:
         """The question's names; a question whose casing says nothing takes them from the words
@@ -369,8 +370,9 @@ def score(snap: Snapshot, q: Question, qvec: np.ndarray, qpieces: tokens.Pieces 
         if weights.answer_type and q.kind else None,
     )
     fused = fuse(sig, weights)
-    if weights.defines and q.term:  # last in `fuse`'s sum, so adding it here gives the same bits
-        sig = replace(sig, defines=_defines(snap, q.term, bm25_sent, rows, fused))
+    if weights.defines and (q.term or q.author):  # last in `fuse`'s sum, so adding it here gives the same bits
+        found = _defines(snap, q.term, bm25_sent, rows, fused) if q.term else _author_notes(snap, rows)
+        sig = replace(sig, defines=found)
         fused = fused + weights.defines * sig.defines
     if weights.tokens and qpieces is not None:  # the costliest signal: only where it can matter
         sig = _add_piece_match(snap, fused, rows, sig, policy, qpieces)
@@ -399,6 +401,18 @@ def _defines(snap: Snapshot, t: definition.Term, bm25_sent: np.ndarray, rows: np
         near = np.sort(near[top_k(fused[near], DEFINE_ROWS)])
     sents = snap.data.sentences
     return spread(definition_scores(t, [sents[i].text for i in near], [toks[i] for i in near]), near, n, 0.0)
+
+
+def _author_notes(snap: Snapshot, rows: np.ndarray | None) -> np.ndarray:
+    """1.0 for each byline or author's note (`byline.author_note`) in the first or last
+    `byline.EDGE_PARAGRAPHS` paragraphs of its document: what a question about who wrote the
+    document asks for, read where such lines sit."""
+    edge = np.flatnonzero(snap.sentence_edge < byline.EDGE_PARAGRAPHS)
+    if rows is not None:
+        edge = np.intersect1d(edge, rows)
+    sents = snap.data.sentences
+    return spread(np.array([byline.author_note(sents[i].text) for i in edge], dtype=np.float32), edge,
+                  len(sents), 0.0)
 
 
 def _add_piece_match(snap: Snapshot, fused: np.ndarray, rows: np.ndarray | None, sig: Signals, policy: Policy,

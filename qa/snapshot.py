@@ -74,6 +74,15 @@ class Snapshot:
         return np.array([self.doc_order[s.doc] for s in self.data.sentences], dtype=np.int64)
 
     @cached_property
+    def sentence_edge(self) -> np.ndarray:
+        """Each sentence's distance, in paragraphs, to its document's nearer end (0: the first or
+        last paragraph): where a byline or an author's note is looked for (qa/byline.py)."""
+        last: dict[str, int] = {}
+        for doc, para in self.data.paragraph_keys:
+            last[doc] = max(last.get(doc, 0), para)
+        return np.array([min(s.para, last[s.doc] - s.para) for s in self.data.sentences], dtype=np.int64)
+
+    @cached_property
     def sentence_bm25(self) -> DocBM25:
         return DocBM25(self.sentence_token_lists, self.sentence_docs)
 

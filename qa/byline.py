@@ -1,0 +1,85 @@
+"""Questions about who wrote the document, and the lines that say so.
+
+"Who wrote this article?", "Who is the author?", "Who is this piece written by?": the question
+asks about the document itself, and the answer is its byline ("By Jane Doe") or its author's
+note ("Matija Šerić is a geopolitical analyst and journalist from Croatia ..."), which sit in the
+first or last few paragraphs. Without this a "who" question about writing takes any sentence
+where somebody wrote something ("Fidel Castro later wrote that ...", issue 12).
+
+    asks_author("Who wrote this article?")                        ->  True
+    author_note("By Jane Doe")                                    ->  True
+    author_note("Jane Doe is a journalist based in Vienna.")      ->  True
+
+Both read words only, the same for every document. In the ranking the note counts as a
+definition does for "What is X?" (`retrieval.Weights.defines`, orders only): a document with no
+byline or note is ranked as before.
+"""
+
+from __future__ import annotations
+
+import re
+
+#: a byline or author's note sits within this many paragraphs of its document's start or end
+#: (the shipped article: the name and the note are its 3rd and 2nd paragraphs from the end)
+EDGE_PARAGRAPHS = 5
+
+_DOC = (r"(?:article|text|piece|post|blog\s+post|blog|essay|op-?ed|story|column|report|document|page|paper"
+        r"|opinion\s+piece|commentary|analysis|editorial|book)")
+_THE_DOC = rf"(?:this|the|that)(?:\s+{_DOC})?"
+_WRITER = r"(?:author|authors|writer|writers|columnist|journalist)"
+_ASKS = [re.compile(p, re.IGNORECASE) for p in (
+    # "Who wrote this article?", "Who wrote this?", "Who has written the piece?"
+    rf"^who\s+(?:wrote|writes|has\s+written|had\s+written|penned|authored|is\s+writing)\s+{_THE_DOC}$",
+    # "Who is the author?", "Who is the article's author?", "Who's the writer of this post?"
+    rf"^who(?:\s+is|\s+was|['’]s|\s+are)\s+(?:the|this)\s+(?:{_DOC}['’]s\s+)?{_WRITER}(?:\s+of\s+{_THE_DOC})?$",
+    # "What is the name of the author?", "Name the author of this article"
+    rf"^(?:what\s+is\s+the\s+name\s+of|name)\s+the\s+{_WRITER}(?:\s+of\s+{_THE_DOC})?$",
+    # "Who is this article written by?", "By whom was this written?"
+    rf"^who\s+(?:is|was)\s+{_THE_DOC}\s+(?:written|authored|penned)\s+by$",
+    rf"^by\s+whom\s+(?:is|was)\s+{_THE_DOC}\s+(?:written|authored|penned)$",
+)]
+
+
+def asks_author(question: str) -> bool:
+    """Does the question ask who wrote the document itself (not who wrote something it
+    mentions)?
+
+    >>> asks_author("Who wrote this article?"), asks_author("Who is the author?")
+    (True, True)
+    >>> asks_author("Who wrote the Communist Manifesto?"), asks_author("Who is the author of Juche?")
+    (False, False)
+    """
+    q = re.sub(r"^(?:and|so|but|then|ok|okay)[,\s]+", "", question.strip(), flags=re.IGNORECASE)
+    q = " ".join(q.rstrip(" ?.!").split())
+    return any(a.match(q) for a in _ASKS)
+
+
+# --- the sentence ----------------------------------------------------------------------------
+
+_NAME = r"[A-ZÀ-ÞŠŽČĆĐ][\w'’.-]*"  # a capitalised word (accented capitals too: "Šerić")
+_BYLINE = re.compile(rf"^(?:by|written\s+by|words\s+by|authors?\s*:)\s+{_NAME}(?:\s+{_NAME}){{0,3}}\b", re.IGNORECASE)
+_BYLINE_WORDS = 12  # a byline line is short: "By Jane Doe, Vienna correspondent"
+_BIO = re.compile(rf"^(?:{_NAME}\s+){{1,3}}{_NAME}\s*(?:\([^)]*\)\s*)?,?\s+(?:is|was|has\s+been|works\s+as)\s+(?:a|an|the)\b")
+_PROFESSION = re.compile(
+    r"\b(?:journalist|writer|author|analyst|editor|columnist|correspondent|reporter|contributor|professor"
+    r"|lecturer|researcher|scholar|historian|economist|fellow|commentator|blogger|novelist|scientist"
+    r"|expert|specialist|freelancer|freelance|student|doctoral|phd|consultant)s?\b", re.IGNORECASE)
+
+
+def author_note(sentence: str) -> bool:
+    """Is the sentence a byline ("By Jane Doe") or an author's note ("Jane Doe is a journalist
+    ...": a name, then is / was a ..., with a profession)?
+
+    >>> author_note("Matija Šerić is a geopolitical analyst and journalist from Croatia and writes on foreign policy.")
+    True
+    >>> author_note("By Jane Doe")
+    True
+    >>> author_note("Fidel Castro later wrote that Kim Il-sung sent Cuba 100,000 rifles.")
+    False
+    >>> author_note("Kim Il-sung was a veteran and impeccable fighter.")
+    False
+    """
+    text = sentence.strip()
+    if _BYLINE.match(text) and len(text.split()) <= _BYLINE_WORDS:
+        return True
+    return bool(_BIO.match(text)) and bool(_PROFESSION.search(text))
