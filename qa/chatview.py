@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from .answer import Answer, Citation
-from .render import copy_citation
+from .render import caution, copy_citation
 
 SUPPORT_SHOWN = 2  # supporting passages shown before "More passages" (issue 14: one or two)
 
@@ -101,6 +101,9 @@ def turn_html(i: int, t: ChatTurn, current: str | None, selected: bool) -> str:
     inline = f"<div class='qa-inline-sources'>{sources_html(a, i, inline=True)}</div>"  # phones: right after the answer
     if a.found and cites:
         top, rest = cites[0], cites[1:]
+        warn = caution(a)
+        if warn:
+            body.append(f"<p class='qa-low'>{esc(warn)}</p>")
         body.append(f"<blockquote class='qa-quote'>{esc(top.quote)}</blockquote>"
                     f"<p class='qa-cite'>— {cite_link(top, multi, i, 0)} {copy_button(top)}</p>{inline}")
         heading = "Also relevant"

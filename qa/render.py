@@ -14,6 +14,7 @@ import html
 import re
 
 from .answer import Answer, Citation
+from .confidence import LOW
 from .records import BuildReport
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>$<&])")
@@ -65,13 +66,27 @@ def _short(title: str, n: int = 40) -> str:
     return title if len(title) <= n else title[: n - 1].rstrip() + "…"
 
 
+def caution(ans: Answer) -> str | None:
+    """What a found answer of low confidence says above its quote (`confidence.LOW`), else None.
+
+    >>> caution(Answer("q", True, "a", (), "v1", confidence=0.07))
+    'Low confidence (7%): this passage may not answer the question. Check it in the source.'
+    >>> caution(Answer("q", True, "a", (), "v1", confidence=0.6)) is None
+    True
+    """
+    if not ans.found or ans.confidence is None or ans.confidence >= LOW:
+        return None
+    return f"Low confidence ({ans.confidence:.0%}): this passage may not answer the question. Check it in the source."
+
+
 def to_text(ans: Answer) -> str:
     """Plain terminal rendering, control characters made visible (`printable`)."""
     multi = ans.documents > 1
     out = []
     if ans.found and ans.citations:
         top = ans.citations[0]
-        out += [f"{top.quote}", f"  — {label(top, multi)}"]
+        warn = caution(ans)
+        out += ([warn] if warn else []) + [f"{top.quote}", f"  — {label(top, multi)}"]
         if len(ans.citations) > 1:
             out.append("Also relevant:")
             out += [f"  • {_hang(c.quote)}  — {label(c, multi)}" for c in ans.citations[1:]]
@@ -177,7 +192,9 @@ def export_markdown(turns, exported: str) -> str:
             continue
         cites = [c for c in a.citations if c.verified]
         if a.found and cites:
-            out += [f"> {_md(cites[0].quote)}", "", f"— {_md(cited_where(cites[0]))}", ""]
+            warn = caution(a)
+            out += ([f"_{_md(warn)}_", ""] if warn else []) + [f"> {_md(cites[0].quote)}", "",
+                                                               f"— {_md(cited_where(cites[0]))}", ""]
             rest, heading = cites[1:], "Also relevant"
         else:
             out += ["**Not in this document.**", ""]

@@ -36,9 +36,9 @@ footer .show-api, footer a, footer button { color: var(--body-text-color) !impor
 .qa-support li { margin: 2px 0 !important; line-height: 1.4; }
 .qa-more summary, .qa-why summary, .qa-source summary { cursor: pointer; }
 .qa-refusal { margin: 4px 0 !important; }
-.qa-stale, .qa-within { font-size: 0.88rem; background: #fef3c7; color: #3f2a06 !important; padding: 2px 8px;
+.qa-stale, .qa-within, .qa-low { font-size: 0.88rem; background: #fef3c7; color: #3f2a06 !important; padding: 2px 8px;
                         border-radius: 4px; display: inline-block; }
-.dark .qa-stale, .dark .qa-within { background: #3f2a06; color: #fde68a !important; }
+.dark .qa-stale, .dark .qa-within, .dark .qa-low { background: #3f2a06; color: #fde68a !important; }
 a.qa-open { color: #1d4ed8 !important; text-decoration: underline; }
 .dark a.qa-open { color: #93c5fd !important; }
 button.qa-copy, button.qa-show { font-size: 0.82rem; padding: 1px 8px; margin-left: 6px; border-radius: 6px;

@@ -120,3 +120,25 @@ def test_hard_wrapped_supporting_quotes_are_indented_under_their_bullet():
     assert text.splitlines() == [
         "Moreover, your license is", "reinstated permanently.", "  — ¶66 · 8. Termination", "Also relevant:",
         "  • Access to a", "    network may be denied.  — ¶50 · 6. Conveying Non-Source Forms"]
+
+
+def test_a_found_answer_of_low_confidence_says_so_above_its_quote_everywhere():
+    # issue 12: "What is the population of Vietnam?" quotes Cuba's population at confidence 0.07;
+    # the terminal, the web chat and the Markdown export all say how little that is
+    from qa.answer import Answer, Citation
+    from qa.chatview import ChatTurn, turn_html
+    from qa.confidence import LOW
+    from qa.render import export_markdown, to_text
+
+    c = Citation("article", 12, "Economy", "Cuba has a population of 11 million.", 0, 36, 0.9, context=
+                 "Cuba has a population of 11 million.")
+    low = Answer("What is the population of Vietnam?", True, c.quote, (c,), "v1", confidence=LOW / 3)
+    sure = Answer("What is the population of Cuba?", True, c.quote, (c,), "v1", confidence=0.6)
+    refused = Answer("What is the population of Vietnam?", False, None, (c,), "v1", confidence=LOW / 3)
+    assert to_text(low).splitlines()[0] == \
+        "Low confidence (7%): this passage may not answer the question. Check it in the source."
+    assert "Low confidence" not in to_text(sure) and "Low confidence" not in to_text(refused)
+    html_low = turn_html(0, ChatTurn(low.question, low), "v1", True)
+    assert html_low.index("qa-low") < html_low.index("qa-quote")
+    assert "qa-low" not in turn_html(0, ChatTurn(sure.question, sure), "v1", True)
+    assert "Low confidence (7%)" in export_markdown([ChatTurn(low.question, low)], "today")
