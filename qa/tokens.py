@@ -359,31 +359,13 @@ class DocPieceIdf:
         # sentences of each document holding each piece
         self.df = Columns.of(self.docs[pairs[:, 0]], pairs[:, 1], self.width)
         self.sentences = np.bincount(self.docs, minlength=ndocs).astype(np.float64)
-        self._columns: dict[int, np.ndarray] = {}  # piece id -> its idf per document (`_column`)
-        self._room = max(1, COLUMN_CELLS // max(ndocs, 1))
 
     def weights(self, query_ids: np.ndarray) -> np.ndarray:
         """(documents, pieces): the idf of each query piece in each document (`lexical.idf`)."""
         ids = np.asarray(query_ids, dtype=np.int64)
-        if not len(ids):
-            return np.zeros((len(self.sentences), 0), dtype=np.float32)
-        return np.stack([self._column(i) for i in ids.tolist()], axis=1)
-
-    def _column(self, piece: int) -> np.ndarray:
-        """One piece's idf in each document, kept: questions share their pieces (the same numbers
-        as computed with the others, element by element)."""
-        out = self._columns.get(piece)
-        if out is None:
-            df = np.zeros(len(self.sentences), dtype=np.float64)
-            if piece < self.width:
-                docs, counts = self.df.column(piece)
-                df[docs] = counts
-            out = np.log((self.sentences + 1) / (df + 0.5)).astype(np.float32)
-            if len(self._columns) >= self._room:  # bounded: emptied when full
-                self._columns.clear()
-            self._columns[piece] = out
-        return out
-
-
-#: `DocPieceIdf` keeps at most this many idf values (one per document per piece asked about): 16 MB
-COLUMN_CELLS = 1 << 22
+        known = ids < self.width
+        df = np.zeros((len(self.sentences), len(ids)), dtype=np.float64)
+        for k in np.flatnonzero(known):
+            docs, counts = self.df.column(ids[k])
+            df[docs, k] = counts
+        return np.log((self.sentences[:, None] + 1) / (df + 0.5)).astype(np.float32)
