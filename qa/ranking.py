@@ -7,7 +7,9 @@ The conversation is explicit state (`Conversation`: the last answered `Turn`, wi
 the sentence and paragraph its answer put first and the index version, plus the recent
 questions' texts). A follow-up that leans on it ("What did he declare?") has its vector mixed
 with the previous question's and borrows the previous question's words and word pieces at
-reduced weight. Every later turn, leaning or not, keeps to the last answer's document: other
+reduced weight (`Policy.followup_weight`); any other later turn does the same at a small weight
+(`Policy.context_weight`), so that "How did Pyongyang react?" after "When did Fidel Castro
+die?" keeps a little of that context. Every later turn also keeps to the last answer's document: other
 documents' sentences give way by `Policy.followup_document` (nothing changes with one
 document). Callers that only have the earlier questions as text (the HTTP API) replay them
 with `replay`, which gives the same state a chat carries.
@@ -58,6 +60,8 @@ class Policy:
     abstain_unasked: float = 0.25  # a first quote must meet a question word beyond its names this well, else a
     # lower candidate that does goes first ("not in this document" itself is learned: qa/confidence.py)
     followup_weight: float = 0.6  # weight of the previous question's vector and words in a follow-up (dev_chat)
+    context_weight: float = 0.15  # ...in any other later turn: a light pull to the conversation's topic (fit on
+    # doc2dial's later turns, held out on the article's conversations: docs/ranking.md, "Every later turn")
     followup_document: float = 0.3  # any later turn: penalty for other documents than the last answer's (tune.py)
     diverse: bool = True  # citations 2 and 3 include the best purely semantic matches (Hit@3 +0.02)
     rerank_top: int = 8  # with QA_RERANKER: the best sentences the cross-encoder reorders
@@ -229,17 +233,20 @@ def rank(snap: Snapshot, q: Question, conv: Conversation, encode: Encode, policy
 
 def _rank(snap: Snapshot, q: Question, conv: Conversation, encode: Encode, policy: Policy,
           documents: Sequence[str] | None = None) -> Ranked:
-    prev = conv.last if q.leans else None
+    prev = conv.last
     if prev is not None and prev.version != snap.version:
         prev = None  # its rows belong to another index version (callers replay from text instead)
+    weight = (policy.followup_weight if q.leans else policy.context_weight) if prev is not None else 0.0
+    if not weight:
+        prev = None
     vecs, pieces = encode([q.text] + ([prev.question.text] if prev else []))
     qvec, qpieces, borrowed = vecs[0], pieces[0], ()
     if prev is not None:
-        qvec = vecs[0] + policy.followup_weight * vecs[1]
+        qvec = vecs[0] + weight * vecs[1]
         qvec = qvec / max(float(np.linalg.norm(qvec)), 1e-12)
         borrowed = tuple(t for t in dict.fromkeys(prev.question.tokens) if t not in q.tokens)
-        qpieces = tokens.merge(qpieces, pieces[1], policy.followup_weight)
-    ranked = score(snap, q, qvec, qpieces, policy, borrowed, within(snap, documents))
+        qpieces = tokens.merge(qpieces, pieces[1], weight)
+    ranked = score(snap, q, qvec, qpieces, policy, borrowed, within(snap, documents), weight)
     last = conv.last
     if policy.followup_document and last is not None and last.version == snap.version:
         # any later turn: the conversation is most likely still about the document it was answered
@@ -326,9 +333,11 @@ def within(snap: Snapshot, documents: Sequence[str] | None) -> np.ndarray | None
 
 
 def score(snap: Snapshot, q: Question, qvec: np.ndarray, qpieces: tokens.Pieces | None, policy: Policy,
-          borrowed: Sequence[str] = (), only: np.ndarray | None = None) -> Ranked:
-    """Every sentence's signals and fused score for one question. `borrowed` are a follow-up's
-    words taken from the previous question: they count in BM25 at `policy.followup_weight`.
+          borrowed: Sequence[str] = (), only: np.ndarray | None = None, borrowed_weight: float | None = None
+          ) -> Ranked:
+    """Every sentence's signals and fused score for one question. `borrowed` are a later turn's
+    words taken from the previous question: they count in BM25 at `borrowed_weight` (default
+    `policy.followup_weight`).
 
     On a very large index (`snap.approximate`) only candidates are scored exactly: the
     approximate FAISS neighbours plus BM25's best (`retrieval.candidate_rows`); every other
@@ -343,7 +352,7 @@ def score(snap: Snapshot, q: Question, qvec: np.ndarray, qpieces: tokens.Pieces 
     qtokens = list(q.tokens)
     # each document scored with its own statistics: adding documents leaves its scores alone
     all_tokens = qtokens + list(borrowed)
-    lw = [1.0] * len(qtokens) + [policy.followup_weight] * len(borrowed)
+    lw = [1.0] * len(qtokens) + [policy.followup_weight if borrowed_weight is None else borrowed_weight] * len(borrowed)
     bm25_sent = snap.sentence_bm25.share(all_tokens, lw)
     bm25_para = snap.paragraph_bm25.share(all_tokens, lw)
     rows = candidate_rows(qvec, data.faiss_index, bm25_sent) if snap.approximate else None
