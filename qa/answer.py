@@ -148,7 +148,7 @@ def quote_span(sentences: Sequence[Sentence], scores: np.ndarray, best: int, mar
             and sentences[i].doc == sentences[best].doc \
             and sentences[hi].end - sentences[lo].start <= MAX_WINDOW_CHARS
 
-    if self_contained and (restates or asks(sentences[best].text)) and same(best + 1):
+    if self_contained and (restates or asks(sentences[best].text)) and (same(best + 1) or _title_before(sentences, best)):
         lo = hi = best = best + 1
         while hi - lo + 1 < max_sentences and same(hi + 1, lo, hi + 1) and not asks(sentences[hi + 1].text):
             hi += 1
@@ -176,6 +176,15 @@ def quote_span(sentences: Sequence[Sentence], scores: np.ndarray, best: int, mar
                 lo, hi = min(lo, i), max(hi, i)
                 break
     return lo, hi
+
+
+def _title_before(sentences: Sequence[Sentence], i: int) -> bool:
+    """Is sentence `i` a paragraph of its own (a page's title or question line, "My vehicle
+    plates were lost, stolen or destroyed.") followed by the next paragraph of its document?"""
+    s = sentences[i]
+    alone = (i == 0 or sentences[i - 1].para != s.para or sentences[i - 1].doc != s.doc) and \
+        i + 1 < len(sentences) and sentences[i + 1].para != s.para
+    return alone and sentences[i + 1].doc == s.doc and sentences[i + 1].para == s.para + 1
 
 
 _OPENS_QUESTION = re.compile(r"^[\"'“‘(]?(what|how|why|when|where|who|whom|whose|which|can|could|do|does|did|is|are|was"
@@ -252,7 +261,11 @@ def compose(snap: Snapshot, q: Question, r: Ranked, k: int, p: Policy, history: 
     # the names ("Fidel Castro ... Pyongyang" in a sentence about his funeral) gives way to the
     # best-scoring quote that does ("In 1986, Fidel Castro visited ..."). Usually the best does.
     lead = next((i for i in sorted(pool, key=lambda i: -r.fused[i]) if meets(i)), pool[0])
-    best = ([lead] + [i for i in pool if i != lead])[:k]
+    best: list[int] = []  # one citation per quote: a title's quote is its next paragraph's (`quote_span`)
+    for i in [lead] + [i for i in pool if i != lead]:
+        lo, hi = span(i)
+        if len(best) < k and all(hi < a or lo > b for a, b in map(span, best)):
+            best.append(i)
     dense = r.signals.dense_sent + r.signals.dense_win  # the evidence ranks, once per question
     lexical = r.signals.bm25_sent + r.signals.bm25_para
     dense_ranks, lexical_ranks = ranks_of(dense, best), ranks_of(lexical, best)

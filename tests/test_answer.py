@@ -146,3 +146,33 @@ def test_a_quote_without_the_date_or_number_asked_for_takes_the_neighbour_holdin
 def test_a_quote_dated_as_that_year_takes_the_sentence_that_names_the_year(real_engine):
     a = real_engine.ask("When did mass protests break out in Cuba?")
     assert a.found and a.answer.startswith("In the summer of 2021") and "On July 11 of that year" in a.answer
+
+
+def test_a_question_line_that_is_a_paragraph_of_its_own_is_answered_by_the_next_paragraph():
+    # a help page's FAQ title on its own line: the quote is what follows it, not the title
+    from qa.answer import quote_span
+
+    s = _sents(["Lost plates."], ["What if my plates are stolen?"], ["You must surrender the registration.", "Then apply."],
+               ["Other topics."])
+    scores = np.array([0.0, 1.0, 0.5, 0.4, 0.0])
+    assert quote_span(s, scores, 1, 0.1) == (2, 3)
+    assert quote_span(s, scores, 1, 0.1, self_contained=False) == (1, 1)
+    # a last paragraph has no next one: it stays
+    assert quote_span(_sents(["Intro."], ["What if my plates are stolen?"]), np.array([0.0, 1.0]), 1, 0.1) == (1, 1)
+
+
+def test_citations_never_quote_the_same_passage_twice(tmp_path):
+    from qa.config import Settings
+    from qa.engine import Engine
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "plates.txt").write_text(
+        "Plates\n\nWhat if my plates are stolen?\n\nYou must surrender the vehicle registration to the DMV. "
+        "Then apply for new plates at any office.\n\nWhat if my plates are damaged?\n\nBring the damaged plates "
+        "to an office and we replace them.\n", encoding="utf-8")
+    engine = Engine(Settings(index_dir=tmp_path / "index", source_dir=tmp_path / "src"))
+    engine.library.build([tmp_path / "src"])
+    a = engine.ask("What should I do if my plates are stolen?", k=4)
+    assert a.citations[0].quote.startswith("You must surrender the vehicle registration")
+    spans = [(c.start, c.end) for c in a.citations]
+    assert len(spans) == len(set(spans))
