@@ -94,6 +94,21 @@ def test_ask_see_cited_answer_and_highlighted_source_then_refusal_and_reset(arti
     page.watch.assert_clean()
 
 
+def test_a_found_answer_of_low_confidence_shows_its_caution_above_the_quote(article_app, page):
+    # "What is the population of Vietnam?" quotes Cuba's population at a low confidence (issue 12)
+    page.goto(article_app)
+    answer = ask(page, "What is the population of Vietnam?")
+    caution = answer.locator(".qa-low")
+    expect(caution).to_be_visible()
+    expect(caution).to_contain_text("Low confidence")
+    expect(caution).to_contain_text("may not answer the question")
+    assert caution.bounding_box()["y"] < answer.locator("blockquote").bounding_box()["y"]
+    shot(page, "02b_low_confidence_caution", answer)
+    confident = ask(page, "When did Che Guevara visit Pyongyang?")
+    expect(confident.locator(".qa-low")).to_have_count(0)
+    page.watch.assert_clean()
+
+
 def test_example_button_asks_the_question(article_app, page):
     page.goto(article_app)
     page.get_by_role("button", name="What happened to the ship Chong Chon Gang in 2013?").click()
