@@ -413,15 +413,12 @@ def _defines(snap: Snapshot, t: definition.Term, bm25_sent: np.ndarray, rows: np
 
 
 def _author_notes(snap: Snapshot, rows: np.ndarray | None) -> np.ndarray:
-    """1.0 for each byline or author's note (`byline.author_note`) in the first or last
-    `byline.EDGE_PARAGRAPHS` paragraphs of its document: what a question about who wrote the
-    document asks for, read where such lines sit."""
-    edge = np.flatnonzero(snap.sentence_edge < byline.EDGE_PARAGRAPHS)
-    if rows is not None:
-        edge = np.intersect1d(edge, rows)
-    sents = snap.data.sentences
-    return spread(np.array([byline.author_note(sents[i].text) for i in edge], dtype=np.float32), edge,
-                  len(sents), 0.0)
+    """1.0 for each byline or author's note (`Snapshot.author_notes`): what a question about who
+    wrote the document asks for."""
+    notes = snap.author_notes if rows is None else np.intersect1d(snap.author_notes, rows)
+    out = np.zeros(len(snap.data.sentences), dtype=np.float32)
+    out[notes] = 1.0
+    return out
 
 
 def _add_piece_match(snap: Snapshot, fused: np.ndarray, rows: np.ndarray | None, sig: Signals, policy: Policy,

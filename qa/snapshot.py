@@ -11,7 +11,7 @@ from functools import cached_property
 
 import numpy as np
 
-from . import store, tokens
+from . import byline, store, tokens
 from .lexical import DocBM25, tokenize, words
 from .retrieval import Cues, idf_table
 
@@ -74,13 +74,16 @@ class Snapshot:
         return np.array([self.doc_order[s.doc] for s in self.data.sentences], dtype=np.int64)
 
     @cached_property
-    def sentence_edge(self) -> np.ndarray:
-        """Each sentence's distance, in paragraphs, to its document's nearer end (0: the first or
-        last paragraph): where a byline or an author's note is looked for (qa/byline.py)."""
+    def author_notes(self) -> np.ndarray:
+        """The rows of the sentences that are a byline or an author's note (`byline.author_note`)
+        within `byline.EDGE_PARAGRAPHS` paragraphs of their document's start or end, where such
+        lines sit; read once per index, not per question."""
         last: dict[str, int] = {}
         for doc, para in self.data.paragraph_keys:
             last[doc] = max(last.get(doc, 0), para)
-        return np.array([min(s.para, last[s.doc] - s.para) for s in self.data.sentences], dtype=np.int64)
+        return np.array([i for i, s in enumerate(self.data.sentences)
+                         if min(s.para, last[s.doc] - s.para) < byline.EDGE_PARAGRAPHS and byline.author_note(s.text)],
+                        dtype=np.int64)
 
     @cached_property
     def sentence_bm25(self) -> DocBM25:
