@@ -246,10 +246,13 @@ def compose(snap: Snapshot, q: Question, r: Ranked, k: int, p: Policy, history: 
     met: dict[int, float | None] = {}
     base = r.base
 
+    def restating(i: int) -> bool:  # ...and the sentence after it says more (not a second title or a button)
+        toks = snap.sentence_tokens
+        return restates(asked, toks[i]) and not (i + 1 < len(toks) and restates(asked, toks[i + 1]))
+
     def span(i: int) -> tuple[int, int]:
         if i not in spans:
-            spans[i] = quote_span(data.sentences, base, i, p.quote_margin, wants=wants,
-                                  restates=restates(asked, snap.sentence_tokens[i]))
+            spans[i] = quote_span(data.sentences, base, i, p.quote_margin, wants=wants, restates=restating(i))
         return spans[i]
 
     def meets(i: int) -> bool:

@@ -176,3 +176,21 @@ def test_citations_never_quote_the_same_passage_twice(tmp_path):
     assert a.citations[0].quote.startswith("You must surrender the vehicle registration")
     spans = [(c.start, c.end) for c in a.citations]
     assert len(spans) == len(set(spans))
+
+
+def test_a_sentence_restating_the_question_stays_when_what_follows_says_no_more(tmp_path):
+    # studentaid: "Share Positive Feedback\nShare positive feedback about your financial aid
+    # experience. Share Positive Feedback" (a heading, the answer, a button): the quote moved past the
+    # answer, which restates the question, onto the button
+    from qa.config import Settings
+    from qa.engine import Engine
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "feedback.txt").write_text(
+        "Feedback Center\n\nSubmit a complaint about a loan servicer or a school.\n\n"
+        "Share Positive Feedback\nShare positive feedback about your financial aid experience. Share Positive Feedback\n\n"
+        "Manage My Cases\nLog in to your account to view, track, or update your case.\n", encoding="utf-8")
+    engine = Engine(Settings(index_dir=tmp_path / "index", source_dir=tmp_path / "src"))
+    engine.library.build([tmp_path / "src"])
+    a = engine.ask("Can I share positive feedback about my financial aid experience?")
+    assert "Share positive feedback about your financial aid experience." in a.citations[0].quote
