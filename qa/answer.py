@@ -179,8 +179,8 @@ def quote_span(sentences: Sequence[Sentence], scores: np.ndarray, best: int, mar
 
 
 def _title_before(sentences: Sequence[Sentence], i: int) -> bool:
-    """Is sentence `i` a paragraph of its own (a page's title or question line, "My vehicle
-    plates were lost, stolen or destroyed.") followed by the next paragraph of its document?"""
+    """Is sentence `i` a paragraph of its own (a page's question line, "What if my plates are
+    stolen?") followed by the next paragraph of its document?"""
     s = sentences[i]
     alone = (i == 0 or sentences[i - 1].para != s.para or sentences[i - 1].doc != s.doc) and \
         i + 1 < len(sentences) and sentences[i + 1].para != s.para

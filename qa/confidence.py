@@ -29,7 +29,7 @@ from .features import NAMES
 PARAMS = Path(__file__).with_name("params") / "confidence.json"
 #: An answer found below this confidence is shown with a caution (qa/render.py `caution`): held out,
 #: fewer than 1 in 5 first citations below it answer the question (tools/fit_confidence.py's
-#: reliability table: 0.0-0.1 answer 3%, 0.1-0.2 answer 17%; 0.2-0.3 answer 31%).
+#: reliability table: 0.0-0.1 answer 3%, 0.1-0.2 answer 16%; 0.2-0.3 answer 23%).
 LOW = 0.2
 
 

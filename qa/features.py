@@ -156,7 +156,6 @@ def _referring(text: str, m: re.Match) -> bool:
     return bool(_REFERS_BEFORE.search(text[max(0, m.start() - 8):m.start()])) or text[m.end():m.end() + 4] == " of "
 
 
-
 def compute(question: str, qtokens: Sequence[str], names: set[str], prior: np.ndarray, dense_win: np.ndarray,
             piece: np.ndarray | None, pool: np.ndarray | None, para_rows: np.ndarray,
             lead: int, lo: int, hi: int, sentence_tokens: Sequence[set[str]], sentence_text: Callable[[int], str],
