@@ -59,7 +59,8 @@ def asks_author(question: str) -> bool:
 _NAME = r"[A-ZÀ-ÞŠŽČĆĐ][\w'’.-]*"  # a capitalised word (accented capitals too: "Šerić")
 _BYLINE = re.compile(rf"^(?:by|written\s+by|words\s+by|authors?\s*:)\s+{_NAME}(?:\s+{_NAME}){{0,3}}\b", re.IGNORECASE)
 _BYLINE_WORDS = 12  # a byline line is short: "By Jane Doe, Vienna correspondent"
-_BIO = re.compile(rf"^(?:{_NAME}\s+){{1,3}}{_NAME}\s*(?:\([^)]*\)\s*)?,?\s+(?:is|was|has\s+been|works\s+as)\s+(?:a|an|the)\b")
+_BIO = re.compile(rf"^(?:{_NAME}\s+){{1,3}}{_NAME}\s*(?:\([^)]*\)\s*)?,?"  # a name, perhaps "(born 1970)"
+                  r"\s+(?:is|was|has\s+been|works\s+as)\s+(?:a|an|the)\b")
 _PROFESSION = re.compile(
     r"\b(?:journalist|writer|author|analyst|editor|columnist|correspondent|reporter|contributor|professor"
     r"|lecturer|researcher|scholar|historian|economist|fellow|commentator|blogger|novelist|scientist"
