@@ -148,8 +148,8 @@ def quote_span(sentences: Sequence[Sentence], scores: np.ndarray, best: int, mar
             and sentences[i].doc == sentences[best].doc \
             and sentences[hi].end - sentences[lo].start <= MAX_WINDOW_CHARS
 
-    if self_contained and (restates or asks(sentences[best].text)) and \
-            (same(best + 1) or _title_before(sentences, best)):
+    if self_contained and (restates or asks(sentences[best].text)) and same(best + 1) or \
+            self_contained and asks(sentences[best].text) and _title_before(sentences, best):
         lo = hi = best = best + 1
         while hi - lo + 1 < max_sentences and same(hi + 1, lo, hi + 1) and not asks(sentences[hi + 1].text):
             hi += 1
@@ -180,8 +180,9 @@ def quote_span(sentences: Sequence[Sentence], scores: np.ndarray, best: int, mar
 
 
 def _title_before(sentences: Sequence[Sentence], i: int) -> bool:
-    """Is sentence `i` a paragraph of its own (a page's question line, "What if my plates are
-    stolen?") followed by the next paragraph of its document?"""
+    """Is sentence `i` a paragraph of its own followed by the next paragraph of its document?
+    A question line standing so ("What if my plates are stolen?") is answered by that paragraph;
+    a statement standing so is not a title (a news paragraph of one sentence)."""
     s = sentences[i]
     alone = (i == 0 or sentences[i - 1].para != s.para or sentences[i - 1].doc != s.doc) and \
         i + 1 < len(sentences) and sentences[i + 1].para != s.para
@@ -248,8 +249,9 @@ def compose(snap: Snapshot, q: Question, r: Ranked, k: int, p: Policy, history: 
     base = r.base
 
     def restating(i: int) -> bool:  # ...and the sentence after it says more (not a second title or a button)
-        toks = snap.sentence_tokens
-        return restates(asked, toks[i]) and not (i + 1 < len(toks) and restates(asked, toks[i + 1]))
+        toks, sents = snap.sentence_tokens, data.sentences
+        after = i + 1 < len(sents) and (sents[i + 1].doc, sents[i + 1].para) == (sents[i].doc, sents[i].para)
+        return restates(asked, toks[i]) and not (after and restates(asked, toks[i + 1]))
 
     def span(i: int) -> tuple[int, int]:
         if i not in spans:
@@ -265,11 +267,10 @@ def compose(snap: Snapshot, q: Question, r: Ranked, k: int, p: Policy, history: 
     # the names ("Fidel Castro ... Pyongyang" in a sentence about his funeral) gives way to the
     # best-scoring quote that does ("In 1986, Fidel Castro visited ..."). Usually the best does.
     lead = next((i for i in sorted(pool, key=lambda i: -r.fused[i]) if meets(i)), pool[0])
-    best: list[int] = []  # one citation per quote: a title's quote is its next paragraph's (`quote_span`)
-    for i in [lead] + [i for i in pool if i != lead]:
-        lo, hi = span(i)
-        if len(best) < k and all(hi < a or lo > b for a, b in map(span, best)):
-            best.append(i)
+    best = _one_per_paragraph([lead] + [i for i in pool if i != lead], span, data.sentences, k)
+    if len(best) < k and len(pool) >= k:  # a question line's quote took the next paragraph: fill up
+        more = pick_citations(r, snap.groups, 2 * k + p.lead_candidates, p.diverse)
+        best = _one_per_paragraph(best + [i for i in more if i not in best], span, data.sentences, k)
     dense = r.signals.dense_sent + r.signals.dense_win  # the evidence ranks, once per question
     lexical = r.signals.bm25_sent + r.signals.bm25_para
     dense_ranks, lexical_ranks = ranks_of(dense, best), ranks_of(lexical, best)
@@ -286,6 +287,19 @@ def compose(snap: Snapshot, q: Question, r: Ranked, k: int, p: Policy, history: 
     found = found and bool(q.tokens or leaned_on)  # no content word, nothing leaned on: nothing was asked
     return Answer(q.text, found, citations[0].quote if found else None, citations, data.version,
                   len(data.documents), confidence=conf, features=tuple(feats))
+
+
+def _one_per_paragraph(candidates: Sequence[int], span, sentences: Sequence[Sentence], k: int) -> list[int]:
+    """The first `k` candidates whose quotes (`span(i)`: first, last sentence) lie in different
+    paragraphs: a question line's quote is the paragraph after it (`quote_span`), which another
+    candidate may hold too."""
+    out, seen = [], set()
+    for i in candidates:
+        s = sentences[span(i)[0]]
+        if (s.doc, s.para) not in seen and len(out) < k:
+            seen.add((s.doc, s.para))
+            out.append(i)
+    return out
 
 
 def _citation(snap: Snapshot, q: Question, r: Ranked, i: int, span: tuple[int, int], dense_rank: int,

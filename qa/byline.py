@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import re
 
+from .definition import bare
+
 #: a byline or author's note sits within this many paragraphs of its document's start or end
 #: (the shipped article: the name and the note are its 3rd and 2nd paragraphs from the end)
 EDGE_PARAGRAPHS = 5
@@ -49,22 +51,28 @@ def asks_author(question: str) -> bool:
     >>> asks_author("Who wrote the Communist Manifesto?"), asks_author("Who is the author of Juche?")
     (False, False)
     """
-    q = re.sub(r"^(?:and|so|but|then|ok|okay)[,\s]+", "", question.strip(), flags=re.IGNORECASE)
-    q = " ".join(q.rstrip(" ?.!").split())
+    q = " ".join(bare(question).split())
     return any(a.match(q) for a in _ASKS)
 
 
 # --- the sentence ----------------------------------------------------------------------------
 
-_NAME = r"[A-ZÀ-ÞŠŽČĆĐ][\w'’.-]*"  # a capitalised word (accented capitals too: "Šerić")
-_BYLINE = re.compile(rf"^(?:by|written\s+by|words\s+by|authors?\s*:)\s+{_NAME}(?:\s+{_NAME}){{0,3}}\b", re.IGNORECASE)
+_WORD = r"[^\W\d_][\w'’.-]*"  # a word starting with a letter; whether it is capitalised is checked apart
+_BYLINE = re.compile(rf"^(?i:by|written\s+by|words\s+by|authors?\s*:)\s+(?P<name>{_WORD}(?:\s+{_WORD}){{0,3}})")
 _BYLINE_WORDS = 12  # a byline line is short: "By Jane Doe, Vienna correspondent"
-_BIO = re.compile(rf"^(?:{_NAME}\s+){{1,3}}{_NAME}\s*(?:\([^)]*\)\s*)?,?"  # a name, perhaps "(born 1970)"
-                  r"\s+(?:is|was|has\s+been|works\s+as)\s+(?:a|an|the)\b")
+_BIO = re.compile(rf"^(?P<name>(?:{_WORD}\s+){{1,3}}{_WORD})\s*(?:\([^)]*\)\s*)?,?"  # a name, perhaps "(born 1970)"
+                  r"\s+(?:is|was|has\s+been|works\s+as)\s+(?:a|an)\s+(?P<what>(?:\S+\s+){0,3}\S+)")
+_NOT_NAMES = frozenset("the a an this that these those it there".split())  # noqa: SIM905 -- "The United Nations is a ..."
 _PROFESSION = re.compile(
     r"\b(?:journalist|writer|author|analyst|editor|columnist|correspondent|reporter|contributor|professor"
     r"|lecturer|researcher|scholar|historian|economist|fellow|commentator|blogger|novelist|scientist"
     r"|expert|specialist|freelancer|freelance|student|doctoral|phd|consultant)s?\b", re.IGNORECASE)
+
+
+def _a_name(words: str) -> bool:
+    """Every word capitalised (any script: "Łukasz Nowak"), none an article or pronoun."""
+    ws = words.split()
+    return all(w[:1].isupper() for w in ws) and ws[0].lower() not in _NOT_NAMES
 
 
 def author_note(sentence: str) -> bool:
@@ -79,8 +87,14 @@ def author_note(sentence: str) -> bool:
     False
     >>> author_note("Kim Il-sung was a veteran and impeccable fighter.")
     False
+    >>> author_note("By then it was over."), author_note("The United Nations is a body of experts.")
+    (False, False)
+    >>> author_note("Łukasz Nowak is a journalist in Warsaw.")
+    True
     """
     text = sentence.strip()
-    if _BYLINE.match(text) and len(text.split()) <= _BYLINE_WORDS:
+    m = _BYLINE.match(text)
+    if m and len(text.split()) <= _BYLINE_WORDS and _a_name(m.group("name").split(",")[0]):
         return True
-    return bool(_BIO.match(text)) and bool(_PROFESSION.search(text))
+    m = _BIO.match(text)  # the profession within the first words after "is a": "an analyst and journalist"
+    return bool(m) and _a_name(m.group("name")) and bool(_PROFESSION.search(m.group("what")))

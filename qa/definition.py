@@ -66,13 +66,22 @@ def term(question: str) -> Term | None:
     >>> term("What is included in the General References section?") is None
     True
     """
-    q = re.sub(r"^(and|so|but|then|ok|okay)[,\s]+", "", question.strip(), flags=re.IGNORECASE)
-    q = q.rstrip(" ?.!")
+    q = bare(question)
     for i, ask in enumerate(_ASKS):
         m = ask.match(q)
         if m:
             return _term(m.group("t"), open_form=i == len(_ASKS) - 1)
     return None
+
+
+def bare(question: str) -> str:
+    """The question without a conversational opener ("and", "so", "ok, ...") or its closing
+    punctuation: what a question's form is read from.
+
+    >>> bare("Ok, what is a system user?")
+    'what is a system user'
+    """
+    return re.sub(r"^(and|so|but|then|ok|okay)[,\s]+", "", question.strip(), flags=re.IGNORECASE).rstrip(" ?.!")
 
 
 def _term(text: str, open_form: bool) -> Term | None:

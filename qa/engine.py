@@ -131,7 +131,7 @@ class Engine:
         snap = self.snapshot()
         history = limits.check_history(history, self.settings.max_question_chars)  # sizes first, before cleaning
         earlier = [Question.of(t) for h in history if (t := self._clean(h))]
-        if earlier and (q.leans or self.policy.followup_document):  # the state `chat` would carry
+        if earlier and (q.leans or self.policy.followup_document or self.policy.context_weight):  # as `chat` carries
             conv = replay(snap, earlier, self._encode, self.policy)
         else:  # nothing to lean on; the confidence model still reads the recent questions
             conv = Conversation(recent=tuple(e.text for e in earlier[-self.policy.recent_turns:]))

@@ -142,18 +142,22 @@ def _new_answer(qtype: str, quote: str, qwords: set[str]) -> bool:
                if qtype != "number" or not _referring(quote, m))
 
 
-_REFERS_BEFORE = re.compile(r"\b(?:the|these|those|both|its|their|our|his|her|all)\s+$", re.IGNORECASE)
+_REFERS_BEFORE = re.compile(r"\b(?:the|these|those|both)\s+$", re.IGNORECASE)
 
 
 def _referring(text: str, m: re.Match) -> bool:
-    """Is this number word a reference, not a count: "the two allies", "one of the few"?
+    """Is this number word a reference, not a count: "the two allies", "one of the few"? (Not
+    "Their three children", "Two of the ships": counts.)
 
-    >>> [_referring(t, NUMBER.search(t)) for t in ("the two allies", "one of the few", "two ships", "26 million")]
-    [True, True, False, False]
+    >>> [_referring(t, NUMBER.search(t)) for t in ("the two allies", "one of the few", "two ships", "26 million",
+    ...                                            "Two of the ships sank.", "Their three children")]
+    [True, True, False, False, False, False]
     """
-    if m.group(0)[:1].isdigit():
+    word = m.group(0).lower()
+    if word[:1].isdigit():
         return False
-    return bool(_REFERS_BEFORE.search(text[max(0, m.start() - 8):m.start()])) or text[m.end():m.end() + 4] == " of "
+    return bool(_REFERS_BEFORE.search(text[max(0, m.start() - 8):m.start()])) or \
+        (word == "one" and text[m.end():m.end() + 4] == " of ")
 
 
 def compute(question: str, qtokens: Sequence[str], names: set[str], prior: np.ndarray, dense_win: np.ndarray,

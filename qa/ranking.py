@@ -416,9 +416,7 @@ def _author_notes(snap: Snapshot, rows: np.ndarray | None) -> np.ndarray:
     """1.0 for each byline or author's note (`Snapshot.author_notes`): what a question about who
     wrote the document asks for."""
     notes = snap.author_notes if rows is None else np.intersect1d(snap.author_notes, rows)
-    out = np.zeros(len(snap.data.sentences), dtype=np.float32)
-    out[notes] = 1.0
-    return out
+    return spread(np.ones(len(notes), dtype=np.float32), notes, len(snap.data.sentences), 0.0)
 
 
 def _add_piece_match(snap: Snapshot, fused: np.ndarray, rows: np.ndarray | None, sig: Signals, policy: Policy,

@@ -42,8 +42,9 @@ class Weights:
     coverage: float = 0.0
     answer_type: float = 0.15
     tokens: float = 1.05
-    defines: float = 0.45  # a definition question: the sentence defines its term; orders only, the quote and
-    # refusal read the scores without it (`Ranked.prior`). Held out by set: tools/fit_defines.py, docs/ranking.md
+    defines: float = 0.45  # a definition question: the sentence defines its term (an authorship question: the
+    # byline or author's note, qa/byline.py); orders only, the quote and refusal read the scores without it
+    # (`Ranked.prior`). Held out by set: tools/fit_defines.py, docs/ranking.md
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,8 @@ class Signals:
     coverage: np.ndarray | None = None  # idf-weighted share of question words in the window
     answer_type: np.ndarray | None = None  # 1 where the sentence holds the kind of thing asked for
     tokens: np.ndarray | None = None  # word-piece late interaction (qa.tokens.maxsim)
-    defines: np.ndarray | None = None  # 1 where the sentence defines a definition question's term
+    defines: np.ndarray | None = None  # 1 where the sentence defines a definition question's term (or is the
+    # byline or author's note an authorship question asks for)
 
 
 def dense_scores(query: np.ndarray, vectors: np.ndarray) -> np.ndarray:

@@ -78,11 +78,13 @@ class Snapshot:
         """The rows of the sentences that are a byline or an author's note (`byline.author_note`)
         within `byline.EDGE_PARAGRAPHS` paragraphs of their document's start or end, where such
         lines sit; read once per index, not per question."""
+        first: dict[str, int] = {}
         last: dict[str, int] = {}
         for doc, para in self.data.paragraph_keys:
-            last[doc] = max(last.get(doc, 0), para)
+            first[doc], last[doc] = min(first.get(doc, para), para), max(last.get(doc, para), para)
+        edge = byline.EDGE_PARAGRAPHS
         return np.array([i for i, s in enumerate(self.data.sentences)
-                         if min(s.para, last[s.doc] - s.para) < byline.EDGE_PARAGRAPHS and byline.author_note(s.text)],
+                         if min(s.para - first[s.doc], last[s.doc] - s.para) < edge and byline.author_note(s.text)],
                         dtype=np.int64)
 
     @cached_property

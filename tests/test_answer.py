@@ -159,6 +159,9 @@ def test_a_question_line_that_is_a_paragraph_of_its_own_is_answered_by_the_next_
     assert quote_span(s, scores, 1, 0.1, self_contained=False) == (1, 1)
     # a last paragraph has no next one: it stays
     assert quote_span(_sents(["Intro."], ["What if my plates are stolen?"]), np.array([0.0, 1.0]), 1, 0.1) == (1, 1)
+    # a statement of one sentence is no title, even when it restates the question: a news paragraph
+    news = _sents(["Fidel Castro visited Pyongyang in 1986."], ["The visit lasted four days."])
+    assert quote_span(news, np.array([1.0, 0.2]), 0, 0.1, restates=True) == (0, 0)
 
 
 def test_citations_never_quote_the_same_passage_twice(tmp_path):
@@ -169,13 +172,16 @@ def test_citations_never_quote_the_same_passage_twice(tmp_path):
     (tmp_path / "src" / "plates.txt").write_text(
         "Plates\n\nWhat if my plates are stolen?\n\nYou must surrender the vehicle registration to the DMV. "
         "Then apply for new plates at any office.\n\nWhat if my plates are damaged?\n\nBring the damaged plates "
-        "to an office and we replace them.\n", encoding="utf-8")
+        "to an office and we replace them.\n\nPlates stay with the owner when a vehicle is sold.\n\n"
+        "Lost plates are reported to the police before new plates are issued.\n\n"
+        "Plate fees are paid at the office that issues the plates.\n", encoding="utf-8")
     engine = Engine(Settings(index_dir=tmp_path / "index", source_dir=tmp_path / "src"))
     engine.library.build([tmp_path / "src"])
     a = engine.ask("What should I do if my plates are stolen?", k=4)
     assert a.citations[0].quote.startswith("You must surrender the vehicle registration")
-    spans = [(c.start, c.end) for c in a.citations]
-    assert len(spans) == len(set(spans))
+    places = [(c.document, c.paragraph) for c in a.citations]
+    assert len(places) == len(set(places))  # one citation per paragraph
+    assert len(a.citations) == 4  # as many as asked for, the page having more paragraphs
 
 
 def test_a_sentence_restating_the_question_stays_when_what_follows_says_no_more(tmp_path):

@@ -43,6 +43,8 @@ def test_other_questions_do_not_ask_for_the_author(question):
     "By Jane Doe",
     "Written by Jane Doe, Vienna correspondent",
     "John Smith (born 1970) is a professor of history at Yale.",
+    "Łukasz Nowak is a journalist in Warsaw.",  # any script's capitals
+    "By ŁUKASZ NOWAK",
 ])
 def test_a_byline_or_an_authors_note_is_one(sentence):
     assert author_note(sentence)
@@ -53,6 +55,10 @@ def test_a_byline_or_an_authors_note_is_one(sentence):
     "Kim Il-sung was a veteran and impeccable fighter.",  # a name and "was a", but no profession
     "By 1960 the two countries had opened embassies in each other's capitals and traded sugar for machines.",
     "The author is a journalist.",  # no name
+    "By then the village had moved twice.",  # "By" and a lower-case word: no byline
+    "By contrast, the two allies differ.",
+    "The United Nations is a body of experts.",  # "The ...": no name
+    "North Korea is a state that has few experts.",  # the profession is no part of what it is
 ])
 def test_other_sentences_are_no_author_note(sentence):
     assert not author_note(sentence)

@@ -53,8 +53,8 @@ NOT_LEARNED = {"squad-impossible": 0.0}  # kind -> weight in the `answerable` fi
 CURVE_BOUNDS = (0.01, 0.99)  # the confidence never says "certainly" / "certainly not" from a handful of rows
 # Each level of the confidence curve stands on at least this many rows. Isotonic regression on
 # single rows let the few highest logits reach 0.9-0.99, and held out, of the 70 answers at 0.7 or
-# more only 47% were right; in bins of 200 the curve tops out near 0.7 and the held-out ECE fell
-# from 0.026 to 0.018 (bins of 50: 0.028, 100: 0.022; docs/ranking.md).
+# more only 47% were right; in bins of 200 the held-out ECE fell from 0.025 to 0.014 (docs/ranking.md,
+# "The confidence curve").
 CURVE_ROWS = 200
 # The side each feature may push P(answerable) to, by its meaning (0: free): more of the question
 # met, more answerable; more of it missing, or the type asked for absent, less. Without the bounds
@@ -137,8 +137,9 @@ def fit_platt(z, y, w):
 
 def fit_curve(z, y, rows: int = CURVE_ROWS):
     """Isotonic map from a head's logit to a probability: (knots x, their probabilities y). The
-    rows are taken in order of their logit in bins of `rows` (the last takes the rest), and the
-    curve is isotonic over the bins' means, so that no level of it stands on fewer rows."""
+    rows are taken in order of their logit in len(z) // `rows` bins of equal size (give or take a
+    row; one bin when there are fewer rows), and the curve is isotonic over the bins' means, so
+    that no level of it stands on fewer rows."""
     from sklearn.isotonic import IsotonicRegression
 
     order = np.argsort(z, kind="mergesort")
