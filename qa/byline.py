@@ -36,6 +36,10 @@ _ASKS = [re.compile(p, re.IGNORECASE) for p in (
     rf"^who(?:\s+is|\s+was|['’]s|\s+are)\s+(?:the|this)\s+(?:{_DOC}['’]s\s+)?{_WRITER}(?:\s+of\s+{_THE_DOC})?$",
     # "What is the name of the author?", "Name the author of this article"
     rf"^(?:what\s+is\s+the\s+name\s+of|name)\s+the\s+{_WRITER}(?:\s+of\s+{_THE_DOC})?$",
+    # "What is the author's name?", "What's the writer's name?"
+    rf"^what(?:\s+is|['’]s)\s+the\s+{_WRITER}['’]s\s+name$",
+    # "Who is this article by?", "Who is the piece by?"
+    rf"^who\s+(?:is|was)\s+{_THE_DOC}\s+by$",
     # "Who is this article written by?", "By whom was this written?"
     rf"^who\s+(?:is|was)\s+{_THE_DOC}\s+(?:written|authored|penned)\s+by$",
     rf"^by\s+whom\s+(?:is|was)\s+{_THE_DOC}\s+(?:written|authored|penned)$",

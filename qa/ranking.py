@@ -380,7 +380,7 @@ def score(snap: Snapshot, q: Question, qvec: np.ndarray, qpieces: tokens.Pieces 
     )
     fused = fuse(sig, weights)
     if weights.defines and (q.term or q.author):  # last in `fuse`'s sum, so adding it here gives the same bits
-        found = _defines(snap, q.term, bm25_sent, rows, fused) if q.term else _author_notes(snap, rows)
+        found = _author_notes(snap, rows) if q.author else _defines(snap, q.term, bm25_sent, rows, fused)
         sig = replace(sig, defines=found)
         fused = fused + weights.defines * sig.defines
     if weights.tokens and qpieces is not None:  # the costliest signal: only where it can matter

@@ -21,7 +21,8 @@ NOTE = "Matija Šerić is a geopolitical analyst and journalist from Croatia"
 @pytest.mark.parametrize("question", [
     "Who wrote this article?", "who wrote this", "Who is the author?", "Who's the author of this piece?",
     "Who is the article's author?", "Who is this op-ed written by?", "By whom was this written?",
-    "What is the name of the author?", "And who wrote the article?",
+    "What is the name of the author?", "And who wrote the article?", "What is the author's name?",
+    "Who is this article by?",
 ])
 def test_questions_about_the_documents_author_are_told_by_their_form(question):
     assert asks_author(question)
