@@ -148,8 +148,8 @@ def quote_span(sentences: Sequence[Sentence], scores: np.ndarray, best: int, mar
             and sentences[i].doc == sentences[best].doc \
             and sentences[hi].end - sentences[lo].start <= MAX_WINDOW_CHARS
 
-    if self_contained and (restates or asks(sentences[best].text)) and same(best + 1) or \
-            self_contained and asks(sentences[best].text) and _title_before(sentences, best):
+    line = asks(sentences[best].text)  # a question line; a restating one only within its paragraph
+    if self_contained and ((restates or line) and same(best + 1) or line and _title_before(sentences, best)):
         lo = hi = best = best + 1
         while hi - lo + 1 < max_sentences and same(hi + 1, lo, hi + 1) and not asks(sentences[hi + 1].text):
             hi += 1

@@ -61,7 +61,7 @@ class Policy:
     # lower candidate that does goes first ("not in this document" itself is learned: qa/confidence.py)
     followup_weight: float = 0.6  # weight of the previous question's vector and words in a follow-up (dev_chat)
     context_weight: float = 0.15  # ...in any other later turn: a light pull to the conversation's topic (fit on
-    # doc2dial's later turns, held out on the article's conversations: docs/ranking.md, "Every later turn")
+    # one doc2dial domain, held out on the other and the article: tools/fit_context.py; docs/ranking.md)
     followup_document: float = 0.3  # any later turn: penalty for other documents than the last answer's (tune.py)
     diverse: bool = True  # citations 2 and 3 include the best purely semantic matches (Hit@3 +0.02)
     rerank_top: int = 8  # with QA_RERANKER: the best sentences the cross-encoder reorders
@@ -333,11 +333,10 @@ def within(snap: Snapshot, documents: Sequence[str] | None) -> np.ndarray | None
 
 
 def score(snap: Snapshot, q: Question, qvec: np.ndarray, qpieces: tokens.Pieces | None, policy: Policy,
-          borrowed: Sequence[str] = (), only: np.ndarray | None = None, borrowed_weight: float | None = None
-          ) -> Ranked:
+          borrowed: Sequence[str] = (), only: np.ndarray | None = None, borrowed_weight: float = 0.0) -> Ranked:
     """Every sentence's signals and fused score for one question. `borrowed` are a later turn's
-    words taken from the previous question: they count in BM25 at `borrowed_weight` (default
-    `policy.followup_weight`).
+    words taken from the previous question: they count in BM25 at `borrowed_weight`
+    (`Policy.followup_weight` or `context_weight`, as `rank` chose).
 
     On a very large index (`snap.approximate`) only candidates are scored exactly: the
     approximate FAISS neighbours plus BM25's best (`retrieval.candidate_rows`); every other
@@ -352,7 +351,7 @@ def score(snap: Snapshot, q: Question, qvec: np.ndarray, qpieces: tokens.Pieces 
     qtokens = list(q.tokens)
     # each document scored with its own statistics: adding documents leaves its scores alone
     all_tokens = qtokens + list(borrowed)
-    lw = [1.0] * len(qtokens) + [policy.followup_weight if borrowed_weight is None else borrowed_weight] * len(borrowed)
+    lw = [1.0] * len(qtokens) + [borrowed_weight] * len(borrowed)
     bm25_sent = snap.sentence_bm25.share(all_tokens, lw)
     bm25_para = snap.paragraph_bm25.share(all_tokens, lw)
     rows = candidate_rows(qvec, data.faiss_index, bm25_sent) if snap.approximate else None

@@ -218,11 +218,6 @@ def definition_scores(t: definition.Term, sentences: list[str], token_sets: list
                     dtype=np.float32)
 
 
-def rank_of(scores: np.ndarray, i: int) -> int:
-    """1-based rank of entry i, best (highest) first, ties to the earlier: rank_of([.1, .9, .5], 2) -> 2."""
-    return ranks_of(scores, [i])[0]
-
-
 def ranks_of(scores: np.ndarray, idx) -> list[int]:
     """1-based ranks of several entries, best (highest) first, ties to the earlier, in one pass
     over `scores` (no sort, so it stays cheap on a very large index).

@@ -1,4 +1,4 @@
-"""qa.retrieval's helpers for the scale path on tiny arrays: rank_of, answer-type scores and
+"""qa.retrieval's helpers for the scale path on tiny arrays: ranks_of, answer-type scores and
 best-per-group restricted to candidate `rows`, and candidate_rows itself."""
 
 from __future__ import annotations
@@ -7,10 +7,14 @@ import faiss
 import numpy as np
 import pytest
 
-from qa.retrieval import Cues, answer_type_scores, best_per_group, candidate_rows, rank_of, spread
+from qa.retrieval import Cues, answer_type_scores, best_per_group, candidate_rows, ranks_of, spread
 
 SENTENCES = ["He met Raul Castro in 1968.", "They talked.", "Three hundred rifles arrived.",
              "In January the ship left Havana.", "It was quiet.", "Kim Il Sung received him."]
+
+
+def rank_of(scores, i):
+    return ranks_of(scores, [i])[0]
 
 
 def test_rank_of_is_the_position_in_a_stable_descending_sort():
