@@ -11,7 +11,7 @@ where somebody wrote something ("Fidel Castro later wrote that ...", issue 12).
     author_note("Jane Doe is a journalist based in Vienna.")      ->  True
 
 Both read words only, the same for every document. In the ranking the note counts as a
-definition does for "What is X?" (`retrieval.Weights.defines`, orders only): a document with no
+definition does for "What is X?" (`retrieval.Weights.form`, orders only): a document with no
 byline or note is ranked as before.
 """
 

@@ -11,7 +11,7 @@ that merely uses the term ("You may convey the Corresponding Source ...") does n
     defines(sentence, term)                      ->  True / False
 
 Both read words only (no parser): simple, and the same for every document. Whether and how much
-this counts in the ranking is `retrieval.Weights.defines`, fitted held out by set
+this counts in the ranking is `retrieval.Weights.form`, fitted held out by set
 (tools/fit_defines.py; docs/ranking.md, "Definition questions").
 """
 

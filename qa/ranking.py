@@ -378,10 +378,10 @@ def score(snap: Snapshot, q: Question, qvec: np.ndarray, qpieces: tokens.Pieces 
         if weights.answer_type and q.kind else None,
     )
     fused = fuse(sig, weights)
-    if weights.defines and (q.term or q.author):  # last in `fuse`'s sum, so adding it here gives the same bits
+    if weights.form and (q.term or q.author):  # last in `fuse`'s sum, so adding it here gives the same bits
         found = _author_notes(snap, rows) if q.author else _defines(snap, q.term, bm25_sent, rows, fused)
-        sig = replace(sig, defines=found)
-        fused = fused + weights.defines * sig.defines
+        sig = replace(sig, form=found)
+        fused = fused + weights.form * sig.form
     if weights.tokens and qpieces is not None:  # the costliest signal: only where it can matter
         sig = _add_piece_match(snap, fused, rows, sig, policy, qpieces)
     if only is not None:
@@ -390,7 +390,7 @@ def score(snap: Snapshot, q: Question, qvec: np.ndarray, qpieces: tokens.Pieces 
         fused[outside] = -np.inf
     # a sentence defining the asked term goes first, but quotes grow and "not in this document"
     # is decided on the scores without the boost (as after a reranker: docs/ranking.md)
-    prior = fused - weights.defines * sig.defines if sig.defines is not None else None
+    prior = fused - weights.form * sig.form if sig.form is not None else None
     return Ranked(fused, sig, tuple(all_tokens), rows, prior)
 
 

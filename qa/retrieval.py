@@ -42,9 +42,9 @@ class Weights:
     coverage: float = 0.0
     answer_type: float = 0.15
     tokens: float = 1.05
-    defines: float = 0.45  # a definition question: the sentence defines its term (an authorship question: the
-    # byline or author's note, qa/byline.py); orders only, the quote and refusal read the scores without it
-    # (`Ranked.prior`). Held out by set: tools/fit_defines.py, docs/ranking.md
+    form: float = 0.45  # the sentence is what the question's form asks for: the definition of a "What is X?"
+    # question's term (qa/definition.py), the byline or author's note of "Who wrote this?" (qa/byline.py); orders
+    # only, the quote and refusal read the scores without it (`Ranked.prior`). Held out by set: tools/fit_defines.py
 
 
 @dataclass(frozen=True)
@@ -59,8 +59,7 @@ class Signals:
     coverage: np.ndarray | None = None  # idf-weighted share of question words in the window
     answer_type: np.ndarray | None = None  # 1 where the sentence holds the kind of thing asked for
     tokens: np.ndarray | None = None  # word-piece late interaction (qa.tokens.maxsim)
-    defines: np.ndarray | None = None  # 1 where the sentence defines a definition question's term (or is the
-    # byline or author's note an authorship question asks for)
+    form: np.ndarray | None = None  # 1 where the sentence is what the question's form asks for (`Weights.form`)
 
 
 def dense_scores(query: np.ndarray, vectors: np.ndarray) -> np.ndarray:
@@ -79,8 +78,8 @@ def fuse(sig: Signals, w: Weights = Weights()) -> np.ndarray:
         out = out + w.answer_type * sig.answer_type
     if sig.tokens is not None and w.tokens:
         out = out + w.tokens * sig.tokens
-    if sig.defines is not None and w.defines:
-        out = out + w.defines * sig.defines
+    if sig.form is not None and w.form:
+        out = out + w.form * sig.form
     return out
 
 

@@ -67,7 +67,7 @@ def test_other_sentences_are_no_author_note(sentence):
 
 @pytest.fixture(scope="module")
 def without_signal(real_index):
-    return Engine(real_index, policy=replace(Policy(), weights=replace(Weights(), defines=0.0)))
+    return Engine(real_index, policy=replace(Policy(), weights=replace(Weights(), form=0.0)))
 
 
 def test_who_wrote_this_article_quotes_the_authors_note(real_engine, without_signal):
@@ -92,6 +92,6 @@ def test_a_document_without_an_authors_note_is_ranked_as_before(tmp_path, real_e
     settings = Settings(index_dir=tmp_path / "index", source_dir=tmp_path / "src")
     on = Engine(settings, encoder=real_engine.encoder)
     on.library.build([tmp_path / "src"])
-    off = Engine(settings, encoder=real_engine.encoder, policy=replace(Policy(), weights=replace(Weights(), defines=0.0)))
+    off = Engine(settings, encoder=real_engine.encoder, policy=replace(Policy(), weights=replace(Weights(), form=0.0)))
     a, b = on.ask("Who wrote this article?"), off.ask("Who wrote this article?")
     assert (a.found, a.confidence, [c.quote for c in a.citations]) == (b.found, b.confidence, [c.quote for c in b.citations])

@@ -1,5 +1,5 @@
 """Definition questions ("What is X?"): told by their form, and the sentence that defines X goes
-first (qa/definition.py, `Weights.defines`), with the real model; other questions unaffected."""
+first (qa/definition.py, `Weights.form`), with the real model; other questions unaffected."""
 
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ def engines(tmp_path_factory):
     settings = Settings(index_dir=root / "index", source_dir=root / "src")
     on = Engine(settings)
     on.library.build([root / "src"])
-    off = Engine(settings, encoder=on.encoder, policy=replace(Policy(), weights=replace(Weights(), defines=0.0)))
+    off = Engine(settings, encoder=on.encoder, policy=replace(Policy(), weights=replace(Weights(), form=0.0)))
     return on, off
 
 
@@ -109,7 +109,7 @@ def engines(tmp_path_factory):
 ])
 def test_a_definition_question_quotes_the_defining_sentence_not_one_using_the_term(engines, question, defining):
     on, off = engines
-    assert Policy().weights.defines > 0
+    assert Policy().weights.form > 0
     assert on.ask(question).citations[0].quote.startswith(defining)
     # the signal is what puts it first: without it a sentence that only uses the term leads
     assert not off.ask(question).citations[0].quote.startswith(defining)

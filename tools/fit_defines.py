@@ -1,4 +1,4 @@
-"""Fit `Weights.defines` (the definition signal, qa/definition.py) held out by set.
+"""Fit `Weights.form` (the definition signal, qa/definition.py) held out by set.
 
     PYTHONPATH=. .venv/bin/python tools/fit_defines.py [--limit N] [--cache DIR] [--signals FILE]
 
@@ -41,7 +41,7 @@ def last_turn(record: dict) -> str:
 
 def hit1(data: dict, v: float, policy: Policy, order_only: bool) -> dict[str, float]:
     """tune.hit1 with `defines` at v, the other weights as shipped."""
-    return tune.hit1(data, replace(policy.weights, defines=v), policy, order_only)
+    return tune.hit1(data, replace(policy.weights, form=v), policy, order_only)
 
 
 def fit(data: dict, policy: Policy, order_only: bool) -> float:

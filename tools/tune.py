@@ -50,7 +50,7 @@ class Case:
 
 def collect(names: list[str], limit: int | None, cache: Path, policy: Policy) -> dict:
     """name -> (snapshot, cases)."""
-    full = replace(policy, piece_rows=10**9, weights=Weights(coverage=0, answer_type=1, tokens=1, defines=1))
+    full = replace(policy, piece_rows=10**9, weights=Weights(coverage=0, answer_type=1, tokens=1, form=1))
     out, encoder = {}, None
     for name in names:
         eng = evalsuite.engine_for(name, cache, encoder)
@@ -85,8 +85,8 @@ def hit1(data: dict, w: Weights, policy: Policy, order_only: bool = True) -> dic
             if c.same_doc is not None:
                 f = f - policy.followup_document * ~c.same_doc
             best = int(np.argmax(f))
-            if order_only and c.signals.defines is not None:  # the definition boost orders only
-                f = f - w.defines * c.signals.defines
+            if order_only and c.signals.form is not None:  # the definition boost orders only
+                f = f - w.form * c.signals.form
             lo, hi = quote_span(sents, f, best, policy.quote_margin)
             quote = snap.docs[sents[lo].doc].text[sents[lo].start:sents[hi].end]
             hits += bool(evaluate.hit_rule(c.record)(quote, c.record))
@@ -98,7 +98,7 @@ def mean(r: dict[str, float]) -> float:
     return sum(r.values()) / len(r)
 
 
-#: The fusion weights' sum (all but `defines`), kept through the ascent: the quote grows by a margin
+#: The fusion weights' sum (all but `form`), kept through the ascent: the quote grows by a margin
 #: of the fused score (`Policy.quote_margin`), so weights at twice the scale would quote half as much
 #: and the ascent would be fitting the quotes' length (longer quotes meet doc2dial's long gold spans
 #: more often: at a free scale the all-set fit lands on half the scale, with 41-49 -> 58-65 median
@@ -108,11 +108,11 @@ SCALED = ("sent", "win", "para", "bm25_sent", "bm25_para", "coverage", "answer_t
 
 
 def at_scale(w: Weights, total: float = SCALE) -> Weights:
-    """`w` with its fusion weights (all but `defines`) multiplied to sum to `total`, rounded to 3
+    """`w` with its fusion weights (all but `form`) multiplied to sum to `total`, rounded to 3
     decimals.
 
     >>> at_scale(Weights(1, 1, 0, 0, 0, 0, 0, 2, 0.45), 2.4)
-    Weights(sent=0.6, win=0.6, para=0.0, bm25_sent=0.0, bm25_para=0.0, coverage=0.0, answer_type=0.0, tokens=1.2, defines=0.45)
+    Weights(sent=0.6, win=0.6, para=0.0, bm25_sent=0.0, bm25_para=0.0, coverage=0.0, answer_type=0.0, tokens=1.2, form=0.45)
     """
     s = sum(getattr(w, f) for f in SCALED)
     if s <= 0:
@@ -128,7 +128,7 @@ def ascend(data: dict, start: Weights, policy: Policy, rounds: int = 3) -> Weigh
     for _ in range(rounds):
         improved = False
         for field in asdict(cur):
-            if field in ("coverage", "para", "defines"):  # defines: tools/fit_defines.py, held out by set
+            if field in ("coverage", "para", "form"):  # form: tools/fit_defines.py, held out by set
                 continue
             for v in VALUES:
                 cand = replace(cur, **{field: v})
