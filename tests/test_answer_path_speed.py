@@ -11,7 +11,7 @@ import pytest
 
 from qa import ranking
 from qa.ranking import Conversation, Policy, Question, rank, replay
-from qa.retrieval import Cues, best_per_group, rank_of, ranks_of, top_k
+from qa.retrieval import Cues, best_per_group, ranks_of, top_k
 
 
 def _old_best_per_group(scores, groups, k, among=None):
@@ -95,6 +95,11 @@ def test_ranks_of_equal_rank_of_with_ties():
     rng = np.random.default_rng(11)
     scores = rng.integers(0, 5, 300).astype(np.float32)
     idx = [0, 299, 17, 17, 150]
+    order = np.argsort(-scores, kind="stable")  # a single entry's rank: its place in a stable descending sort
+
+    def rank_of(s, i):
+        return int(np.where(order == i)[0][0]) + 1
+
     assert ranks_of(scores, idx) == [rank_of(scores, i) for i in idx]
     assert ranks_of(scores, []) == []
 
